@@ -1,0 +1,126 @@
+"""
+Access tokens from app credentials: OAuth 2.0 client_credentials with a client_secret_jwt
+assertion, built by authlib's ``ClientSecretJWT`` (fresh ``jti`` per request).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import ClientSecretJWT
+
+from . import _log
+from ._api import token_url
+from ._config import Settings
+from ._http import (
+    DEFAULT_RETRY_POLICY,
+    Deadline,
+    HttpClient,
+    RetryPolicy,
+    json_object,
+    raise_for_status,
+    translate_errors,
+)
+from ._models import AccessToken, AppCredentials
+from ._redaction import register_secret
+
+log = _log.get_logger(__name__)
+
+
+def _checked_token_response(response: requests.Response) -> requests.Response:
+    # authlib parses only {"error": ...} bodies and raises only for >= 500; a FastAPI
+    # {"detail": ...} 4xx or an HTML page would become a "token" (reference §3.2).
+    raise_for_status(response)
+    body = json_object(response, ("access_token",))
+    register_secret(str(body["access_token"]))
+    return response
+
+
+class _RetryingOAuth2Session(OAuth2Session):  # type: ignore[misc]
+    """
+    An ``OAuth2Session`` whose token requests are timed out, retried and bounded like ours.
+    """
+
+    def __init__(
+        self,
+        credentials: AppCredentials,
+        settings: Settings,
+        policy: RetryPolicy,
+        deadline: Deadline | None = None,
+    ) -> None:
+        register_secret(credentials.client_secret)
+        self._token_url = token_url(settings.auth_url)
+        super().__init__(
+            credentials.client_id,
+            credentials.client_secret,
+            token_endpoint=self._token_url,
+            grant_type="client_credentials",
+            # Never claims=: authlib mutates it and would reuse the jti (reference §2.1).
+            token_endpoint_auth_method=ClientSecretJWT(self._token_url),
+            default_timeout=settings.timeout,
+        )
+        self.headers["User-Agent"] = "spatiafi-ops"
+        self.register_compliance_hook("access_token_response", _checked_token_response)
+        self._settings = settings
+        self._policy = policy
+        self._deadline = deadline
+
+    def fetch_token(self, url: str | None = None, **kwargs: Any) -> Any:
+        target = url or self._token_url
+        deadline = self._deadline or Deadline(self._settings.deadline)
+        http = HttpClient(
+            timeout=self._settings.timeout, deadline=deadline, session=self, policy=self._policy
+        )
+
+        def attempt() -> Any:
+            with translate_errors(target):
+                return super(_RetryingOAuth2Session, self).fetch_token(
+                    url, timeout=http.request_timeout(target), **kwargs
+                )
+
+        return http.retrying(attempt)
+
+
+def mint_token(
+    credentials: AppCredentials,
+    settings: Settings | None = None,
+    *,
+    deadline: Deadline | None = None,
+    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+) -> AccessToken:
+    """
+    Mint a fresh access token: one token request, plus retries of transient failures.
+    """
+    settings = settings if settings is not None else Settings.from_env()
+    with _RetryingOAuth2Session(credentials, settings, policy, deadline) as session:
+        token = session.fetch_token()
+    log.debug("token_minted", client_id=credentials.client_id, expires_at=token["expires_at"])
+    return AccessToken(
+        value=str(token["access_token"]),
+        token_type=str(token.get("token_type") or "bearer"),
+        expires_at=float(token.get("expires_at") or 0),
+    )
+
+
+def get_session(
+    credentials: AppCredentials | None = None,
+    settings: Settings | None = None,
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+) -> OAuth2Session:
+    """
+    Return an authlib ``OAuth2Session`` that mints and renews its own token.
+
+    Like py-spatiafi's ``get_session()``, but for any auth URL, with request timeouts and
+    token requests retried within the deadline. API requests are yours to retry.
+    """
+    from ._store import load_credentials
+
+    settings = settings if settings is not None else Settings.from_env()
+    if credentials is None:
+        credentials = load_credentials(settings)
+    session = _RetryingOAuth2Session(credentials, settings, policy)
+    session.fetch_token()
+    return session

@@ -1,0 +1,141 @@
+"""
+The exception tree of spatiafi-ops, in its own module to avoid import loops.
+
+::
+
+    SpatiafiOpsError              base; never raised bare              (CLI exit 1)
+    ├── ServiceError              the service failed or answered nonsense  (exit 4)
+    │   ├── ServiceUnavailable    network, timeout, 429, 5xx: the only class retried
+    │   │   └── DeadlineExceeded  the overall --deadline is spent
+    │   ├── UnexpectedResponse    200 without access_token, non-JSON body, wrong shape
+    │   ├── RequestRejected       a 4xx that is not about the credentials (404, 422, ...)
+    │   └── CredentialsRejected   bad password, invalid or revoked client  (exit 3)
+    └── LocalStateError           local files, locks, output targets       (exit 5)
+        ├── CredentialFileError   missing, corrupt or incomplete credential file
+        ├── InsecurePermissions   a secret readable by group or others
+        ├── LockTimeout           another run held the profile lock too long
+        ├── UnsafeValue           a value the chosen output format cannot carry
+        └── OutputError           an output target that is unset or unwritable
+
+The library knows nothing of processes: ``spatiafi_ops.cli`` maps these classes to
+exit codes. ``str(exc)`` is one sentence and never contains a secret.
+"""
+
+from __future__ import annotations
+
+
+class SpatiafiOpsError(Exception):
+    """
+    Base of every error this package raises on purpose.
+    """
+
+
+class ServiceError(SpatiafiOpsError):
+    """
+    The SpatiaFi Auth API failed, or answered something we cannot use.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.url = url
+
+
+class ServiceUnavailable(ServiceError):
+    """
+    A transient failure: network error, timeout, 429 or 5xx. Retried with backoff.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        retry_after: float | None = None,
+        request_sent: bool = True,
+    ):
+        super().__init__(message, status=status, url=url)
+        self.retry_after = retry_after
+        # False when the request provably never reached the server (connect failure),
+        # so that a non-idempotent POST is safe to repeat.
+        self.request_sent = request_sent
+
+
+class DeadlineExceeded(ServiceUnavailable):
+    """
+    The overall deadline was spent before the service answered usefully.
+    """
+
+
+class UnexpectedResponse(ServiceError):
+    """
+    The service answered with a body we cannot interpret (HTML, truncated JSON, no token).
+    """
+
+
+class RequestRejected(ServiceError):
+    """
+    The service refused the request itself (a 4xx other than a credential rejection).
+    """
+
+
+class CredentialsRejected(ServiceError):
+    """
+    The service refused the credentials: bad password, invalid or revoked client.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        error: str | None = None,
+    ):
+        super().__init__(message, status=status, url=url)
+        self.error = error
+
+
+class LocalStateError(SpatiafiOpsError):
+    """
+    Something on this machine is missing, corrupt, insecure, locked or unwritable.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class CredentialFileError(LocalStateError):
+    """
+    A credential or state file is missing, unreadable, corrupt or incomplete.
+    """
+
+
+class InsecurePermissions(LocalStateError):
+    """
+    A file holding secrets is readable by group or others.
+    """
+
+
+class LockTimeout(LocalStateError):
+    """
+    Another run held the profile lock for longer than we were willing to wait.
+    """
+
+
+class UnsafeValue(LocalStateError):
+    """
+    A value cannot be written in the chosen format without being mangled.
+    """
+
+    def __init__(self, message: str, *, name: str, path: str | None = None):
+        super().__init__(message, path=path)
+        self.name = name
+
+
+class OutputError(LocalStateError):
+    """
+    An output target is not set (``GITHUB_OUTPUT``) or cannot be written.
+    """

@@ -1,0 +1,290 @@
+"""
+The credential store: profiles, py-spatiafi's ``app_credentials.json``, private files.
+
+Default profile: ``<config_dir>/app_credentials.json`` (py-spatiafi reads the same file);
+profile NAME: ``<config_dir>/profiles/NAME/app_credentials.json`` (SPEC §5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _log
+from ._config import DEFAULT_PROFILE, Settings
+from ._errors import CredentialFileError
+from ._files import atomic_write, check_private, ensure_private_dir, is_insecure
+from ._models import AppCredentials, format_timestamp, parse_timestamp
+from ._redaction import register_secret
+
+log = _log.get_logger(__name__)
+
+CREDENTIALS_FILE = "app_credentials.json"
+LEGACY_FILE = "app_credentials"  # what the first tutorial wrote (SPEC §2)
+STATE_FILE = "rotation-state.json"
+LOCK_FILE = ".lock"
+BACKUP_DIR = "backups"
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def validate_profile_name(name: str) -> str:
+    """
+    Return *name* if it can name a directory safely.
+
+    Raises:
+        ValueError: with a sentence fit for the user.
+    """
+    if not _PROFILE_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a valid profile name; use letters, digits, '.', '_' or '-' "
+            "(at most 64, not starting with '.', '_' or '-')"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class ProfilePaths:
+    """
+    Where one profile keeps its files; rotation state and lock live beside the credentials.
+    """
+
+    profile: str
+    directory: Path
+
+    @classmethod
+    def of(cls, config_dir: Path, profile: str) -> ProfilePaths:
+        validate_profile_name(profile)
+        if profile == DEFAULT_PROFILE:
+            return cls(profile, config_dir)
+        return cls(profile, config_dir / "profiles" / profile)
+
+    @property
+    def credentials(self) -> Path:
+        return self.directory / CREDENTIALS_FILE
+
+    @property
+    def legacy(self) -> Path:
+        return self.directory / LEGACY_FILE
+
+    @property
+    def state(self) -> Path:
+        return self.directory / STATE_FILE
+
+    @property
+    def lock(self) -> Path:
+        return self.directory / LOCK_FILE
+
+    @property
+    def backups(self) -> Path:
+        return self.directory / BACKUP_DIR
+
+
+def list_profiles(config_dir: Path) -> list[str]:
+    """
+    Return the profiles that hold credentials under *config_dir*, default first.
+    """
+    names = []
+    if (config_dir / CREDENTIALS_FILE).is_file() or (config_dir / LEGACY_FILE).is_file():
+        names.append(DEFAULT_PROFILE)
+    profiles_dir = config_dir / "profiles"
+    if profiles_dir.is_dir():
+        names += sorted(
+            entry.name
+            for entry in profiles_dir.iterdir()
+            if _PROFILE_NAME.fullmatch(entry.name) and (entry / CREDENTIALS_FILE).is_file()
+        )
+    return names
+
+
+def credentials_from_json(data: Any, path: Path) -> AppCredentials:
+    """
+    Build credentials from a parsed file, naming what is missing or malformed.
+
+    Raises:
+        CredentialFileError: for a non-object, or a missing or empty id or secret.
+    """
+    if not isinstance(data, dict):
+        raise CredentialFileError(
+            f"{path} does not hold a JSON object; fix or remove it", path=str(path)
+        )
+    missing = [
+        k for k in ("client_id", "client_secret") if not isinstance(data.get(k), str) or not data[k]
+    ]
+    if missing:
+        raise CredentialFileError(
+            f"{path} is incomplete: {' and '.join(missing)} missing or empty; "
+            "fix it or create new credentials with 'credentials create --force'",
+            path=str(path),
+        )
+    created_at = None
+    if isinstance(data.get("created_at"), str):
+        try:
+            created_at = parse_timestamp(data["created_at"])
+        except ValueError:
+            raise CredentialFileError(
+                f"{path} has an invalid created_at {data['created_at']!r}", path=str(path)
+            ) from None
+    register_secret(data["client_secret"])
+    user_id = data.get("user_id")
+    auth_url = data.get("auth_url")
+    return AppCredentials(
+        client_id=data["client_id"],
+        client_secret=data["client_secret"],
+        user_id=str(user_id) if user_id is not None else None,
+        created_at=created_at,
+        auth_url=auth_url if isinstance(auth_url, str) else None,
+    )
+
+
+def credentials_to_json(credentials: AppCredentials) -> dict[str, Any]:
+    """
+    Return the file form: py-spatiafi's three keys first, then our non-secret metadata.
+    """
+    data: dict[str, Any] = {
+        "user_id": credentials.user_id,
+        "client_id": credentials.client_id,
+        "client_secret": credentials.client_secret,
+    }
+    if credentials.created_at is not None:
+        data["created_at"] = format_timestamp(credentials.created_at)
+    if credentials.auth_url is not None:
+        data["auth_url"] = credentials.auth_url
+    return data
+
+
+def read_private_json(path: Path, *, allow_insecure: bool = False) -> Any:
+    """
+    Read a JSON file that holds secrets, refusing insecure modes and reporting corruption.
+
+    Raises:
+        CredentialFileError: unreadable, a directory, or not JSON.
+        InsecurePermissions: readable by group or others (unless allowed).
+    """
+    if path.is_dir():
+        raise CredentialFileError(f"{path} is a directory, not a credential file", path=str(path))
+    check_private(path, allow_insecure=allow_insecure)
+    if allow_insecure and is_insecure(path):
+        log.warning("insecure_permissions_allowed", path=str(path))
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise CredentialFileError(
+            f"{path} is not UTF-8 text; fix or remove it", path=str(path)
+        ) from None
+    except OSError as exc:
+        raise CredentialFileError(f"cannot read {path}: {exc.strerror}", path=str(path)) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CredentialFileError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}); "
+            "it was left untouched: fix or remove it",
+            path=str(path),
+        ) from None
+
+
+def write_private_json(path: Path, data: Any) -> None:
+    """
+    Atomically write *data* as JSON with mode 0600 in a 0700 directory.
+    """
+    ensure_private_dir(path.parent)
+    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+class Store:
+    """
+    One profile's stored credentials.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.paths = ProfilePaths.of(settings.resolved_config_dir(), settings.profile)
+
+    @property
+    def profile(self) -> str:
+        return self.paths.profile
+
+    def read(self) -> AppCredentials | None:
+        """
+        Return the stored credentials, or ``None`` when the profile has none yet.
+        """
+        for path in (self.paths.credentials, self.paths.legacy):
+            if path == self.paths.legacy and self.profile != DEFAULT_PROFILE:
+                break
+            if path.exists():
+                data = read_private_json(
+                    path, allow_insecure=self.settings.allow_insecure_permissions
+                )
+                return credentials_from_json(data, path)
+        return None
+
+    def write(self, credentials: AppCredentials) -> None:
+        """
+        Store *credentials* as the profile's current ones, atomically.
+        """
+        write_private_json(self.paths.credentials, credentials_to_json(credentials))
+        log.debug("credentials_stored", profile=self.profile, client_id=credentials.client_id)
+
+    def backup(self, credentials: AppCredentials) -> Path:
+        """
+        Keep a copy of *credentials* that are being replaced; return where.
+        """
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = self.paths.backups / f"{stamp}-{credentials.client_id}.json"
+        write_private_json(path, credentials_to_json(credentials))
+        return path
+
+    def require(self) -> AppCredentials:
+        """
+        Return the stored credentials, or say how to create them.
+
+        Raises:
+            CredentialFileError: when the profile holds none.
+        """
+        credentials = self.read()
+        if credentials is None:
+            raise CredentialFileError(
+                f"no credentials stored for profile {self.profile!r} "
+                f"(looked for {self.paths.credentials}); create them with "
+                f"'spatiafi-ops --profile {self.profile} credentials create' or set "
+                "SPATIAFI_CLIENT_ID and SPATIAFI_CLIENT_SECRET",
+                path=str(self.paths.credentials),
+            )
+        return credentials
+
+
+def credentials_from_env(environ: Mapping[str, str] | None = None) -> AppCredentials | None:
+    """
+    Return credentials from ``SPATIAFI_CLIENT_ID``/``_SECRET`` when both are non-empty.
+    """
+    env = os.environ if environ is None else environ
+    client_id = env.get("SPATIAFI_CLIENT_ID", "").strip()
+    client_secret = env.get("SPATIAFI_CLIENT_SECRET", "")
+    if client_id and client_secret:
+        register_secret(client_secret)
+        return AppCredentials(client_id=client_id, client_secret=client_secret)
+    if client_id or client_secret:
+        log.warning(
+            "partial_env_credentials_ignored",
+            reason="set both SPATIAFI_CLIENT_ID and SPATIAFI_CLIENT_SECRET, or neither",
+        )
+    return None
+
+
+def load_credentials(
+    settings: Settings | None = None, environ: Mapping[str, str] | None = None
+) -> AppCredentials:
+    """
+    Return app credentials from the environment, else from the profile (py-spatiafi order).
+    """
+    settings = settings if settings is not None else Settings.from_env()
+    from_env = credentials_from_env(environ)
+    if from_env is not None:
+        return from_env
+    return Store(settings).require()

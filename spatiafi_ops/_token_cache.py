@@ -1,0 +1,147 @@
+"""
+The access-token cache: one 0600 file per (auth URL, client, secret fingerprint).
+
+Keying by a fingerprint of the secret means a rotated secret never reuses a token minted
+with the old one (SPEC §6). The file holds the token, never the client secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import _log
+from ._config import Settings
+from ._files import atomic_write, ensure_private_dir, exclusive_lock
+from ._models import AccessToken, AppCredentials
+from ._redaction import register_secret
+
+log = _log.get_logger(__name__)
+
+_FINGERPRINT_CONTEXT = b"spatiafi-ops token cache v1"
+
+
+def secret_fingerprint(client_secret: str) -> str:
+    """
+    Return an HMAC of a fixed message under the secret: stable, and reveals nothing of it.
+    """
+    return hmac.new(client_secret.encode(), _FINGERPRINT_CONTEXT, hashlib.sha256).hexdigest()
+
+
+class TokenCache:
+    """
+    Cached access tokens under one directory.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path_for(self, auth_url: str, credentials: AppCredentials) -> Path:
+        """
+        Return the cache file of this (auth URL, client, secret) triple.
+        """
+        key = "\0".join(
+            (auth_url, credentials.client_id, secret_fingerprint(credentials.client_secret))
+        )
+        return self.directory / f"token-{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
+
+    def load(
+        self, auth_url: str, credentials: AppCredentials, *, min_ttl: float
+    ) -> AccessToken | None:
+        """
+        Return the cached token if it has at least *min_ttl* seconds left, else ``None``.
+
+        A missing, unreadable or corrupt cache file is a miss, never an error: the cache
+        is disposable.
+        """
+        path = self.path_for(auth_url, credentials)
+        try:
+            data = json.loads(path.read_bytes())
+            token = AccessToken(
+                value=str(data["access_token"]),
+                token_type=str(data["token_type"]),
+                expires_at=float(data["expires_at"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if token.ttl(time.time()) < min_ttl:
+            return None
+        register_secret(token.value)
+        return token
+
+    def save(self, auth_url: str, credentials: AppCredentials, token: AccessToken) -> None:
+        """
+        Store *token* atomically with mode 0600.
+        """
+        ensure_private_dir(self.directory)
+        data = {
+            "access_token": token.value,
+            "token_type": token.token_type,
+            "expires_at": token.expires_at,
+            "client_id": credentials.client_id,
+            "auth_url": auth_url,
+        }
+        atomic_write(self.path_for(auth_url, credentials), json.dumps(data).encode())
+
+    def discard(self, auth_url: str, credentials: AppCredentials) -> None:
+        """
+        Forget the token cached for these credentials (after a rotation or a rejection).
+        """
+        path = self.path_for(auth_url, credentials)
+        for stale in (path, path.with_suffix(".lock")):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+    @contextlib.contextmanager
+    def minting(self, auth_url: str, credentials: AppCredentials, *, wait: float) -> Iterator[None]:
+        """
+        Serialise minting for one key, so that concurrent processes mint once between them.
+        """
+        lock_path = self.path_for(auth_url, credentials).with_suffix(".lock")
+        with exclusive_lock(lock_path, wait=wait):
+            yield
+
+
+def _mint(credentials: AppCredentials, settings: Settings) -> AccessToken:
+    from ._auth import mint_token  # requests + authlib: only on a miss
+
+    return mint_token(credentials, settings)
+
+
+def get_token(
+    credentials: AppCredentials,
+    settings: Settings,
+    *,
+    min_ttl: float,
+    use_cache: bool = True,
+) -> tuple[AccessToken, bool]:
+    """
+    Return a token with at least *min_ttl* left and whether it came from the cache.
+
+    A hit touches no network and imports neither requests nor authlib. A miss makes one
+    token request, under a per-key lock, so that processes minting at once share it.
+    """
+    register_secret(credentials.client_secret)
+    if not use_cache:
+        return _mint(credentials, settings), False
+    auth_url = settings.auth_url
+    cache = TokenCache(settings.resolved_cache_dir())
+    cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
+    if cached is not None:
+        return cached, True
+    with cache.minting(auth_url, credentials, wait=settings.deadline):
+        cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
+        if cached is not None:
+            return cached, True
+        token = _mint(credentials, settings)
+        if token.ttl() < min_ttl:
+            log.warning(
+                "token_shorter_than_min_ttl", ttl_s=int(token.ttl()), min_ttl_s=int(min_ttl)
+            )
+        cache.save(auth_url, credentials, token)
+    return token, False
