@@ -14,6 +14,7 @@ The exception tree of spatiafi-ops, in its own module to avoid import loops.
         ├── CredentialFileError   missing, corrupt or incomplete credential file
         ├── InsecurePermissions   a secret readable by group or others
         ├── LockTimeout           another run held the profile lock too long
+        ├── CredentialsExist      the profile already holds credentials (use --force)
         ├── UnsafeValue           a value the chosen output format cannot carry
         └── OutputError           an output target that is unset or unwritable
 
@@ -122,6 +123,12 @@ class InsecurePermissions(LocalStateError):
 class LockTimeout(LocalStateError):
     """
     Another run held the profile lock for longer than we were willing to wait.
+    """
+
+
+class CredentialsExist(LocalStateError):
+    """
+    The profile already holds credentials and the caller did not ask to replace them.
     """
 
 

@@ -340,3 +340,9 @@ class HttpClient:
         Release the connection pool.
         """
         self.session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -54,6 +54,16 @@ class AppCredentials:
 
 
 @dataclass(frozen=True)
+class UserLogin:
+    """
+    A person's SpatiaFi username (email) and password, needed to create app credentials.
+    """
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class AccessToken:
     """
     A short-lived bearer token and the epoch second at which it stops being accepted.

@@ -30,8 +30,6 @@ from ._params import DURATION, URL
 # `spatiafi-ops token` never pays for the emulator, provisioning or requests.
 LAZY_COMMANDS = {
     "credentials": "spatiafi_ops.cli._credentials:credentials",
-    "doctor": "spatiafi_ops.cli._doctor:doctor",
-    "emit": "spatiafi_ops.cli._emit:emit",
     "emulator": "spatiafi_ops.cli._emulator:emulator",
     "login": "spatiafi_ops.cli._login:login",
     "token": "spatiafi_ops.cli._token:token",
@@ -98,6 +96,15 @@ class LazyGroup(click.Group):
             ) from None
 
 
+def _check_profile(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from .._store import validate_profile_name
+
+    try:
+        return validate_profile_name(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _configure_logging(log_format: str, level: str) -> None:
     from .. import _logging
 
@@ -121,6 +128,7 @@ def _configure_logging(log_format: str, level: str) -> None:
 )
 @click.option(
     "--profile",
+    callback=_check_profile,
     envvar="SPATIAFI_PROFILE",
     show_envvar=True,
     default=DEFAULT_PROFILE,
@@ -200,7 +208,7 @@ def cli(
     if timeout <= 0 or deadline <= 0:
         raise click.BadParameter("--timeout and --deadline must be positive")
     level = log_level.lower()
-    _log.set_configurator(lambda: _configure_logging(log_format, level))
+    _log.set_configurator(lambda: _configure_logging(log_format, level), level=level)
     ctx.obj = CliState(
         settings=Settings(
             auth_url=auth_url,

@@ -1,0 +1,84 @@
+"""
+spatiafi-ops: unattended, safe SpatiaFi OAuth 2.0 app credentials.
+
+Names load lazily (module ``__getattr__``, as structlog does), so that importing the
+package, or reading a cached token, never imports requests, authlib or tenacity.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._auth import get_session, mint_token
+    from ._config import Settings
+    from ._durations import parse_duration
+    from ._errors import (
+        CredentialFileError,
+        CredentialsExist,
+        CredentialsRejected,
+        DeadlineExceeded,
+        InsecurePermissions,
+        LocalStateError,
+        LockTimeout,
+        OutputError,
+        RequestRejected,
+        ServiceError,
+        ServiceUnavailable,
+        SpatiafiOpsError,
+        UnexpectedResponse,
+        UnsafeValue,
+    )
+    from ._http import RetryPolicy
+    from ._models import AccessToken, AppCredentials, ProvisionResult, UserLogin, Variable
+    from ._provisioning import create_credentials
+    from ._store import load_credentials
+    from ._token_cache import get_token
+
+_EXPORTS = {
+    "AccessToken": "_models",
+    "AppCredentials": "_models",
+    "CredentialFileError": "_errors",
+    "CredentialsExist": "_errors",
+    "CredentialsRejected": "_errors",
+    "DeadlineExceeded": "_errors",
+    "InsecurePermissions": "_errors",
+    "LocalStateError": "_errors",
+    "LockTimeout": "_errors",
+    "OutputError": "_errors",
+    "ProvisionResult": "_models",
+    "RequestRejected": "_errors",
+    "RetryPolicy": "_http",
+    "ServiceError": "_errors",
+    "ServiceUnavailable": "_errors",
+    "Settings": "_config",
+    "SpatiafiOpsError": "_errors",
+    "UnexpectedResponse": "_errors",
+    "UnsafeValue": "_errors",
+    "UserLogin": "_models",
+    "Variable": "_models",
+    "create_credentials": "_provisioning",
+    "get_session": "_auth",
+    "get_token": "_token_cache",
+    "load_credentials": "_store",
+    "mint_token": "_auth",
+    "parse_duration": "_durations",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spatiafi_ops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,103 @@
+"""
+Shared fixtures: a clean environment per test, private temp dirs, a recording CLI runner,
+and the collector behind the suite-wide secret-leak scan (tests/e2e/test_no_secret_leaks.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from spatiafi_ops.cli import cli
+
+# Every byte our code wrote where secrets must never be: stderr, logs, result JSON.
+CAPTURED_OUTPUT: list[str] = []
+
+_SCRUBBED_PREFIXES = ("SPATIAFI_", "GITHUB_", "GITLAB_", "RUNNER_")
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE")
+
+
+def record_output(*texts: str | bytes | None) -> None:
+    """
+    Add output that must be free of secrets to the suite-wide scan.
+    """
+    for text in texts:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if text:
+            CAPTURED_OUTPUT.append(text)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for _title, content in report.sections:
+        record_output(content)
+    if report.longreprtext:
+        record_output(report.longreprtext)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The leak scan reads what every other test produced, so it runs last.
+    items.sort(key=lambda item: "test_no_secret_leaks" in item.nodeid)
+
+
+@pytest.fixture(autouse=True, name="clean_environment")
+def _clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[dict[str, Path]]:
+    """
+    Scrub SPATIAFI_*, CI and proxy variables; point config and cache at private temp dirs.
+    """
+    for name in list(os.environ):
+        if name.startswith(_SCRUBBED_PREFIXES) or name.upper() in _PROXY_VARS:
+            monkeypatch.delenv(name)
+    for name in _PROXY_VARS:
+        monkeypatch.delenv(name.lower(), raising=False)
+    dirs = {"config": tmp_path / "config", "cache": tmp_path / "cache"}
+    monkeypatch.setenv("SPATIAFI_CONFIG_DIR", str(dirs["config"]))
+    monkeypatch.setenv("SPATIAFI_CACHE_DIR", str(dirs["cache"]))
+    monkeypatch.setenv("SPATIAFI_LOG_FORMAT", "json")
+    yield dirs
+
+
+class RecordingRunner(CliRunner):
+    """
+    A ``CliRunner`` for ``spatiafi-ops`` that feeds stderr to the leak scan.
+    """
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        input: str | None = None,  # noqa: A002 - CliRunner's own name
+        env: Mapping[str, str | None] | None = None,
+    ) -> Result:
+        result = self.invoke(cli, list(args), input=input, env=env, catch_exceptions=True)
+        record_output(result.stderr)
+        return result
+
+
+@pytest.fixture(name="runner")
+def _runner() -> RecordingRunner:
+    return RecordingRunner()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "leak_scan: the suite-wide secret scan")
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """
+    Parse JSON log lines from stderr, skipping plain lines such as ``Error: ...``.
+    """
+    import json
+
+    events = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    return events
