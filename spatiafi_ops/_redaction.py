@@ -59,6 +59,14 @@ def scrub(text: str) -> str:
     return pattern.sub(REDACTED, text)
 
 
+def known_secrets() -> frozenset[str]:
+    """
+    Return every registered spelling (for leak scans in tests and proofs).
+    """
+    with _lock:
+        return frozenset(_secrets)
+
+
 def forget_secrets() -> None:
     """
     Clear the registry (for tests and long-lived processes that switch accounts).

@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from spatiafi_ops._redaction import known_secrets
 from spatiafi_ops.cli import cli
 
 # Every byte our code wrote where secrets must never be: stderr, logs, result JSON.
 CAPTURED_OUTPUT: list[str] = []
+# Every secret any test handled, snapshotted after each test (tests may reset the registry).
+SEEN_SECRETS: set[str] = set()
 
 _SCRUBBED_PREFIXES = ("SPATIAFI_", "GITHUB_", "GITLAB_", "RUNNER_")
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE")
@@ -31,6 +34,17 @@ def record_output(*texts: str | bytes | None) -> None:
             text = text.decode("utf-8", "replace")
         if text:
             CAPTURED_OUTPUT.append(text)
+
+
+def record_secret(*values: str) -> None:
+    """
+    Add secrets that only a subprocess saw (its stdout) to the suite-wide scan.
+    """
+    SEEN_SECRETS.update(v for v in values if v)
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    SEEN_SECRETS.update(known_secrets())
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

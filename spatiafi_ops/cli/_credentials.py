@@ -8,11 +8,17 @@ import click
 
 from .._models import format_timestamp
 from ._output import echo_json
-from ._root import CliState
+from ._root import CliState, LazyGroup
 from ._user import resolve_user, user_options
 
 
-@click.group()
+# ensure / rotate / revoke live in their own module (provisioning, SPEC §5).
+PROVISIONING_COMMANDS = {
+    name: f"spatiafi_ops.cli._rotate:{name}" for name in ("ensure", "revoke", "rotate")
+}
+
+
+@click.group(cls=LazyGroup, lazy_commands=PROVISIONING_COMMANDS)
 def credentials() -> None:
     """
     Create, inspect, ensure, rotate and revoke the profile's app credentials.
@@ -57,13 +63,3 @@ def show(state: CliState, show_secret: bool) -> None:
         }
     )
 
-
-def _add_provisioning_commands() -> None:
-    # ensure / rotate / revoke live in their own module (provisioning, SPEC §5).
-    from ._rotate import ensure, revoke, rotate
-
-    for command in (ensure, rotate, revoke):
-        credentials.add_command(command)
-
-
-_add_provisioning_commands()

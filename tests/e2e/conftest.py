@@ -1,0 +1,34 @@
+"""
+End-to-end fixtures: the shipped emulator fixture, wired into the CLI's environment.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
+from tests.conftest import RecordingRunner
+
+
+@pytest.fixture(name="service")
+def _service(spatiafi_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> EmulatorHandle:
+    """
+    The emulator, with SPATIAFI_AUTH_URL and the default user's login in the environment.
+    """
+    monkeypatch.setenv("SPATIAFI_AUTH_URL", spatiafi_emulator.url)
+    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
+    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    return spatiafi_emulator
+
+
+def create_credentials(runner: RecordingRunner, *args: str) -> dict[str, Any]:
+    """
+    Run ``credentials create`` and return its result JSON (asserting success).
+    """
+    result = runner.run([*args, "credentials", "create"])
+    assert result.exit_code == 0, result.stderr
+    created: dict[str, Any] = json.loads(result.stdout)
+    return created
