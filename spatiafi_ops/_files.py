@@ -9,7 +9,6 @@ import errno
 import fcntl
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +46,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
     Raises:
         OutputError: when the file cannot be written.
     """
+    import tempfile  # only writers pay for it; the cached-token path only reads
+
     directory = path.parent
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 
@@ -17,6 +16,8 @@ def format_timestamp(epoch: float) -> str:
     """
     Return *epoch* as an ISO 8601 UTC string with a ``Z``, as stored and printed.
     """
+    from datetime import datetime, timezone
+
     moment = datetime.fromtimestamp(epoch, tz=timezone.utc).replace(microsecond=0)
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -28,6 +29,8 @@ def parse_timestamp(text: str) -> float:
     Raises:
         ValueError: when *text* is not ISO 8601.
     """
+    from datetime import datetime, timezone
+
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -95,17 +98,24 @@ class ProvisionResult:
     revoked_client_ids: tuple[str, ...] = ()
     manual_revoke_client_ids: tuple[str, ...] = ()
     plan: tuple[str, ...] = ()
+    # Rotation details (issue 4): all non-secret.
+    rotation_id: str | None = None
+    resumed: bool = False
+    revoke_after: float | None = None
+    orphaned_client_ids: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """
-        Return the JSON-ready form, with list fields as lists.
+        Return the JSON-ready form, with list fields as lists and times as ISO 8601.
         """
         out = dataclasses.asdict(self)
         for key, value in out.items():
             if isinstance(value, tuple):
                 out[key] = list(value)
-        if self.created_at is not None:
-            out["created_at"] = format_timestamp(self.created_at)
+        for key in ("created_at", "revoke_after"):
+            if out[key] is not None:
+                out[key] = format_timestamp(out[key])
         return out
 
 

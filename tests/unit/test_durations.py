@@ -44,4 +44,10 @@ def test_format_duration_round_trips(seconds: int) -> None:
 
 def test_format_duration_uses_the_largest_whole_unit() -> None:
     """A day is 1d, not 86400s; 90 seconds stays 90s."""
-    assert [format_duration(s) for s in (86400, 7200, 900, 90, 0)] == ["1d", "2h", "15m", "90s", "0s"]
+    assert [format_duration(s) for s in (86400, 7200, 900, 90, 0)] == [
+        "1d",
+        "2h",
+        "15m",
+        "90s",
+        "0s",
+    ]

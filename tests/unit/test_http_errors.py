@@ -21,7 +21,9 @@ from spatiafi_ops._http import json_object, raise_for_status
 URL = "http://127.0.0.1:9/api/v1/auth/jwt/token"
 
 
-def response(status: int, body: bytes | str | dict[str, object], **headers: str) -> requests.Response:
+def response(
+    status: int, body: bytes | str | dict[str, object], **headers: str
+) -> requests.Response:
     """Build the response object requests would hand us (no network, nothing patched)."""
     resp = requests.Response()
     resp.status_code = status
@@ -38,19 +40,49 @@ def response(status: int, body: bytes | str | dict[str, object], **headers: str)
 @pytest.mark.parametrize(
     ("status", "body", "headers", "error", "fragment"),
     [
-        (401, {"error": "invalid_client", "error_description": "bad sig"}, {}, CredentialsRejected, "bad sig"),
+        (
+            401,
+            {"error": "invalid_client", "error_description": "bad sig"},
+            {},
+            CredentialsRejected,
+            "bad sig",
+        ),
         (400, {"error": "invalid_grant"}, {}, CredentialsRejected, "invalid_grant"),
-        (400, {"detail": "LOGIN_BAD_CREDENTIALS"}, {}, CredentialsRejected, "LOGIN_BAD_CREDENTIALS"),
+        (
+            400,
+            {"detail": "LOGIN_BAD_CREDENTIALS"},
+            {},
+            CredentialsRejected,
+            "LOGIN_BAD_CREDENTIALS",
+        ),
         (401, {"detail": "Unauthorized"}, {}, CredentialsRejected, "HTTP 401"),
         (403, "", {}, CredentialsRejected, "non-JSON body"),
         (400, {"error": "invalid_request"}, {}, RequestRejected, "invalid_request"),
         (400, {"error": "unsupported_grant_type"}, {}, RequestRejected, "unsupported_grant_type"),
-        (422, {"detail": [{"loc": ["body"], "msg": "field required"}]}, {}, RequestRejected, "field required"),
+        (
+            422,
+            {"detail": [{"loc": ["body"], "msg": "field required"}]},
+            {},
+            RequestRejected,
+            "field required",
+        ),
         (404, {"detail": "Not Found"}, {}, RequestRejected, "Not Found"),
         (429, {"detail": "slow down"}, {"Retry-After": "3"}, ServiceUnavailable, "HTTP 429"),
         (500, "", {}, ServiceUnavailable, "non-JSON body"),
-        (502, "<html><body>Bad gateway</body></html>", {"Content-Type": "text/html"}, ServiceUnavailable, "text/html"),
-        (503, {"error": "temporarily_unavailable"}, {}, ServiceUnavailable, "temporarily_unavailable"),
+        (
+            502,
+            "<html><body>Bad gateway</body></html>",
+            {"Content-Type": "text/html"},
+            ServiceUnavailable,
+            "text/html",
+        ),
+        (
+            503,
+            {"error": "temporarily_unavailable"},
+            {},
+            ServiceUnavailable,
+            "temporarily_unavailable",
+        ),
         (504, b"\xff\xfe", {}, ServiceUnavailable, "non-JSON"),
         (501, "", {}, UnexpectedResponse, "HTTP 501"),
     ],
@@ -100,7 +132,9 @@ def test_error_details_are_truncated_and_made_printable() -> None:
         ({"access_token": None}, "without access_token"),
     ],
 )
-def test_a_200_without_a_token_is_an_error_not_a_token(body: str | dict[str, object], fragment: str) -> None:
+def test_a_200_without_a_token_is_an_error_not_a_token(
+    body: str | dict[str, object], fragment: str
+) -> None:
     """Success statuses still need the documented body."""
     with pytest.raises(UnexpectedResponse, match=fragment):
         json_object(response(200, body), ("access_token",))

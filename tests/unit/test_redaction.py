@@ -54,7 +54,10 @@ def test_short_values_are_not_registered() -> None:
 def test_json_logs_mask_secret_keys_at_any_depth(log_stream: io.StringIO) -> None:
     """Keys that name secrets are masked, even nested in dicts and lists."""
     structlog.get_logger().info(
-        "event", client_secret="x" * 10, nested={"password": "y" * 10, "ok": 1}, items=[{"token": "z"}]
+        "event",
+        client_secret="x" * 10,
+        nested={"password": "y" * 10, "ok": 1},
+        items=[{"token": "z"}],
     )
     event = json.loads(log_stream.getvalue())
     assert event["client_secret"] == REDACTED
@@ -62,7 +65,9 @@ def test_json_logs_mask_secret_keys_at_any_depth(log_stream: io.StringIO) -> Non
     assert event["items"] == [{"token": REDACTED}]
 
 
-def test_json_logs_scrub_known_values_in_any_field(registered: str, log_stream: io.StringIO) -> None:
+def test_json_logs_scrub_known_values_in_any_field(
+    registered: str, log_stream: io.StringIO
+) -> None:
     """A registered secret inside the event text or an innocent field is scrubbed."""
     structlog.get_logger().warning(f"failed with {registered}", detail=f"body: {registered}")
     line = log_stream.getvalue()
@@ -70,7 +75,9 @@ def test_json_logs_scrub_known_values_in_any_field(registered: str, log_stream: 
     assert json.loads(line)["detail"] == f"body: {REDACTED}"
 
 
-def test_exception_text_and_traceback_are_scrubbed(registered: str, log_stream: io.StringIO) -> None:
+def test_exception_text_and_traceback_are_scrubbed(
+    registered: str, log_stream: io.StringIO
+) -> None:
     """Rendered exceptions pass through the same scrubbing, and locals are not shown."""
     local_secret = registered  # would appear if locals were rendered
     try:

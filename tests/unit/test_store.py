@@ -72,7 +72,10 @@ def test_legacy_extensionless_file_is_read_for_the_default_profile(tmp_path: Pat
         ('{"client_id": "c"}', "client_secret missing"),
         ('{"client_id": "", "client_secret": "s"}', "client_id missing"),
         ('{"client_id": "c", "client_secret": 5}', "client_secret missing"),
-        ('{"client_id": "c", "client_secret": "s", "created_at": "yesterday"}', "invalid created_at"),
+        (
+            '{"client_id": "c", "client_secret": "s", "created_at": "yesterday"}',
+            "invalid created_at",
+        ),
     ],
 )
 def test_corrupt_or_incomplete_files_are_reported_and_left_alone(

@@ -1,0 +1,146 @@
+"""
+`make bench`: wall time of `spatiafi-ops token`, side by side with its baselines, same run.
+
+- cached: `spatiafi-ops token` answered from the cache, against the bare import of
+  requests + authlib + structlog + click + tenacity (goal: median ratio <= 0.30);
+- miss: `spatiafi-ops token --no-cache`, against that import plus one raw `requests.post`
+  of a prebuilt assertion to the same emulator (goal: ratio <= 1.2);
+- requests per mint, counted by the emulator (goal: exactly 1).
+
+Runs interleave (baseline, subject, baseline, ...) so that machine noise hits both alike.
+Only 127.0.0.1 is contacted. Prints a table and exits non-zero if a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, running
+
+BARE_IMPORT = "import requests, authlib.integrations.requests_client, structlog, click, tenacity"
+RAW_POST = (
+    BARE_IMPORT + "\nimport sys\n"
+    "r = requests.post(sys.argv[1], data={'grant_type': 'client_credentials',"
+    " 'client_assertion_type': 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',"
+    " 'client_assertion': sys.argv[2]}, timeout=10)\n"
+    "assert r.status_code == 200, r.status_code\n"
+)
+CLI = Path(sys.executable).with_name("spatiafi-ops")
+
+
+def run_once(argv: Sequence[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"benchmark command failed: {argv[:3]}: {proc.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def side_by_side(
+    baseline: Sequence[str], subject: Sequence[str], env: dict[str, str], runs: int
+) -> tuple[float, float]:
+    """Return the median wall times of *baseline* and *subject*, run alternately."""
+    base_times, subject_times = [], []
+    for _ in range(runs):
+        base_times.append(run_once(baseline, env))
+        subject_times.append(run_once(subject, env))
+    return statistics.median(base_times), statistics.median(subject_times)
+
+
+def fresh_assertion(emulator: EmulatorHandle, client: dict[str, str]) -> str:
+    from authlib.oauth2.rfc7523 import client_secret_jwt_sign
+    from joserfc.jwk import OctKey
+
+    token: bytes | str = client_secret_jwt_sign(
+        OctKey.import_key(client["client_secret"]),
+        client_id=client["client_id"],
+        token_endpoint=emulator.token_url,
+    )
+    return token.decode() if isinstance(token, bytes) else token
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as home, running() as emulator:
+        # Default config and cache dirs under a scratch HOME: the path users really take,
+        # platformdirs included.
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": home,
+            "SPATIAFI_AUTH_URL": emulator.url,
+            "SPATIAFI_USERNAME": DEFAULT_EMAIL,
+            "SPATIAFI_PASSWORD": DEFAULT_PASSWORD,
+            "SPATIAFI_LOG_LEVEL": "warning",
+        }
+        run_once([str(CLI), "credentials", "create"], env)
+        run_once([str(CLI), "token"], env)  # warm the cache (and the .pyc files)
+        bare = [sys.executable, "-c", BARE_IMPORT]
+
+        base_cached, cached = side_by_side(bare, [str(CLI), "token"], env, args.runs)
+
+        client = emulator.create_client()
+        emulator.reset()
+        miss_times, raw_times = [], []
+        for _ in range(args.runs):
+            raw = [
+                sys.executable,
+                "-c",
+                RAW_POST,
+                emulator.token_url,
+                fresh_assertion(emulator, client),
+            ]
+            raw_times.append(run_once(raw, env))
+            miss_times.append(run_once([str(CLI), "token", "--no-cache"], env))
+        counters = emulator.counters()
+        token_requests = counters.get("POST /api/v1/auth/jwt/token", 0)
+        requests_per_mint = (token_requests - args.runs) / args.runs
+        base_miss, miss = statistics.median(raw_times), statistics.median(miss_times)
+
+    figures = {
+        "runs": args.runs,
+        "bare_import_s": round(base_cached, 4),
+        "cached_token_s": round(cached, 4),
+        "cached_ratio": round(cached / base_cached, 3),
+        "import_plus_raw_post_s": round(base_miss, 4),
+        "miss_token_s": round(miss, 4),
+        "miss_ratio": round(miss / base_miss, 3),
+        "requests_per_mint": round(requests_per_mint, 3),
+    }
+    goals = {
+        "cached_ratio": figures["cached_ratio"] <= 0.30,
+        "miss_ratio": figures["miss_ratio"] <= 1.2,
+        "requests_per_mint": figures["requests_per_mint"] == 1,
+    }
+    print(f"spatiafi-ops token, median of {args.runs} interleaved runs (127.0.0.1 emulator)")
+    print(f"  bare import baseline       {base_cached * 1000:7.1f} ms")
+    print(
+        f"  token (cached)             {cached * 1000:7.1f} ms   ratio {figures['cached_ratio']:.3f}  goal <= 0.30  {'ok' if goals['cached_ratio'] else 'MISSED'}"
+    )
+    print(f"  import + one raw POST      {base_miss * 1000:7.1f} ms")
+    print(
+        f"  token --no-cache (miss)    {miss * 1000:7.1f} ms   ratio {figures['miss_ratio']:.3f}  goal <= 1.20  {'ok' if goals['miss_ratio'] else 'MISSED'}"
+    )
+    print(
+        f"  requests per mint          {requests_per_mint:7.2f}      goal == 1     {'ok' if goals['requests_per_mint'] else 'MISSED'}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({**figures, "goals_met": goals}, indent=2) + "\n")
+    return 0 if all(goals.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
