@@ -1,0 +1,198 @@
+"""
+The one place emit/ does I/O: stdout, ``--output`` files and the GitHub runner's files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from .._errors import OutputError
+from .._files import atomic_write
+from .._log import get_logger
+from ._types import FileAppend, Notice, Rendered
+
+_log = get_logger(__name__)
+
+StrPath = str | os.PathLike[str]
+
+
+def write(
+    rendered: Rendered,
+    *,
+    stdout: TextIO | None = None,
+    output: StrPath | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Notice, ...]:
+    """
+    Write *rendered*: commands to stdout first, then the runner's files, then the product.
+
+    Every target is checked (and the runner's files opened) before the first byte goes
+    anywhere, so a missing ``GITHUB_OUTPUT`` fails without printing the mask commands.
+    The product goes to *output*, or to *stdout* when *output* is ``None`` or ``"-"``.
+    Notices are logged here and returned; callers need not log them again.
+
+    Args:
+        stdout: the stream for commands and a stdout product; text is written to its
+            binary buffer as UTF-8 when it has one, whatever the locale's encoding.
+        environ: where ``GITHUB_OUTPUT`` and friends are looked up (``os.environ``).
+
+    Raises:
+        OutputError: a required runner file is unset or missing, or *output* is unwritable.
+        ValueError: *output* given for a format without a product (github), or *stdout*
+            missing when something must go there.
+    """
+    env = os.environ if environ is None else environ
+    to_stdout = output is None or os.fspath(output) == "-"
+    if rendered.text is None and not to_stdout:
+        raise ValueError(f"the {rendered.format} format writes to the runner's files, not a path")
+    if stdout is None and (rendered.commands or (to_stdout and rendered.text)):
+        raise ValueError(f"the {rendered.format} format needs a stdout stream to write to")
+    notices = list(rendered.notices)
+    with _opened(rendered.appends, env, notices) as targets:
+        if rendered.commands and stdout is not None:
+            # Reference §2.6 M2: masks registered before the value reaches any file or log.
+            _put(stdout, rendered.commands)
+        for fd, path, text in targets:
+            _append(fd, path, text)
+    if rendered.text is not None:
+        if output is not None and not to_stdout:
+            notices.extend(_write_path(Path(os.fspath(output)), rendered.text))
+        elif rendered.text and stdout is not None:
+            _put(stdout, rendered.text)
+    for notice in notices:
+        _log.warning(notice.event, message=notice.message)
+    return tuple(notices)
+
+
+def write_file(path: StrPath, text: str) -> tuple[Notice, ...]:
+    """
+    Replace *path* with *text* atomically, mode 0600; warn when it is in a git work tree.
+
+    Notices are logged and returned.
+
+    Raises:
+        OutputError: when the file cannot be written.
+    """
+    notices = _write_path(Path(os.fspath(path)), text)
+    for notice in notices:
+        _log.warning(notice.event, message=notice.message)
+    return notices
+
+
+def find_git_work_tree(path: Path) -> Path | None:
+    """
+    Return the nearest directory above *path* holding ``.git`` (a directory or a file).
+
+    A ``.git`` file marks worktrees and submodules. No subprocess: git may be absent.
+    """
+    start = path.absolute().parent
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def _write_path(path: Path, text: str) -> tuple[Notice, ...]:
+    atomic_write(path, text.encode("utf-8"))  # SPEC §4: temp, fsync, rename; 0600
+    work_tree = find_git_work_tree(path)
+    if work_tree is None:
+        return ()
+    return (
+        Notice(
+            "output_in_git_work_tree",
+            f"{path} is inside the git work tree {work_tree}; make sure it is listed in "
+            ".gitignore so that the secrets in it are never committed",
+        ),
+    )
+
+
+@contextlib.contextmanager
+def _opened(
+    appends: Sequence[FileAppend], env: Mapping[str, str], notices: list[Notice]
+) -> Iterator[list[tuple[int, str, str]]]:
+    """
+    Open every runner file for appending, or raise before anything is written.
+    """
+    targets: list[tuple[int, str, str]] = []
+    try:
+        for append in appends:
+            path = env.get(append.env_var, "")
+            if not path:
+                if append.required:
+                    raise OutputError(
+                        f"{append.env_var} is not set, so there is nowhere to write the "
+                        "outputs; run this inside a GitHub Actions step or choose another "
+                        "--format"
+                    )
+                continue
+            try:
+                # The runner creates these files per step (reference §1.1): append to them
+                # with their mode untouched, and never create one of our own.
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            except OSError as exc:
+                if not append.required:
+                    notices.append(
+                        Notice(
+                            "step_summary_skipped",
+                            f"cannot append to {append.env_var} ({path}): {exc.strerror}",
+                        )
+                    )
+                    continue
+                raise OutputError(
+                    f"cannot append to {append.env_var} ({path}): {exc.strerror}; the "
+                    "runner creates this file for each step, so check the variable",
+                    path=path,
+                ) from None
+            targets.append((fd, path, append.text))
+        yield targets
+    finally:
+        for fd, _, _ in targets:
+            os.close(fd)
+
+
+def _append(fd: int, path: str, text: str) -> None:
+    """
+    Append *text* in one ``write`` (O_APPEND), starting a new line if the file lacks one.
+    """
+    data = text.encode("utf-8")
+    if not data:
+        return
+    if not _ends_with_newline(path):
+        # Reference §1.2: a header glued to an unterminated line would turn our value
+        # lines into commands of their own.
+        data = b"\n" + data
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise OutputError(f"cannot append to {path}: {exc.strerror}", path=path) from None
+
+
+def _ends_with_newline(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return True
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
+    except OSError:
+        return True
+
+
+def _put(stream: TextIO, text: str) -> None:
+    """
+    Write *text* to *stream* as UTF-8 bytes and flush, so it precedes later writes.
+    """
+    stream.flush()
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(text)
+        stream.flush()
+        return
+    buffer.write(text.encode("utf-8"))
+    buffer.flush()
