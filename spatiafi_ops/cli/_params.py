@@ -46,3 +46,31 @@ class UrlType(click.ParamType[str]):
 
 DURATION = DurationType()
 URL = UrlType()
+
+
+class FormatType(click.ParamType[str]):
+    """
+    An output format of ``spatiafi_ops.emit.FORMATS`` (plus *extra* names such as ``raw``).
+
+    The registry is imported only when a real format is chosen or help is shown, so that
+    ``token`` with its default ``raw`` stays on the fast path.
+    """
+
+    name = "format"
+
+    def __init__(self, *, extra: tuple[str, ...] = ()) -> None:
+        self.extra = extra
+
+    def choices(self) -> list[str]:
+        from ..emit import FORMATS
+
+        return [*self.extra, *FORMATS]
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "[" + "|".join(self.choices()) + "]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text in self.extra or text in self.choices():
+            return text
+        self.fail(f"{text!r} is not one of {', '.join(self.choices())}", param, ctx)

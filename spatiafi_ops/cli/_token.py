@@ -1,7 +1,8 @@
 """
 ``spatiafi-ops token``: an access token from app credentials, from the cache when it can.
 
-This is the hot path: a cache hit must not import requests, authlib, tenacity or structlog.
+This is the hot path: a cache hit in ``raw`` format imports neither requests, authlib,
+tenacity nor structlog, and not the emitters.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import click
 
 from .._config import DEFAULT_MIN_TTL
-from ._params import DURATION
+from ._emit import emit_variables, output_options
+from ._params import DURATION, FormatType
 from ._root import CliState
 
 
@@ -17,10 +19,10 @@ from ._root import CliState
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["raw", "json"]),
+    type=FormatType(extra=("raw",)),
     default="raw",
     show_default=True,
-    help="raw: the token alone on stdout; json: token, type and expiry.",
+    help="raw: the token alone; or a format of `emit`, for the token's variables.",
 )
 @click.option(
     "--min-ttl",
@@ -31,9 +33,20 @@ from ._root import CliState
     show_envvar=True,
     help="Reuse a cached token only if it has at least this long left.",
 )
-@click.option("--no-cache", is_flag=True, help="Always mint a new token; do not read or write the cache.")
+@click.option(
+    "--no-cache", is_flag=True, help="Mint a new token; neither read nor write the cache."
+)
+@output_options
 @click.pass_obj
-def token(state: CliState, output_format: str, min_ttl: float, no_cache: bool) -> None:
+def token(
+    state: CliState,
+    output_format: str,
+    min_ttl: float,
+    no_cache: bool,
+    output: str | None,
+    prefix: str,
+    github_env: bool,
+) -> None:
     """
     Print an access token minted with the app credentials (SPATIAFI_CLIENT_ID and
     SPATIAFI_CLIENT_SECRET, else the profile's), reusing a cached one when it can.
@@ -45,15 +58,13 @@ def token(state: CliState, output_format: str, min_ttl: float, no_cache: bool) -
     access_token, _cached = get_token(
         credentials, state.settings, min_ttl=min_ttl, use_cache=not no_cache
     )
-    if output_format == "json":
-        from ._output import echo_json
-
-        echo_json(
-            {
-                "access_token": access_token.value,
-                "token_type": access_token.token_type,
-                "expires_at": int(access_token.expires_at),
-            }
+    if output_format != "raw":
+        emit_variables(
+            output_format, None, access_token, output=output, prefix=prefix, github_env=github_env
         )
-    else:
+    elif output in (None, "-"):
         click.echo(access_token.value)
+    else:
+        from ..emit import write_file
+
+        write_file(output, access_token.value + "\n")
