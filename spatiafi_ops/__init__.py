@@ -68,7 +68,36 @@ _EXPORTS = {
     "parse_duration": "_durations",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "AccessToken",
+    "AppCredentials",
+    "CredentialFileError",
+    "CredentialsExist",
+    "CredentialsRejected",
+    "DeadlineExceeded",
+    "InsecurePermissions",
+    "LocalStateError",
+    "LockTimeout",
+    "OutputError",
+    "ProvisionResult",
+    "RequestRejected",
+    "RetryPolicy",
+    "ServiceError",
+    "ServiceUnavailable",
+    "Settings",
+    "SpatiafiOpsError",
+    "UnexpectedResponse",
+    "UnsafeValue",
+    "UserLogin",
+    "Variable",
+    "__version__",
+    "create_credentials",
+    "get_session",
+    "get_token",
+    "load_credentials",
+    "mint_token",
+    "parse_duration",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -42,7 +42,7 @@ class LazyLogger:
         self._name = name
 
     def __getattr__(self, method: str) -> Any:
-        global _configurator  # noqa: PLW0603
+        global _configurator
         if LEVELS.get(method, _min_level) < _min_level:
             return _ignore
         import structlog

@@ -6,7 +6,7 @@ and the collector behind the suite-wide secret-leak scan (tests/e2e/test_no_secr
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,9 @@ def record_output(*texts: str | bytes | None) -> None:
     Add output that must be free of secrets to the suite-wide scan.
     """
     for text in texts:
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        if text:
-            CAPTURED_OUTPUT.append(text)
+        decoded = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        if decoded:
+            CAPTURED_OUTPUT.append(decoded)
 
 
 def record_secret(*values: str) -> None:
@@ -60,9 +59,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True, name="clean_environment")
-def _clean_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[dict[str, Path]]:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Path]:
     """
     Scrub SPATIAFI_*, CI and proxy variables; point config and cache at private temp dirs.
     """
@@ -75,7 +72,7 @@ def _clean_environment(
     monkeypatch.setenv("SPATIAFI_CONFIG_DIR", str(dirs["config"]))
     monkeypatch.setenv("SPATIAFI_CACHE_DIR", str(dirs["cache"]))
     monkeypatch.setenv("SPATIAFI_LOG_FORMAT", "json")
-    yield dirs
+    return dirs
 
 
 class RecordingRunner(CliRunner):
@@ -87,7 +84,7 @@ class RecordingRunner(CliRunner):
         self,
         args: Sequence[str],
         *,
-        input: str | None = None,  # noqa: A002 - CliRunner's own name
+        input: str | None = None,
         env: Mapping[str, str | None] | None = None,
     ) -> Result:
         result = self.invoke(cli, list(args), input=input, env=env, catch_exceptions=True)

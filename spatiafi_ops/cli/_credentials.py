@@ -11,7 +11,6 @@ from ._output import echo_json
 from ._root import CliState, LazyGroup
 from ._user import resolve_user, user_options
 
-
 # ensure / rotate / revoke live in their own module (provisioning, SPEC §5).
 PROVISIONING_COMMANDS = {
     name: f"spatiafi_ops.cli._rotate:{name}" for name in ("ensure", "revoke", "rotate")
@@ -62,4 +61,3 @@ def show(state: CliState, show_secret: bool) -> None:
             "auth_url": stored.auth_url,
         }
     )
-

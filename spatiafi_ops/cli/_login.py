@@ -25,7 +25,8 @@ def login(state: CliState, username: str | None, password_stdin: bool, output_fo
     """
     Print a user token (15 minutes), for scripts that create credentials themselves.
     """
-    from .._provisioning import http_client, login as user_login
+    from .._provisioning import http_client
+    from .._provisioning import login as user_login
 
     user = resolve_user(username, password_stdin)
     with http_client(state.settings) as http:

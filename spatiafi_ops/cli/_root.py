@@ -30,6 +30,7 @@ from ._params import DURATION, URL
 # `spatiafi-ops token` never pays for the emulator, provisioning or requests.
 LAZY_COMMANDS = {
     "credentials": "spatiafi_ops.cli._credentials:credentials",
+    "doctor": "spatiafi_ops.cli._doctor:doctor",
     "emit": "spatiafi_ops.cli._emit:emit",
     "emulator": "spatiafi_ops.cli._emulator:emulator",
     "login": "spatiafi_ops.cli._login:login",

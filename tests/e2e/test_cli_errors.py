@@ -18,7 +18,9 @@ from tests.e2e.conftest import create_credentials
 
 
 def files_under(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.mark.parametrize(
@@ -35,7 +37,12 @@ def files_under(root: Path) -> dict[str, bytes]:
         (["--profile", "../etc", "token"], {}, 2, "not a valid profile name"),
         (["credentials", "create"], {"SPATIAFI_PASSWORD": ""}, 2, "empty one"),
         (["credentials", "create"], {"SPATIAFI_USERNAME": ""}, 2, "no username"),
-        (["credentials", "create"], {"SPATIAFI_PASSWORD": "wrong-password"}, 3, "LOGIN_BAD_CREDENTIALS"),
+        (
+            ["credentials", "create"],
+            {"SPATIAFI_PASSWORD": "wrong-password"},
+            3,
+            "LOGIN_BAD_CREDENTIALS",
+        ),
         (["credentials", "create"], {"SPATIAFI_USERNAME": "who@example.com"}, 3, "rejected"),
         (["--log-level", "loud", "token"], {}, 2, "loud"),
         (["token", "--format", "yaml"], {}, 2, "yaml"),
@@ -74,7 +81,10 @@ def test_a_credential_file_that_is_a_directory(
 
 @pytest.mark.parametrize("content", ["{", '{"client_id": "x"}', "null"])
 def test_a_corrupt_credential_file_is_reported_and_kept(
-    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path], content: str
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    content: str,
 ) -> None:
     """exit 5; `credentials create` refuses to overwrite it silently."""
     path = clean_environment["config"] / "app_credentials.json"

@@ -155,7 +155,10 @@ def test_a_new_secret_never_reuses_a_token_minted_with_the_old_one(
     old = service.create_client()
     new = service.create_client()
     record_secret(old["client_secret"], new["client_secret"])
-    env_old = {"SPATIAFI_CLIENT_ID": old["client_id"], "SPATIAFI_CLIENT_SECRET": old["client_secret"]}
+    env_old = {
+        "SPATIAFI_CLIENT_ID": old["client_id"],
+        "SPATIAFI_CLIENT_SECRET": old["client_secret"],
+    }
     assert runner.run([TOKEN], env=env_old).exit_code == 0
     wrong = {"SPATIAFI_CLIENT_ID": old["client_id"], "SPATIAFI_CLIENT_SECRET": new["client_secret"]}
     rejected = runner.run([TOKEN], env=wrong)
@@ -170,7 +173,9 @@ def test_two_processes_minting_at_once_make_one_request(
     create_credentials(runner)
     service.set_faults(Fault(route=TOKEN, kind="latency", latency=0.5))
     cmd = [sys.executable, "-m", "spatiafi_ops", TOKEN]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=60) for p in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         record_output(err)
@@ -204,7 +209,9 @@ def test_streams_stdout_is_the_product_and_stderr_json_logs(
 
 
 @pytest.mark.parametrize("fmt", ["raw", "json"])
-def test_login_prints_a_user_token(runner: RecordingRunner, service: EmulatorHandle, fmt: str) -> None:
+def test_login_prints_a_user_token(
+    runner: RecordingRunner, service: EmulatorHandle, fmt: str
+) -> None:
     """login: the Basic-auth user token, raw or as the service's JSON."""
     result = runner.run(["login", "--format", fmt])
     assert result.exit_code == 0, result.stderr

@@ -17,7 +17,9 @@ from tests.e2e.conftest import create_credentials
 FAST = RetryPolicy(initial=0.01, maximum=0.05, jitter=0.01)
 
 
-def test_load_credentials_reads_what_the_cli_stored(runner: RecordingRunner, service: EmulatorHandle) -> None:
+def test_load_credentials_reads_what_the_cli_stored(
+    runner: RecordingRunner, service: EmulatorHandle
+) -> None:
     """The stored profile is what applications load (SPATIAFI_CONFIG_DIR honoured)."""
     created = create_credentials(runner)
     loaded = spatiafi_ops.load_credentials()
@@ -28,7 +30,9 @@ def test_load_credentials_reads_what_the_cli_stored(runner: RecordingRunner, ser
 def test_get_session_mints_and_renews_its_own_token(service: EmulatorHandle) -> None:
     """An expired session token is re-minted before the next API request."""
     client = service.create_client()
-    credentials = AppCredentials(client_id=client["client_id"], client_secret=client["client_secret"])
+    credentials = AppCredentials(
+        client_id=client["client_id"], client_secret=client["client_secret"]
+    )
     session = spatiafi_ops.get_session(credentials, Settings(auth_url=service.url), policy=FAST)
     assert service.count("token") == 1
     me = session.get(service.url + "/api/v1/users/me", timeout=5)
@@ -43,13 +47,17 @@ def test_get_session_mints_and_renews_its_own_token(service: EmulatorHandle) -> 
 def test_get_session_retries_its_token_requests(service: EmulatorHandle) -> None:
     """Renewal goes through the same retry policy as the CLI."""
     client = service.create_client()
-    credentials = AppCredentials(client_id=client["client_id"], client_secret=client["client_secret"])
+    credentials = AppCredentials(
+        client_id=client["client_id"], client_secret=client["client_secret"]
+    )
     service.set_faults(Fault(route="token", status=503, times=1))
     spatiafi_ops.get_session(credentials, Settings(auth_url=service.url), policy=FAST)
     assert service.count("token") == 2
 
 
-def test_get_session_reads_the_environment(service: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_get_session_reads_the_environment(
+    service: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With no arguments: SPATIAFI_AUTH_URL and SPATIAFI_CLIENT_ID/SECRET, like py-spatiafi."""
     client = service.create_client()
     monkeypatch.setenv("SPATIAFI_CLIENT_ID", client["client_id"])

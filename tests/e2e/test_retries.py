@@ -120,7 +120,9 @@ def test_the_deadline_bounds_all_retries(service: EmulatorHandle, client: AppCre
     assert caught.value.status == 503
 
 
-def test_a_slow_answer_times_out_and_is_retried(service: EmulatorHandle, client: AppCredentials) -> None:
+def test_a_slow_answer_times_out_and_is_retried(
+    service: EmulatorHandle, client: AppCredentials
+) -> None:
     """A request slower than --timeout is abandoned and retried."""
     service.set_faults(Fault(route=TOKEN, kind="latency", latency=2.0, times=1))
     token = mint_token(client, settings(service, timeout=0.3), policy=FAST)
@@ -134,9 +136,7 @@ def test_an_unreachable_host_is_service_unavailable(client: AppCredentials) -> N
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(ServiceUnavailable, match="could not connect"):
-        mint_token(
-            client, Settings(auth_url=f"http://127.0.0.1:{port}", deadline=0.5), policy=FAST
-        )
+        mint_token(client, Settings(auth_url=f"http://127.0.0.1:{port}", deadline=0.5), policy=FAST)
 
 
 def test_cli_exit_codes_for_rejected_and_unreachable(
@@ -166,7 +166,9 @@ def test_a_lost_create_response_is_not_blindly_reposted(
     assert len(service.clients()) == 1
 
 
-def test_a_create_turned_away_with_429_is_retried(runner: RecordingRunner, service: EmulatorHandle) -> None:
+def test_a_create_turned_away_with_429_is_retried(
+    runner: RecordingRunner, service: EmulatorHandle
+) -> None:
     """429 means the create was not processed, so repeating it is safe."""
     service.set_faults(Fault(route="clients", status=429, retry_after=0, times=1))
     result = runner.run(["credentials", "create"])

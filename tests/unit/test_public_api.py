@@ -48,15 +48,15 @@ def test_cached_token_path_imports_no_heavy_module(tmp_path: Path) -> None:
         AppCredentials("client-1", "s" * 43),
         AccessToken(value="cached.token.value", token_type="bearer", expires_at=time.time() + 800),
     )
+    argv = ["--auth-url", url, "--config-dir", str(config), "--cache-dir", str(cache), "token"]
     probe = (
         "import sys\n"
         "from spatiafi_ops.cli import cli\n"
         "try:\n"
-        "    cli.main(['--auth-url', %r, '--config-dir', %r, '--cache-dir', %r, 'token'],"
-        " standalone_mode=False)\n"
+        f"    cli.main({argv!r}, standalone_mode=False)\n"
         "finally:\n"
-        "    print([m for m in %r if m in sys.modules], file=sys.stderr)\n"
-    ) % (url, str(config), str(cache), HEAVY)
+        f"    print([m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)\n"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
     )

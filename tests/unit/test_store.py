@@ -39,7 +39,7 @@ def test_write_then_read_round_trips_with_private_modes(tmp_path: Path) -> None:
 
 
 def test_default_profile_file_keeps_the_py_spatiafi_shape(tmp_path: Path) -> None:
-    """The default profile is <config>/app_credentials.json with user_id, client_id, client_secret."""
+    """The default profile is <config>/app_credentials.json: user_id, client_id, client_secret."""
     store = Store(settings_for(tmp_path))
     store.write(CREDS)
     data = json.loads((tmp_path / "app_credentials.json").read_text())
