@@ -1,0 +1,180 @@
+"""
+``spatiafi-ops emulator``: run the local SpatiaFi Auth API emulator (SPEC §7).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+import click
+
+from ..emulator import DEFAULT_USER, EmulatorConfig, EmulatorHandle, Fault, User, serve
+
+FAULT_HELP = (
+    "Inject a fault: comma-separated settings, e.g. 'route=token,status=503,probability=0.3', "
+    "'route=token,drop,times=2', 'route=clients,status=502,after', '429'. Keys: route "
+    "(*, basic, token, clients, list-clients, delete-client, me, or 'METHOD /path'), "
+    "status=CODE, drop, reset, truncate, latency=SECONDS, probability=P, times=N, "
+    "retry_after=SECONDS, after. Repeatable."
+)
+
+
+def _faults(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Fault]:
+    try:
+        return [Fault.parse(value) for value in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _latencies(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Fault]:
+    faults = []
+    for value in values:
+        route, sep, seconds = value.rpartition("=")
+        try:
+            faults.append(
+                Fault(route=route if sep else "*", kind="latency", latency=float(seconds))
+            )
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{value!r} is not [ROUTE=]SECONDS: {exc}", ctx, param
+            ) from None
+    return faults
+
+
+def _users(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        email, sep, password = value.partition(":")
+        if not sep or not email or not password:
+            raise click.BadParameter(f"{value!r} is not EMAIL:PASSWORD", ctx, param)
+        pairs.append((email, password))
+    return pairs
+
+
+def _configure_logging(access_log: bool) -> None:
+    log = logging.getLogger("spatiafi_ops.emulator")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO if access_log else logging.WARNING)
+    log.propagate = False
+
+
+@click.group(name="emulator")
+def emulator() -> None:
+    """
+    Run the local SpatiaFi Auth API emulator (for demos and tests; not the real service).
+    """
+
+
+@emulator.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port to bind; 0 picks a free one. The base URL is printed on stdout first.",
+)
+@click.option("--issuer", help="Public base URL, when clients reach it through another address.")
+@click.option("--seed", type=int, help="Seed of the fault dice, for a reproducible run.")
+@click.option("--fault", "faults", multiple=True, metavar="SPEC", callback=_faults, help=FAULT_HELP)
+@click.option(
+    "--latency",
+    "latencies",
+    callback=_latencies,
+    multiple=True,
+    metavar="[ROUTE=]SECONDS",
+    help="Delay every request (or those of ROUTE) by SECONDS. Repeatable.",
+)
+@click.option(
+    "--client-management/--no-client-management",
+    default=True,
+    show_default=True,
+    help="Serve the optional GET /api/v1/clients/ and DELETE /api/v1/clients/{id}.",
+)
+@click.option(
+    "--user",
+    "users",
+    callback=_users,
+    multiple=True,
+    metavar="EMAIL:PASSWORD",
+    help="Add an active user (test accounts only: argv is visible). Repeatable.",
+)
+@click.option(
+    "--inactive-user",
+    "inactive_users",
+    callback=_users,
+    multiple=True,
+    metavar="EMAIL:PASSWORD",
+    help="Add an inactive user, who cannot log in. Repeatable.",
+)
+@click.option(
+    "--default-user/--no-default-user",
+    default=True,
+    show_default=True,
+    help=f"Seed the tutorial's user {DEFAULT_USER.email}.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log one line per request (method, path, status) to stderr.",
+)
+def serve_command(
+    host: str,
+    port: int,
+    issuer: str | None,
+    seed: int | None,
+    faults: list[Fault],
+    latencies: list[Fault],
+    client_management: bool,
+    users: list[tuple[str, str]],
+    inactive_users: list[tuple[str, str]],
+    default_user: bool,
+    access_log: bool,
+) -> None:
+    """
+    Serve the emulator until SIGINT or SIGTERM; print its base URL on stdout first.
+    """
+    _configure_logging(access_log)
+    seeded = [DEFAULT_USER] if default_user else []
+    seeded += [User(email, password) for email, password in users]
+    seeded += [User(email, password, is_active=False) for email, password in inactive_users]
+    config = EmulatorConfig(
+        host=host,
+        port=port,
+        issuer=issuer.rstrip("/") if issuer else None,
+        users=tuple(seeded),
+        client_management=client_management,
+        faults=(*latencies, *faults),
+        seed=seed,
+    )
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop)
+
+    def _ready(handle: EmulatorHandle) -> None:
+        click.echo(handle.url)
+        sys.stdout.flush()
+
+    try:
+        serve(config, ready=_ready, stop=stop)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot serve on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m spatiafi_ops.cli._emulator serve`
+    emulator()

@@ -1,0 +1,3 @@
+"""
+The emulator probed over real HTTP with hand-built requests and assertions.
+"""
