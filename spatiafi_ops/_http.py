@@ -309,6 +309,29 @@ class HttpClient:
         def out_of_time(retry_state: tenacity.RetryCallState) -> bool:
             return self.deadline.remaining() <= retry_state.upcoming_sleep
 
+        failures: list[ServiceUnavailable] = []
+
+        def gave_up() -> DeadlineExceeded:
+            last = failures[-1]
+            return DeadlineExceeded(
+                f"{last} (gave up after {len(failures)} attempts within the "
+                f"{self.deadline.seconds:g}s deadline)",
+                status=last.status,
+                url=last.url,
+            )
+
+        def attempt() -> T:
+            try:
+                return call()
+            except DeadlineExceeded:
+                # Spent between attempts: report what kept failing, not just the clock.
+                if failures:
+                    raise gave_up() from None
+                raise
+            except ServiceUnavailable as exc:
+                failures.append(exc)
+                raise
+
         retryer = tenacity.Retrying(
             retry=tenacity.retry_if_exception(should_retry),
             wait=_RetryAfterOrBackoff(self.policy),
@@ -318,16 +341,9 @@ class HttpClient:
             reraise=False,
         )
         try:
-            return retryer(call)
-        except tenacity.RetryError as exc:
-            last = exc.last_attempt.exception()
-            attempts = exc.last_attempt.attempt_number
-            raise DeadlineExceeded(
-                f"{last} (gave up after {attempts} attempts within the "
-                f"{self.deadline.seconds:g}s deadline)",
-                status=getattr(last, "status", None),
-                url=getattr(last, "url", None),
-            ) from None
+            return retryer(attempt)
+        except tenacity.RetryError:
+            raise gave_up() from None
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """

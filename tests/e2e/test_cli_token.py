@@ -144,8 +144,8 @@ def test_environment_credentials_take_precedence(
     )
     assert result.exit_code == 0, result.stderr
     body = json.loads(result.stdout)
-    assert body["expires_at"] > time.time() + 600
-    assert body["access_token"].count(".") == 2
+    assert int(body["SPATIAFI_TOKEN_EXPIRES_AT"]) > time.time() + 600
+    assert body["SPATIAFI_ACCESS_TOKEN"].count(".") == 2
 
 
 def test_a_new_secret_never_reuses_a_token_minted_with_the_old_one(

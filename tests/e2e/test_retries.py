@@ -7,6 +7,7 @@ Request counts come from the emulator, so each test proves how many attempts wer
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -60,6 +61,18 @@ def test_each_transient_fault_is_retried_until_success(
     token = mint_token(client, settings(service), policy=FAST)
     assert token.ttl() > 600
     assert service.count(TOKEN) == 3
+
+
+def test_minting_uses_a_client_secret_jwt_assertion(
+    spatiafi_emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
+    """Against a service that accepts only assertions, minting still works (no secret sent)."""
+    strict = spatiafi_emulator_factory(client_secret_auth=False)
+    created = strict.create_client()
+    client = AppCredentials(client_id=created["client_id"], client_secret=created["client_secret"])
+    assert mint_token(client, Settings(auth_url=strict.url), policy=FAST).ttl() > 600
+    assert mint_token(client, Settings(auth_url=strict.url), policy=FAST).ttl() > 600
+    assert strict.count(TOKEN) == 2
 
 
 def test_retry_after_is_honoured(service: EmulatorHandle, client: AppCredentials) -> None:
