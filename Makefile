@@ -19,9 +19,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check spatiafi_ops tests benchmarks examples
-	$(BIN)/ruff format --check spatiafi_ops tests benchmarks examples
+	$(BIN)/ruff check spatiafi_ops tests benchmarks examples actions
+	$(BIN)/ruff format --check spatiafi_ops tests benchmarks examples actions
 	$(BIN)/mypy
+	bash actions/lint.sh $(BIN)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_emulator.py

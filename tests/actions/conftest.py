@@ -1,0 +1,55 @@
+"""
+Fixtures for the action tests: a job around composite action runs, aimed at the emulator.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from spatiafi_ops.emulator import EmulatorHandle
+
+from .harness import Job
+
+REPO = Path(__file__).resolve().parents[2]
+ACTIONS = REPO / "actions"
+TOKEN_ACTION = ACTIONS / "token"
+ROTATE_ACTION = ACTIONS / "rotate"
+
+
+def base_env(root: Path) -> dict[str, str]:
+    """
+    Return a minimal runner-like environment: no SPATIAFI_* from the developer's shell.
+
+    ``SPATIAFI_ACTION_VENV`` points setup.sh at the venv running the tests, so only the one
+    test that says so pays for a real install.
+    """
+    home = root / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "TMPDIR": str(root),
+        "SPATIAFI_ACTION_VENV": sys.prefix,
+        "SPATIAFI_DEADLINE": "20",
+    }
+
+
+@pytest.fixture(name="job")
+def _job(tmp_path: Path) -> Job:
+    """
+    A fresh job (its own RUNNER_TEMP, workspace and masks) using the test venv.
+    """
+    return Job(root=tmp_path / "job", env=base_env(tmp_path))
+
+
+@pytest.fixture(name="app_credentials")
+def _app_credentials(spatiafi_emulator: EmulatorHandle) -> dict[str, str]:
+    """
+    App credentials of the emulator's default user: ``{"user_id", "client_id", "client_secret"}``.
+    """
+    return spatiafi_emulator.create_client()
