@@ -13,7 +13,7 @@ import pytest
 
 from spatiafi_ops.cli import cli
 from spatiafi_ops.emulator import EmulatorHandle
-from tests.conftest import RecordingRunner, record_output, record_secret
+from tests.conftest import RecordingRunner, record_output
 from tests.e2e.conftest import create_credentials
 
 
@@ -171,4 +171,3 @@ def test_the_module_entry_point_runs(service: EmulatorHandle, runner: RecordingR
     record_output(proc.stderr)
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["client_id"] == created["client_id"]
-    record_secret(created["client_id"])
