@@ -1,0 +1,170 @@
+"""
+``credentials ensure | rotate | revoke``: thin commands over the provisioning library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from .._models import UserLogin
+from ._exit import exit_code_for
+from ._output import echo_json
+from ._params import DURATION
+from ._root import CliState
+from ._user import resolve_user, user_options
+
+DEFAULT_MAX_AGE = "30d"
+DEFAULT_GRACE = "1h"
+
+
+def _lazy_user(username: str | None, password_stdin: bool) -> Callable[[], UserLogin]:
+    # The password is only asked for when the run needs the service's user routes.
+    return lambda: resolve_user(username, password_stdin)
+
+
+def _wait_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--wait",
+        type=DURATION,
+        default=0.0,
+        metavar="SECONDS",
+        help="Wait up to this long for another run's lock (then exit 5) instead of "
+        "exiting 0 at once.",
+    )(command)
+
+
+def _dry_run_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--dry-run", is_flag=True, help="Print the planned actions; write nothing anywhere."
+    )(command)
+
+
+@click.command()
+@user_options
+@_dry_run_option
+@_wait_option
+@click.pass_obj
+def ensure(
+    state: CliState, username: str | None, password_stdin: bool, dry_run: bool, wait: float
+) -> None:
+    """
+    Make sure the profile holds credentials that mint a token; print the result JSON.
+
+    Working credentials cost one token request and change nothing; missing ones are
+    created, rejected ones replaced (the old file kept in the profile's backups).
+    """
+    from .._provisioning import ensure_credentials
+
+    result = ensure_credentials(
+        state.settings, _lazy_user(username, password_stdin), dry_run=dry_run, wait=wait
+    )
+    echo_json(result.to_dict())
+
+
+@click.command()
+@user_options
+@click.option(
+    "--max-age",
+    type=DURATION,
+    default=DEFAULT_MAX_AGE,
+    help="Rotate only credentials at least this old.",
+)
+@click.option(
+    "--grace",
+    type=DURATION,
+    default=DEFAULT_GRACE,
+    help="Keep the old client valid this long after the switch (revoked by a later run).",
+)
+@click.option(
+    "--revoke-old/--keep-old",
+    default=True,
+    help="Revoke the old client once the grace period is over, where the service can.",
+)
+@_dry_run_option
+@_wait_option
+@click.option("--all-profiles", is_flag=True, help="Rotate every profile in the config dir.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    help="Profiles rotated at once with --all-profiles.",
+)
+@click.pass_context
+def rotate(
+    ctx: click.Context,
+    username: str | None,
+    password_stdin: bool,
+    max_age: float,
+    grace: float,
+    revoke_old: bool,
+    dry_run: bool,
+    wait: float,
+    all_profiles: bool,
+    concurrency: int,
+) -> None:
+    """
+    Replace the profile's credentials safely once they reach --max-age; print the result.
+
+    Create, journal, verify, switch, then revoke the old client after --grace. A run
+    killed at any point is finished by the next one. If another run holds the profile's
+    lock, exit 0 at once (or wait with --wait).
+    """
+    from .._provisioning import fleet_summary, rotate_all_profiles, rotate_credentials
+
+    state = ctx.find_object(CliState)
+    assert state is not None
+    user = _lazy_user(username, password_stdin)
+    if not all_profiles:
+        result = rotate_credentials(
+            state.settings,
+            user,
+            max_age=max_age,
+            grace=grace,
+            revoke_old=revoke_old,
+            dry_run=dry_run,
+            wait=wait,
+        )
+        echo_json(result.to_dict())
+        return
+    outcomes = rotate_all_profiles(
+        state.settings,
+        user,
+        max_age=max_age,
+        grace=grace,
+        revoke_old=revoke_old,
+        dry_run=dry_run,
+        wait=wait,
+        concurrency=concurrency,
+    )
+    summary = fleet_summary(outcomes)
+    codes = [exit_code_for(o.error) for o in outcomes if o.error is not None]
+    for entry, outcome in zip(summary["profiles"], outcomes, strict=True):
+        if outcome.error is not None:
+            entry["exit_code"] = exit_code_for(outcome.error)
+    echo_json(summary)
+    if codes:
+        # The first failing profile (in name order) decides the documented exit code.
+        ctx.exit(codes[0])
+
+
+@click.command()
+@user_options
+@click.argument("client_id")
+@click.option("--force", is_flag=True, help="Also revoke the profile's current credential.")
+@click.pass_obj
+def revoke(
+    state: CliState, username: str | None, password_stdin: bool, client_id: str, force: bool
+) -> None:
+    """
+    Revoke CLIENT_ID at the service, where it supports that; print the result JSON.
+
+    Refuses the profile's current credential unless --force.
+    """
+    from .._provisioning import revoke_credentials
+
+    result = revoke_credentials(
+        state.settings, _lazy_user(username, password_stdin), client_id, force=force
+    )
+    echo_json(result.to_dict())

@@ -1,0 +1,470 @@
+"""
+`credentials rotate`, end to end against the emulator over real sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spatiafi_ops import _provisioning
+from spatiafi_ops._auth import mint_token
+from spatiafi_ops._config import Settings
+from spatiafi_ops._errors import CredentialsRejected
+from spatiafi_ops._files import exclusive_lock
+from spatiafi_ops._models import AppCredentials, format_timestamp
+from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, Fault
+from tests.conftest import RecordingRunner, json_lines, record_output, record_secret
+
+ROTATE = ["credentials", "rotate"]
+ENSURE = ["credentials", "ensure"]
+CREATE_ROUTE = "clients"
+DELETE_ROUTE = "delete-client"
+LIST_ROUTE = "list-clients"
+TOKEN_ROUTE = "token"
+BASIC_ROUTE = "basic"
+DAY = 86400
+
+
+# helpers shared by the provisioning and crash tests
+
+
+def profile_dir(config: Path, profile: str = "default") -> Path:
+    return config if profile == "default" else config / "profiles" / profile
+
+
+def stored(config: Path, profile: str = "default") -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (profile_dir(config, profile) / "app_credentials.json").read_text()
+    )
+    return data
+
+
+def rotation_state(config: Path, profile: str = "default") -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (profile_dir(config, profile) / "rotation-state.json").read_text()
+    )
+    return data
+
+
+def age_credentials(config: Path, seconds: float, profile: str = "default") -> None:
+    """Make the stored credential *seconds* old (or drop created_at with a negative value)."""
+    path = profile_dir(config, profile) / "app_credentials.json"
+    data = json.loads(path.read_text())
+    if seconds < 0:
+        data.pop("created_at", None)
+    else:
+        data["created_at"] = format_timestamp(time.time() - seconds)
+    path.write_text(json.dumps(data))
+
+
+def record_stored_secrets(config: Path) -> None:
+    """Feed every secret that files under *config* hold to the suite-wide leak scan."""
+    for path in config.rglob("*.json"):
+        text = path.read_text()
+        record_secret(*(part.split('"')[0] for part in text.split('"client_secret": "')[1:]))
+
+
+def file_tree(root: Path) -> dict[str, tuple[int, bytes, int]]:
+    """Return every file and directory under *root* with its mode, content and mtime."""
+    tree: dict[str, tuple[int, bytes, int]] = {}
+    for path in sorted(root.rglob("*")) if root.exists() else []:
+        info = path.stat()
+        content = path.read_bytes() if path.is_file() else b""
+        tree[str(path.relative_to(root))] = (info.st_mode, content, info.st_mtime_ns)
+    return tree
+
+
+def run_json(runner: RecordingRunner, args: list[str], code: int = 0) -> dict[str, Any]:
+    result = runner.run(args)
+    assert result.exit_code == code, result.stderr
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
+
+
+def mints(service: EmulatorHandle, data: dict[str, Any]) -> bool:
+    """Return whether these stored credentials mint a token at the emulator."""
+    credentials = AppCredentials(client_id=data["client_id"], client_secret=data["client_secret"])
+    try:
+        mint_token(credentials, Settings(auth_url=service.url, deadline=5))
+    except CredentialsRejected:
+        return False
+    return True
+
+
+def live_ids(service: EmulatorHandle) -> set[str]:
+    return {client["client_id"] for client in service.clients()}
+
+
+def cli_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``python -m spatiafi_ops ARGS`` with the test's environment (plus *env*)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "spatiafi_ops", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    stdout, stderr = process.communicate(timeout=60)
+    record_output(stdout, stderr)
+    return process.returncode, stdout, stderr
+
+
+@pytest.fixture(name="aged")
+def _aged(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> dict[str, Any]:
+    """A profile whose credential is 40 days old, and the emulator's counters at zero."""
+    run_json(runner, ENSURE)
+    age_credentials(clean_environment["config"], 40 * DAY)
+    service.reset()
+    return stored(clean_environment["config"])
+
+
+# tests
+
+
+def test_young_credentials_are_not_rotated_and_nothing_is_sent(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> None:
+    """Run twice: both are no-ops with no request at all, and no file changes."""
+    created = run_json(runner, ENSURE)
+    service.reset()
+    before = file_tree(clean_environment["config"])
+    for _ in range(2):
+        out = run_json(runner, ROTATE)
+        assert out["action"] == "unchanged"
+        assert out["client_id"] == created["client_id"]
+        assert "younger than 30d" in out["reason"]
+    assert service.counters() == {}
+    assert file_tree(clean_environment["config"]) == before
+
+
+@pytest.mark.parametrize(
+    ("age", "max_age", "action"),
+    [
+        (100, "110s", "unchanged"),
+        (100, "90s", "rotated"),
+        (2 * DAY, "2d", "rotated"),  # at the limit: not younger, so rotated
+        (2 * DAY - 30, "2d", "unchanged"),
+        (-1, "30d", "rotated"),  # no created_at (a py-spatiafi file): age unknown
+        (0, "0", "rotated"),
+    ],
+)
+def test_max_age_boundaries(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    age: int,
+    max_age: str,
+    action: str,
+) -> None:
+    """Rotate once the credential is at least --max-age old, never while younger."""
+    first = run_json(runner, ENSURE)
+    age_credentials(clean_environment["config"], age)
+    service.reset()
+    out = run_json(runner, [*ROTATE, "--max-age", max_age])
+    assert out["action"] == action
+    assert service.count(CREATE_ROUTE) == (1 if action == "rotated" else 0)
+    if action == "rotated":
+        assert out["previous_client_id"] == first["client_id"]
+        assert stored(clean_environment["config"])["client_id"] == out["client_id"]
+
+
+def test_rotation_with_no_grace_switches_and_revokes_the_old_client(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    aged: dict[str, Any],
+) -> None:
+    """create → journal → verify → switch → revoke in one run; the old token cache is gone."""
+    config, cache = clean_environment["config"], clean_environment["cache"]
+    assert runner.run(["token"]).exit_code == 0
+    assert len(list(cache.glob("token-*.json"))) == 1
+    result = runner.run([*ROTATE, "--grace", "0"])
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    new = stored(config)
+    record_stored_secrets(config)
+    assert out["action"] == "rotated"
+    assert out["client_id"] == new["client_id"] != aged["client_id"]
+    assert out["previous_client_id"] == aged["client_id"]
+    assert out["revoked_client_ids"] == [aged["client_id"]]
+    assert out["created_at"] == new["created_at"]
+    assert live_ids(service) == {new["client_id"]}
+    assert mints(service, new)
+    assert not mints(service, aged)
+    assert list(cache.glob("token-*.json")) == []
+    state = rotation_state(config)
+    assert state["rotation"] is None
+    assert state["previous"] is None
+    assert new["client_secret"] not in result.stdout + result.stderr
+    (event,) = [e for e in json_lines(result.stderr) if e["event"] == "rotation_finished"]
+    assert event["action"] == "rotated"
+    assert event["rotation_id"] == out["rotation_id"]
+
+
+def test_grace_keeps_the_old_client_until_a_later_run_revokes_it(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    aged: dict[str, Any],
+) -> None:
+    """The old client stays valid and readable as `previous`; a run after the grace revokes it."""
+    config = clean_environment["config"]
+    out = run_json(runner, [*ROTATE, "--grace", "1h"])
+    assert out["action"] == "rotated"
+    assert out["revoked_client_ids"] == []
+    assert out["revoke_after"] is not None
+    state = rotation_state(config)
+    assert state["previous"]["client_id"] == aged["client_id"]
+    assert state["previous"]["client_secret"] == aged["client_secret"]
+    assert mints(service, aged)
+    service.reset()
+    again = run_json(runner, [*ROTATE, "--max-age", "0"])
+    assert again["action"] == "unchanged"
+    assert "awaits revocation" in again["reason"]
+    assert service.counters() == {}
+    state["previous"]["revoke_after"] = format_timestamp(time.time() - 1)
+    (config / "rotation-state.json").write_text(json.dumps(state))
+    later = run_json(runner, ROTATE)
+    assert later["action"] == "revoked"
+    assert later["revoked_client_ids"] == [aged["client_id"]]
+    assert later["client_id"] == out["client_id"]
+    assert live_ids(service) == {out["client_id"]}
+    assert rotation_state(config)["previous"] is None
+
+
+def test_keep_old_never_revokes_and_hands_the_old_client_to_the_user(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    aged: dict[str, Any],
+) -> None:
+    """--keep-old keeps the old client; the next rotation backs it up and names it to revoke."""
+    config = clean_environment["config"]
+    first = run_json(runner, [*ROTATE, "--keep-old", "--grace", "0"])
+    assert first["revoked_client_ids"] == []
+    assert rotation_state(config)["previous"]["revoke_after"] is None
+    second = run_json(runner, [*ROTATE, "--max-age", "0", "--grace", "0"])
+    assert second["action"] == "rotated"
+    assert second["manual_revoke_client_ids"] == [aged["client_id"]]
+    assert second["revoked_client_ids"] == [first["client_id"]]
+    assert aged["client_id"] in live_ids(service)
+    backups = [json.loads(p.read_text()) for p in (config / "backups").iterdir()]
+    assert aged["client_id"] in {b["client_id"] for b in backups}
+
+
+def test_a_service_without_deletion_reports_the_client_to_revoke_by_hand(
+    runner: RecordingRunner,
+    spatiafi_emulator_factory: Any,
+    clean_environment: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No DELETE route: the run still succeeds and names the old client; nothing is lost."""
+    handle = spatiafi_emulator_factory(client_management=False)
+    monkeypatch.setenv("SPATIAFI_AUTH_URL", handle.url)
+    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
+    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    config = clean_environment["config"]
+    old = run_json(runner, ENSURE)
+    age_credentials(config, 40 * DAY)
+    result = runner.run([*ROTATE, "--grace", "0"])
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["action"] == "rotated"
+    assert out["revoked_client_ids"] == []
+    assert out["manual_revoke_client_ids"] == [old["client_id"]]
+    assert any(old["client_id"] in warning for warning in out["warnings"])
+    assert "revoke_unsupported" in result.stderr
+    assert live_ids(handle) == {old["client_id"], out["client_id"]}
+    assert rotation_state(config)["previous"] is None
+    backups = [json.loads(p.read_text()) for p in (config / "backups").iterdir()]
+    assert [b["client_id"] for b in backups] == [old["client_id"]]
+    assert handle.count(DELETE_ROUTE) == 1  # tried once: 405, no such route
+
+
+def test_a_lost_create_response_is_reconciled_and_the_orphan_revoked(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    aged: dict[str, Any],
+) -> None:
+    """The client is created but the answer lost: list, revoke the orphan, create once more."""
+    service.set_faults(Fault(route=CREATE_ROUTE, kind="drop", after=True, times=1))
+    out = run_json(runner, [*ROTATE, "--grace", "0"])
+    assert out["action"] == "rotated"
+    (orphan,) = out["orphaned_client_ids"]
+    assert orphan not in (out["client_id"], aged["client_id"])
+    assert set(out["revoked_client_ids"]) == {orphan, aged["client_id"]}
+    assert service.count(CREATE_ROUTE) == 2
+    assert service.count(LIST_ROUTE) == 1
+    assert live_ids(service) == {out["client_id"]}
+    assert stored(clean_environment["config"])["client_id"] == out["client_id"]
+
+
+def test_a_lost_create_on_a_service_that_cannot_list_is_never_reposted_in_the_same_run(
+    runner: RecordingRunner,
+    spatiafi_emulator_factory: Any,
+    clean_environment: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Exit 4 and keep the old credential; the next run warns about the possible orphan."""
+    handle = spatiafi_emulator_factory(client_management=False)
+    monkeypatch.setenv("SPATIAFI_AUTH_URL", handle.url)
+    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
+    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    config = clean_environment["config"]
+    old = run_json(runner, ENSURE)
+    age_credentials(config, 40 * DAY)
+    handle.set_faults(Fault(route=CREATE_ROUTE, kind="drop", after=True, times=1))
+    failed = runner.run(ROTATE)
+    assert failed.exit_code == 4
+    assert "not repeated blindly" in failed.stderr
+    assert handle.count(CREATE_ROUTE) == 2  # the ensure, and the one lost answer
+    assert stored(config)["client_id"] == old["client_id"]
+    assert len(rotation_state(config)["rotation"]["create_attempts"]) == 1
+    out = run_json(runner, ROTATE)
+    assert out["action"] == "rotated"
+    assert out["resumed"] is True
+    assert any("cannot list" in warning for warning in out["warnings"])
+    assert len(live_ids(handle)) == 3  # old (in grace), the unknowable orphan, new
+
+
+def test_verification_waits_for_a_new_client_to_propagate(
+    runner: RecordingRunner, service: EmulatorHandle, aged: dict[str, Any]
+) -> None:
+    """Two rejections of the new client right after its creation are retried, then it switches."""
+    service.set_faults(Fault(route=TOKEN_ROUTE, status=401, times=2))
+    out = run_json(runner, [*ROTATE, "--grace", "0"])
+    assert out["action"] == "rotated"
+    assert service.count(TOKEN_ROUTE) == 3
+    assert service.count(CREATE_ROUTE) == 1
+
+
+def test_a_new_client_that_never_mints_is_discarded_and_the_old_one_kept(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    aged: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Verify before switch: exit 3, the store unchanged, the useless new client revoked."""
+    monkeypatch.setattr(_provisioning, "VERIFY_ATTEMPTS", 2)
+    service.set_faults(Fault(route=TOKEN_ROUTE, status=401))
+    result = runner.run([*ROTATE, "--grace", "0"])
+    assert result.exit_code == 3
+    assert "kept rejecting it" in result.stderr
+    config = clean_environment["config"]
+    assert stored(config)["client_id"] == aged["client_id"]
+    assert rotation_state(config)["rotation"] is None
+    assert live_ids(service) == {aged["client_id"]}
+    assert service.count(TOKEN_ROUTE) == 2
+
+
+def test_dry_run_writes_nothing_and_sends_nothing(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    aged: dict[str, Any],
+) -> None:
+    """--dry-run prints planned steps; files, lock and emulator counters stay as they were."""
+    config = clean_environment["config"]
+    before = file_tree(config)
+    out = run_json(runner, [*ROTATE, "--dry-run", "--grace", "0"])
+    assert out["action"] == "planned"
+    assert out["client_id"] == aged["client_id"]
+    assert out["plan"][0] == "create a new client and journal its secret"
+    assert out["plan"][-1] == f"revoke {aged['client_id']} now (no grace period)"
+    assert "max age 30d" in out["reason"]
+    assert file_tree(config) == before
+    assert service.counters() == {}
+
+
+def test_a_held_lock_exits_0_and_wait_exits_5(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    aged: dict[str, Any],
+) -> None:
+    """Another run holds the lock: say so and succeed; with --wait, time out with exit 5."""
+    with exclusive_lock(clean_environment["config"] / ".lock") as acquired:
+        assert acquired
+        skipped = run_json(runner, ROTATE)
+        assert skipped["action"] == "unchanged"
+        assert "another run holds the lock" in skipped["reason"]
+        waited = runner.run([*ROTATE, "--wait", "0.3"])
+        assert waited.exit_code == 5
+        assert "still holds" in waited.stderr
+    assert service.counters() == {}
+    assert run_json(runner, ROTATE)["action"] == "rotated"
+
+
+@pytest.mark.slow
+def test_eight_concurrent_rotations_of_one_profile_rotate_once(
+    service: EmulatorHandle, clean_environment: dict[str, Path], aged: dict[str, Any]
+) -> None:
+    """8 processes at once: one rotates, the others exit 0 (lock held, or nothing left to do)."""
+    # A slow create keeps the winner inside its lock while the others start.
+    service.set_faults(Fault(route=CREATE_ROUTE, kind="latency", latency=1.5))
+    processes = [cli_process(*ROTATE) for _ in range(8)]
+    results = [finish(process) for process in processes]
+    assert [code for code, _, _ in results] == [0] * 8, [err for _, _, err in results]
+    outs = [json.loads(stdout) for _, stdout, _ in results]
+    assert sorted(out["action"] for out in outs) == ["rotated"] + ["unchanged"] * 7
+    assert any("another run holds the lock" in (out["reason"] or "") for out in outs)
+    assert service.count(CREATE_ROUTE) == 1
+    new = stored(clean_environment["config"])
+    record_stored_secrets(clean_environment["config"])
+    assert live_ids(service) == {aged["client_id"], new["client_id"]}
+    assert mints(service, new)
+
+
+def test_rotate_without_stored_credentials_exits_5(runner: RecordingRunner, service: Any) -> None:
+    """Nothing to rotate: say how to create credentials; send nothing."""
+    result = runner.run(ROTATE)
+    assert result.exit_code == 5
+    assert "credentials ensure" in result.stderr
+    assert service.counters() == {}
+
+
+def test_all_profiles_rotates_each_under_its_lock_and_reports_failures(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> None:
+    """One login for the fleet; a broken profile fails alone; the exit code says so."""
+    config = clean_environment["config"]
+    names = ["alpha", "bravo", "charlie", "delta"]
+    for name in names:
+        run_json(runner, ["--profile", name, *ENSURE])
+    (profile_dir(config, "delta") / "app_credentials.json").write_text("{broken")
+    service.reset()
+    result = runner.run(
+        [*ROTATE, "--all-profiles", "--concurrency", "3", "--max-age", "0", "--grace", "0"]
+    )
+    assert result.exit_code == 5, result.stderr
+    out = json.loads(result.stdout)
+    assert out["total"] == 4
+    assert out["failed"] == 1
+    assert out["actions"] == {"rotated": 3, "failed": 1}
+    by_name = {entry["profile"]: entry for entry in out["profiles"]}
+    assert by_name["delta"]["error_type"] == "CredentialFileError"
+    assert by_name["delta"]["exit_code"] == 5
+    assert service.count(BASIC_ROUTE) == 1
+    assert service.count(CREATE_ROUTE) == 3
+    assert service.count(DELETE_ROUTE) == 3
+    record_stored_secrets(config)
+    for name in names[:3]:
+        assert stored(config, name)["client_id"] == by_name[name]["client_id"]
+    again = runner.run([*ROTATE, "--all-profiles", "--dry-run"])
+    assert again.exit_code == 5
+    assert json.loads(again.stdout)["actions"] == {"planned": 3, "failed": 1}

@@ -1,0 +1,152 @@
+"""
+Crash safety: a rotation killed with SIGKILL at every step, then resumed by the next run.
+
+The kill comes from the documented test hook ``SPATIAFI_OPS_CRASH_AT=<step>``
+(``spatiafi_ops._rotation.crash_point``) in a real ``python -m spatiafi_ops`` process.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spatiafi_ops._rotation import CRASH_ENV, CRASH_POINTS
+from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
+from tests.conftest import RecordingRunner
+from tests.e2e.test_rotation import (
+    CREATE_ROUTE,
+    DAY,
+    ENSURE,
+    ROTATE,
+    age_credentials,
+    cli_process,
+    finish,
+    live_ids,
+    mints,
+    record_stored_secrets,
+    rotation_state,
+    run_json,
+    stored,
+)
+
+PLANNED = ("planned", "created")
+BEFORE_SWITCH = (*PLANNED, "journaled", "verified")
+AFTER_SWITCH = ("switched", "revoking", "revoked")
+
+
+def crash(*args: str, step: str) -> None:
+    """Run the CLI with the crash hook armed at *step* and check that it died by SIGKILL."""
+    code, stdout, stderr = finish(cli_process(*args, env={CRASH_ENV: step}))
+    assert code == -signal.SIGKILL, stderr
+    assert stdout == ""
+
+
+def test_the_crash_points_cover_every_step_in_order() -> None:
+    """The hook names each step of create → journal → verify → switch → revoke."""
+    assert CRASH_POINTS == BEFORE_SWITCH + AFTER_SWITCH
+
+
+@pytest.mark.parametrize("step", CRASH_POINTS)
+def test_a_rotation_killed_at_any_step_is_finished_by_the_next_run(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    step: str,
+) -> None:
+    """After SIGKILL the store mints and parses; the next run finishes with one new client."""
+    config = clean_environment["config"]
+    old = run_json(runner, ENSURE)
+    old_secret = stored(config)["client_secret"]
+    age_credentials(config, 40 * DAY)
+    service.reset()
+
+    crash(*ROTATE, "--grace", "0", step=step)
+    record_stored_secrets(config)
+    current = stored(config)
+    state = rotation_state(config)
+    assert mints(service, current), "a consumer must find a working credential at any instant"
+    # The replaced credentials stay readable in the journal from before the create on.
+    assert state["rotation"]["old"]["client_secret"] == old_secret
+    if step in BEFORE_SWITCH:
+        assert current["client_id"] == old["client_id"]
+        assert state["rotation"]["phase"] == ("planned" if step in PLANNED else "created")
+    else:
+        assert current["client_id"] == state["rotation"]["pending"]["client_id"]
+    if step not in PLANNED:
+        assert state["rotation"]["pending"]["client_id"] in live_ids(service)
+    if step == "revoked":
+        assert old["client_id"] not in live_ids(service)
+
+    resumed = run_json(runner, [*ROTATE, "--grace", "0"])
+    new = stored(config)
+    # With no grace the journal is closed by the revocation's write: every step resumes.
+    assert resumed["action"] == "rotated"
+    assert resumed["resumed"] is True
+    assert resumed["previous_client_id"] == old["client_id"]
+    assert old["client_id"] in resumed["revoked_client_ids"]
+    assert resumed["client_id"] == new["client_id"] != old["client_id"]
+    if step == "created":
+        # The answer (and its secret) died with the process: that client is an orphan.
+        (orphan,) = resumed["orphaned_client_ids"]
+        assert orphan in resumed["revoked_client_ids"]
+        assert service.count(CREATE_ROUTE) == 2
+    else:
+        assert resumed["orphaned_client_ids"] == []
+        assert service.count(CREATE_ROUTE) == 1
+    assert live_ids(service) == {new["client_id"]}
+    assert mints(service, new)
+    final = rotation_state(config)
+    assert final["rotation"] is None
+    assert final["previous"] is None
+
+    service.reset()
+    again = run_json(runner, [*ROTATE, "--grace", "0"])
+    assert again["action"] == "unchanged"
+    assert service.counters() == {}
+
+
+def test_an_ensure_killed_after_journaling_is_finished_without_a_second_create(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> None:
+    """The first create of an empty profile is journaled too; the next ensure switches it in."""
+    config = clean_environment["config"]
+    crash(*ENSURE, step="journaled")
+    record_stored_secrets(config)
+    assert not (config / "app_credentials.json").exists()
+    pending = rotation_state(config)["rotation"]["pending"]
+    out = run_json(runner, ENSURE)
+    assert out["action"] == "created"
+    assert out["resumed"] is True
+    assert out["client_id"] == pending["client_id"] == stored(config)["client_id"]
+    assert service.count(CREATE_ROUTE) == 1
+    assert live_ids(service) == {pending["client_id"]}
+
+
+def test_a_kill_after_an_unlistable_create_is_reported_as_a_possible_orphan(
+    runner: RecordingRunner,
+    spatiafi_emulator_factory: Any,
+    clean_environment: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without client listing the lost client cannot be found: the resumed run says so."""
+    handle = spatiafi_emulator_factory(client_management=False)
+    monkeypatch.setenv("SPATIAFI_AUTH_URL", handle.url)
+    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
+    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    config = clean_environment["config"]
+    old = run_json(runner, ENSURE)
+    age_credentials(config, 40 * DAY)
+    crash(*ROTATE, step="created")
+    assert stored(config)["client_id"] == old["client_id"]
+    result = runner.run(ROTATE)
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    record_stored_secrets(config)
+    assert out["action"] == "rotated"
+    assert any("cannot list" in warning for warning in out["warnings"])
+    assert "create_unreconciled" in result.stderr
+    assert len(live_ids(handle)) == 3
