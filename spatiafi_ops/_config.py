@@ -5,8 +5,8 @@ Settings shared by every layer, with the documented defaults (SPEC §3).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from ._durations import parse_duration
@@ -59,8 +59,7 @@ def normalize_auth_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """
     Where to talk to and where to keep things; one instance per command or application.
     """

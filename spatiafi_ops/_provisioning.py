@@ -4,7 +4,6 @@ Provisioning: create, ensure, rotate and revoke app credentials; returns results
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import time
@@ -841,7 +840,7 @@ def rotate_all_profiles(
             sessions.append(local.session)
         try:
             result = _rotate_logged(
-                dataclasses.replace(settings, profile=profile),
+                settings._replace(profile=profile),
                 tokens,
                 local.session,
                 max_age=max_age,

@@ -38,7 +38,7 @@ import signal
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -445,8 +445,8 @@ class Rotator:
                 self.save()
                 raise
             crash_point("created")
-            journal.pending = replace(
-                created, created_at=time.time(), auth_url=self.settings.auth_url
+            journal.pending = created._replace(
+                created_at=time.time(), auth_url=self.settings.auth_url
             )
             journal.phase = "created"
             journal.create_attempts = []

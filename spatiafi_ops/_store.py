@@ -12,9 +12,8 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _log
 from ._config import DEFAULT_PROFILE, Settings
@@ -48,8 +47,7 @@ def validate_profile_name(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class ProfilePaths:
+class ProfilePaths(NamedTuple):
     """
     Where one profile keeps its files; rotation state and lock live beside the credentials.
     """

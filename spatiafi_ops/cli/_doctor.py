@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from ._output import echo_json
@@ -30,7 +32,7 @@ def doctor(state: CliState, output_format: str) -> None:
 
     checks = run_checks(state.settings)
     if output_format == "json":
-        echo_json([check.__dict__ for check in checks])
+        echo_json([dataclasses.asdict(check) for check in checks])
     else:
         for check in checks:
             click.echo(f"{check.verdict.upper():<4}  {check.name:<13} {check.detail}")

@@ -5,10 +5,8 @@ The root ``spatiafi-ops`` group: global options, lazy subcommands, the error bou
 from __future__ import annotations
 
 import importlib
-import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
@@ -38,8 +36,7 @@ LAZY_COMMANDS = {
 }
 
 
-@dataclass(frozen=True)
-class CliState:
+class CliState(NamedTuple):
     """
     What the root group parsed, handed to every subcommand through ``ctx.obj``.
     """
@@ -90,6 +87,8 @@ class LazyGroup(click.Group):
         except Exception as exc:
             state = ctx.find_object(CliState)
             if state is not None and state.log_level == "debug":
+                import traceback
+
                 click.echo(scrub(traceback.format_exc()), err=True)
             raise CommandFailed(
                 f"unexpected internal error ({type(exc).__name__}: {scrub(str(exc))}); "

@@ -24,7 +24,8 @@ def test_load_credentials_reads_what_the_cli_stored(
     created = create_credentials(runner)
     loaded = spatiafi_ops.load_credentials()
     assert loaded.client_id == created["client_id"]
-    assert "client_secret" not in repr(loaded)
+    assert loaded.client_secret not in repr(loaded)
+    assert "client_secret=***" in repr(loaded)
 
 
 def test_get_session_mints_and_renews_its_own_token(service: EmulatorHandle) -> None:

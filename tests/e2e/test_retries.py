@@ -100,7 +100,7 @@ def test_rejected_credentials_are_never_retried(
     error: type[Exception],
 ) -> None:
     """invalid_client is permanent: one request, then CredentialsRejected."""
-    bad = AppCredentials(**{**client.__dict__, **credentials_change})
+    bad = AppCredentials(**{**client._asdict(), **credentials_change})
     with pytest.raises(error, match="rejected the credentials"):
         mint_token(bad, settings(service), policy=FAST)
     assert service.count(TOKEN) == 1
