@@ -14,9 +14,8 @@ from typing import Any, TypeVar
 
 import click
 
-from .._config import DEFAULT_MIN_TTL
 from .._models import AccessToken, AppCredentials
-from ._params import DURATION, FormatType
+from ._params import FormatType, min_ttl_option
 from ._root import CliState
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -83,15 +82,7 @@ def emit_variables(
 )
 @output_options
 @click.option("--with-token", is_flag=True, help="Add a fresh access token and its expiry.")
-@click.option(
-    "--min-ttl",
-    type=DURATION,
-    default=DEFAULT_MIN_TTL,
-    show_default="60s",
-    envvar="SPATIAFI_MIN_TTL",
-    show_envvar=True,
-    help="With --with-token: reuse a cached token only if it has this long left.",
-)
+@min_ttl_option
 @click.pass_obj
 def emit(
     state: CliState,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .._config import normalize_auth_url
+from .._config import DEFAULT_MIN_TTL, normalize_auth_url
 from .._durations import parse_duration
 
 
@@ -74,3 +74,15 @@ class FormatType(click.ParamType[str]):
         if text in self.extra or text in self.choices():
             return text
         self.fail(f"{text!r} is not one of {', '.join(self.choices())}", param, ctx)
+
+
+# Shared by `token` and `emit --with-token`: how long a cached token must still live.
+min_ttl_option = click.option(
+    "--min-ttl",
+    type=DURATION,
+    default=DEFAULT_MIN_TTL,
+    show_default="60s",
+    envvar="SPATIAFI_MIN_TTL",
+    show_envvar=True,
+    help="Reuse a cached token only if it has at least this long left.",
+)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import click
 
-from .._config import DEFAULT_MIN_TTL
 from ._emit import emit_variables, output_options
-from ._params import DURATION, FormatType
+from ._params import FormatType, min_ttl_option
 from ._root import CliState
 
 
@@ -24,15 +23,7 @@ from ._root import CliState
     show_default=True,
     help="raw: the token alone; or a format of `emit`, for the token's variables.",
 )
-@click.option(
-    "--min-ttl",
-    type=DURATION,
-    default=DEFAULT_MIN_TTL,
-    show_default="60s",
-    envvar="SPATIAFI_MIN_TTL",
-    show_envvar=True,
-    help="Reuse a cached token only if it has at least this long left.",
-)
+@min_ttl_option
 @click.option(
     "--no-cache", is_flag=True, help="Mint a new token; neither read nor write the cache."
 )
