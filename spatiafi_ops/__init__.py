@@ -32,9 +32,15 @@ if TYPE_CHECKING:
         UnexpectedResponse,
         UnsafeValue,
     )
+    from ._fleet import rotate_all_profiles
     from ._http import RetryPolicy
     from ._models import AccessToken, AppCredentials, ProvisionResult, UserLogin, Variable
-    from ._provisioning import create_credentials
+    from ._provisioning import (
+        create_credentials,
+        ensure_credentials,
+        revoke_credentials,
+        rotate_credentials,
+    )
     from ._store import load_credentials
     from ._token_cache import get_token
 
@@ -61,11 +67,15 @@ _EXPORTS = {
     "UserLogin": "_models",
     "Variable": "_models",
     "create_credentials": "_provisioning",
+    "ensure_credentials": "_provisioning",
     "get_session": "_auth",
     "get_token": "_token_cache",
     "load_credentials": "_store",
     "mint_token": "_auth",
     "parse_duration": "_durations",
+    "revoke_credentials": "_provisioning",
+    "rotate_all_profiles": "_fleet",
+    "rotate_credentials": "_provisioning",
 }
 
 __all__ = [
@@ -92,11 +102,15 @@ __all__ = [
     "Variable",
     "__version__",
     "create_credentials",
+    "ensure_credentials",
     "get_session",
     "get_token",
     "load_credentials",
     "mint_token",
     "parse_duration",
+    "revoke_credentials",
+    "rotate_all_profiles",
+    "rotate_credentials",
 ]
 
 

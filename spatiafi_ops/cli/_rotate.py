@@ -111,7 +111,8 @@ def rotate(
     killed at any point is finished by the next one. If another run holds the profile's
     lock, exit 0 at once (or wait with --wait).
     """
-    from .._provisioning import fleet_summary, rotate_all_profiles, rotate_credentials
+    from .._fleet import fleet_summary, rotate_all_profiles
+    from .._provisioning import rotate_credentials
 
     state = ctx.find_object(CliState)
     assert state is not None

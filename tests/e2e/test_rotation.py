@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from spatiafi_ops import _provisioning
+from spatiafi_ops import _remote
 from spatiafi_ops._auth import mint_token
 from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import CredentialsRejected
@@ -360,7 +360,7 @@ def test_a_new_client_that_never_mints_is_discarded_and_the_old_one_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Verify before switch: exit 3, the store unchanged, the useless new client revoked."""
-    monkeypatch.setattr(_provisioning, "VERIFY_ATTEMPTS", 2)
+    monkeypatch.setattr(_remote, "VERIFY_ATTEMPTS", 2)
     service.set_faults(Fault(route=TOKEN_ROUTE, status=401))
     result = runner.run([*ROTATE, "--grace", "0"])
     assert result.exit_code == 3

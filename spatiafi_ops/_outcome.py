@@ -1,0 +1,106 @@
+"""
+A provisioning run's outcome: its ProvisionResult, and its one canonical log line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from . import _log
+from ._errors import SpatiafiOpsError
+from ._journal import Journal, RotationState
+from ._models import Action, AppCredentials, ProvisionResult
+from ._redaction import scrub
+from ._rotation import Report
+from ._store import Store
+
+log = _log.get_logger(__name__)
+
+
+def build_result(
+    store: Store,
+    action: Action,
+    current: AppCredentials | None,
+    *,
+    state: RotationState | None = None,
+    report: Report | None = None,
+    journal: Journal | None = None,
+    previous_client_id: str | None = None,
+    **fields: Any,
+) -> ProvisionResult:
+    """
+    Return the result of a run on *store*: *current* as its client, with what it did.
+
+    The previous client and its revocation time come from *state*; the revoked, orphaned
+    and hand-revoke ids and the warnings from *report*.
+    """
+    report = report if report is not None else Report()
+    previous = state.previous if state is not None else None
+    if previous_client_id is None and previous is not None:
+        previous_client_id = previous.credentials.client_id
+    return ProvisionResult(
+        profile=store.profile,
+        action=action,
+        client_id=current.client_id if current is not None else None,
+        previous_client_id=previous_client_id,
+        created_at=current.created_at if current is not None else None,
+        revoked_client_ids=tuple(report.revoked),
+        manual_revoke_client_ids=tuple(report.manual),
+        rotation_id=journal.rotation_id if journal is not None else None,
+        revoke_after=previous.revoke_after if previous is not None else None,
+        orphaned_client_ids=tuple(report.orphaned),
+        warnings=tuple(report.warnings),
+        **fields,
+    )
+
+
+def lock_held_result(store: Store) -> ProvisionResult:
+    """
+    Return the result of a run that found the profile's lock held by another run.
+    """
+    # SPEC §5 step 1: another run holds the lock and is doing the work; that is success.
+    return build_result(
+        store,
+        "unchanged",
+        store.read(),
+        reason=f"another run holds the lock of profile {store.profile!r}; it does the work",
+    )
+
+
+@contextmanager
+def logged_run(command: str, profile: str) -> Iterator[Callable[[ProvisionResult], None]]:
+    """
+    Emit the one canonical log line of a run: its outcome, or its failure.
+    """
+    started = time.monotonic()
+
+    def finished(result: ProvisionResult) -> None:
+        log.info(
+            f"{command}_finished",
+            profile=result.profile,
+            action=result.action,
+            client_id=result.client_id,
+            previous_client_id=result.previous_client_id,
+            rotation_id=result.rotation_id,
+            resumed=result.resumed,
+            reason=result.reason,
+            revoked=list(result.revoked_client_ids),
+            manual_revoke=list(result.manual_revoke_client_ids),
+            orphaned=list(result.orphaned_client_ids),
+            duration_s=round(time.monotonic() - started, 3),
+        )
+
+    try:
+        yield finished
+    except SpatiafiOpsError as exc:
+        log.error(
+            f"{command}_failed",
+            profile=profile,
+            error=type(exc).__name__,
+            detail=scrub(str(exc)),
+            duration_s=round(time.monotonic() - started, 3),
+        )
+        raise
