@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         UnexpectedResponse,
         UnsafeValue,
     )
-    from ._fleet import rotate_all_profiles
+    from ._fleet import ProfileOutcome, rotate_all_profiles
     from ._http import RetryPolicy
     from ._models import AccessToken, AppCredentials, ProvisionResult, UserLogin, Variable
     from ._provisioning import (
@@ -55,6 +55,7 @@ _EXPORTS = {
     "LocalStateError": "_errors",
     "LockTimeout": "_errors",
     "OutputError": "_errors",
+    "ProfileOutcome": "_fleet",
     "ProvisionResult": "_models",
     "RequestRejected": "_errors",
     "RetryPolicy": "_http",
@@ -89,6 +90,7 @@ __all__ = [
     "LocalStateError",
     "LockTimeout",
     "OutputError",
+    "ProfileOutcome",
     "ProvisionResult",
     "RequestRejected",
     "RetryPolicy",
