@@ -11,6 +11,7 @@ The file sits beside the profile's credentials (0600, written atomically and fsy
         "started_at": "<ISO>", "host": "...", "pid": 123,
         "revoke_old": true, "grace_s": 3600.0,
         "create_attempts": ["<ISO>", ...],       # create POSTs sent, answer not journaled
+        "clients_before": null | ["<client_id>", ...],  # listed before the first create
         "old": null | {"user_id", "client_id", "client_secret", "created_at", "auth_url"},
         "pending": null | {...the same keys, for the new client}
       },
@@ -44,6 +45,14 @@ STATE_VERSION = 1
 HISTORY_LIMIT = 100
 
 
+def _string_list(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("clients_before is not a list of client ids")
+    return list(value)
+
+
 @dataclass
 class Journal:
     """
@@ -60,6 +69,9 @@ class Journal:
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     create_attempts: list[float] = field(default_factory=list)
+    # The clients the service listed right before our first create: a lost create's
+    # client is one that is not among them (None: not listed, or the service cannot).
+    clients_before: list[str] | None = None
     pending: AppCredentials | None = None
 
     @property
@@ -77,6 +89,7 @@ class Journal:
             "revoke_old": self.revoke_old,
             "grace_s": self.grace,
             "create_attempts": [format_timestamp(t) for t in self.create_attempts],
+            "clients_before": self.clients_before,
             "old": credentials_to_json(self.old) if self.old else None,
             "pending": credentials_to_json(self.pending) if self.pending else None,
         }
@@ -95,6 +108,7 @@ class Journal:
             host=str(data.get("host", "")),
             pid=int(data.get("pid", 0)),
             create_attempts=[parse_timestamp(t) for t in data.get("create_attempts", [])],
+            clients_before=_string_list(data.get("clients_before")),
             pending=credentials_from_json(pending, paths.state) if pending else None,
         )
         if journal.kind not in ("rotate", "replace", "create") or journal.phase not in (

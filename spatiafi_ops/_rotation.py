@@ -37,6 +37,9 @@ from ._token_cache import TokenCache
 
 log = _log.get_logger(__name__)
 
+# A create whose answer is lost is reconciled and tried again, this many times in all,
+# within the deadline, before the run gives up and leaves the rest to the next run.
+CREATE_ROUNDS = 4
 CRASH_ENV = "SPATIAFI_OPS_CRASH_AT"
 # In order of a rotation: journal written / create answered / secret journaled / new client
 # verified / store switched / before and after the old client's DELETE.
@@ -147,21 +150,26 @@ class Rotator:
             # SPEC §5: a create whose answer we never journaled is reconciled, not re-POSTed.
             self._reconcile(journal)
             journal.create_attempts = []
-        for round_ in (1, 2):
+        for round_ in range(1, CREATE_ROUNDS + 1):
             try:
                 self.service.login()  # a failed login is no ambiguous create: nothing sent
             except SpatiafiOpsError:
                 if not journal.create_attempts and journal.phase == "planned":
                     self.state.rotation = None
                 raise
+            if journal.clients_before is None:
+                listed, _ = self.service.reconcile_listing()
+                if listed is not None:
+                    # What exists before we create cannot be ours (another machine's, say).
+                    journal.clients_before = [client.client_id for client in listed]
             journal.create_attempts.append(time.time())
             self.save()  # SPEC §5: the journal reaches disk before the remote write
             crash_point("planned")
             try:
                 created = self.service.create()
             except (ServiceUnavailable, UnexpectedResponse) as exc:
-                # The request may have been processed: reconcile, then try once more.
-                if round_ == 1 and self._reconcile(journal):
+                # The request may have been processed: reconcile, then try again.
+                if round_ < CREATE_ROUNDS and self._reconcile(journal):
                     journal.create_attempts = []
                     continue
                 self.save()
@@ -201,7 +209,7 @@ class Rotator:
                 "service cannot list; revoke clients you do not recognise by hand",
             )
             return False
-        known = created_here | self.state.known_client_ids()
+        known = created_here | self.state.known_client_ids() | set(journal.clients_before or ())
         known |= profile_client_ids(self.settings.resolved_config_dir())
         candidates = orphan_candidates(listed, known, attempts, self.settings.timeout)
         journal.create_attempts = []

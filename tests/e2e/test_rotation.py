@@ -308,7 +308,7 @@ def test_a_lost_create_response_is_reconciled_and_the_orphan_revoked(
     assert orphan not in (out["client_id"], aged["client_id"])
     assert set(out["revoked_client_ids"]) == {orphan, aged["client_id"]}
     assert service.count(CREATE_ROUTE) == 2
-    assert service.count(LIST_ROUTE) == 1
+    assert service.count(LIST_ROUTE) == 2  # the snapshot before the create, then the reconcile
     assert live_ids(service) == {out["client_id"]}
     assert stored(clean_environment["config"])["client_id"] == out["client_id"]
 
@@ -468,3 +468,20 @@ def test_all_profiles_rotates_each_under_its_lock_and_reports_failures(
     again = runner.run([*ROTATE, "--all-profiles", "--dry-run"])
     assert again.exit_code == 5
     assert json.loads(again.stdout)["actions"] == {"planned": 3, "failed": 1}
+
+
+def test_reconciling_never_revokes_another_machines_client(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    aged: dict[str, Any],
+) -> None:
+    """A client that existed before our lost create (same account, other host) survives."""
+    other = service.create_client()
+    record_secret(other["client_secret"])
+    service.set_faults(Fault(route=CREATE_ROUTE, kind="drop", times=1))
+    out = run_json(runner, [*ROTATE, "--grace", "0"])
+    assert out["action"] == "rotated"
+    assert out["orphaned_client_ids"] == []
+    assert other["client_id"] in {client["client_id"] for client in service.clients()}
+    assert other["client_id"] not in out["revoked_client_ids"]
