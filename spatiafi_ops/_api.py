@@ -7,9 +7,11 @@ Optional routes (list, delete) return ``None`` when the service does not offer t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
-from ._errors import RequestRejected, ServiceUnavailable
+from ._errors import RequestRejected, ServiceUnavailable, UnexpectedResponse
 from ._http import HttpClient, json_object
 from ._models import AccessToken, AppCredentials
 from ._redaction import register_secret
@@ -29,6 +31,34 @@ class ClientInfo:
     created_at: str | None = None
 
 
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def token_from_body(body: dict[str, Any], *, where: str) -> AccessToken:
+    """
+    Return the token of a token response, which must say when it expires.
+
+    Raises:
+        UnexpectedResponse: when ``expires_at`` (or ``expires_in``) is missing or no number.
+    """
+    register_secret(str(body["access_token"]))
+    expires_at = _number(body.get("expires_at"))
+    expires_in = _number(body.get("expires_in"))
+    if expires_at is None and expires_in is not None:
+        expires_at = time.time() + expires_in
+    if expires_at is None:
+        raise UnexpectedResponse(f"{where} answered a token without a numeric expires_at")
+    token_type = body.get("token_type")
+    return AccessToken(
+        value=str(body["access_token"]),
+        token_type=token_type if isinstance(token_type, str) and token_type else "bearer",
+        expires_at=expires_at,
+    )
+
+
 def token_url(auth_url: str) -> str:
     """
     Return the token endpoint, which is also the assertion's ``aud`` (SPEC §2).
@@ -45,19 +75,14 @@ def user_token(http: HttpClient, auth_url: str, username: str, password: str) ->
     Log in with HTTP Basic and return the 15-minute user token (retried: a GET).
     """
     register_secret(password)
+    register_secret(f"{username}:{password}")  # what the Basic header carries, base64'd
     response = http.request(
         "GET",
         auth_url + BASIC_TOKEN_PATH,
         auth=(username, password),
         headers={"Accept": "application/json"},
     )
-    body = json_object(response, ("access_token",))
-    register_secret(str(body["access_token"]))
-    return AccessToken(
-        value=str(body["access_token"]),
-        token_type=str(body.get("token_type", "bearer")),
-        expires_at=float(body.get("expires_at") or 0),
-    )
+    return token_from_body(json_object(response, ("access_token",)), where=response.url)
 
 
 def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCredentials:

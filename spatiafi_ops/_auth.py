@@ -12,7 +12,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import ClientSecretJWT
 
 from . import _log
-from ._api import token_url
+from ._api import token_from_body, token_url
 from ._config import Settings
 from ._http import (
     DEFAULT_RETRY_POLICY,
@@ -33,8 +33,7 @@ def _checked_token_response(response: requests.Response) -> requests.Response:
     # authlib parses only {"error": ...} bodies and raises only for >= 500; a FastAPI
     # {"detail": ...} 4xx or an HTML page would become a "token" (reference §3.2).
     raise_for_status(response)
-    body = json_object(response, ("access_token",))
-    register_secret(str(body["access_token"]))
+    token_from_body(json_object(response, ("access_token",)), where=response.url)
     return response
 
 
@@ -77,7 +76,7 @@ class _RetryingOAuth2Session(OAuth2Session):  # type: ignore[misc]
         def attempt() -> Any:
             with translate_errors(target):
                 return super(_RetryingOAuth2Session, self).fetch_token(
-                    url, timeout=http.request_timeout(target), **kwargs
+                    url, timeout=http.request_timeout(target), allow_redirects=False, **kwargs
                 )
 
         return http.retrying(attempt)
@@ -94,14 +93,11 @@ def mint_token(
     Mint a fresh access token: one token request, plus retries of transient failures.
     """
     settings = settings if settings is not None else Settings.from_env()
+    url = token_url(settings.auth_url)
     with _RetryingOAuth2Session(credentials, settings, policy, deadline) as session:
-        token = session.fetch_token()
-    log.debug("token_minted", client_id=credentials.client_id, expires_at=token["expires_at"])
-    return AccessToken(
-        value=str(token["access_token"]),
-        token_type=str(token.get("token_type") or "bearer"),
-        expires_at=float(token.get("expires_at") or 0),
-    )
+        token = token_from_body(dict(session.fetch_token()), where=f"POST {url}")
+    log.debug("token_minted", client_id=credentials.client_id, expires_at=int(token.expires_at))
+    return token
 
 
 def get_session(

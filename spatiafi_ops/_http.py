@@ -129,12 +129,21 @@ def raise_for_status(response: requests.Response) -> None:
     Raise the typed error that an unsuccessful *response* stands for.
     """
     status = response.status_code
-    if status < 400:
+    if status < 300:
         return
     method = response.request.method if response.request is not None else "request"
     url = response.url
-    code, detail = _error_code_and_detail(response)
     where = f"{method} {url}"
+    if status < 400:
+        # Following would resend the credentials (Basic header, assertion) elsewhere.
+        target = response.headers.get("Location", "nowhere")
+        raise UnexpectedResponse(
+            f"{where} redirected (HTTP {status}) to {target[:MAX_DETAIL]}; redirects are not "
+            "followed since they would carry the credentials: check --auth-url",
+            status=status,
+            url=url,
+        )
+    code, detail = _error_code_and_detail(response)
     if status in TRANSIENT_STATUSES:
         raise ServiceUnavailable(
             f"{where} failed with HTTP {status}: {detail}",
@@ -159,16 +168,18 @@ def raise_for_status(response: requests.Response) -> None:
 
 def json_object(response: requests.Response, required: tuple[str, ...]) -> dict[str, Any]:
     """
-    Return the JSON object body of a successful *response*, with *required* keys present.
+    Return the JSON object body of a successful *response*, with *required* keys holding
+    non-empty strings.
 
     Raises:
-        UnexpectedResponse: for non-JSON, non-object or incomplete bodies.
+        UnexpectedResponse: for non-JSON (or non-UTF-8), non-object or incomplete bodies.
     """
     where = f"{response.request.method if response.request else 'request'} {response.url}"
     if len(response.content) > MAX_BODY_BYTES:
         raise UnexpectedResponse(f"{where} answered with an oversized body", url=response.url)
     try:
-        body = response.json()
+        # RFC 8259 §8.1: JSON is UTF-8; no guessing, no replacement characters.
+        body = json.loads(response.content.decode("utf-8"))
     except ValueError:
         content_type = response.headers.get("Content-Type", "no type")
         raise UnexpectedResponse(
@@ -180,7 +191,7 @@ def json_object(response: requests.Response, required: tuple[str, ...]) -> dict[
         raise UnexpectedResponse(
             f"{where} answered with JSON that is not an object", url=response.url
         )
-    missing = [key for key in required if not isinstance(body.get(key), str | int | float)]
+    missing = [key for key in required if not isinstance(body.get(key), str) or not body[key]]
     if missing:
         raise UnexpectedResponse(
             f"{where} answered HTTP {response.status_code} without {', '.join(missing)}",

@@ -23,7 +23,7 @@ _MIN_LENGTH = 6
 _lock = threading.Lock()
 _values: set[str] = set()
 _spellings: set[str] = set()
-_pattern: re.Pattern[str] | None = None
+_ordered: tuple[str, ...] = ()  # longest first, so a secret inside another goes second
 _stale = False
 
 
@@ -54,33 +54,37 @@ def _spellings_of(value: str) -> set[str]:
     }
 
 
-def _current_pattern() -> re.Pattern[str] | None:
-    global _pattern, _stale  # noqa: PLW0603
+def _current_spellings() -> tuple[str, ...]:
+    global _ordered, _stale  # noqa: PLW0603
     with _lock:
         if _stale:
             for value in _values:
                 _spellings.update(_spellings_of(value))
-            ordered = sorted(_spellings, key=len, reverse=True)
-            _pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+            _ordered = tuple(sorted(_spellings, key=len, reverse=True))
             _stale = False
-        return _pattern
+        return _ordered
 
 
 def scrub(text: str) -> str:
     """
     Return *text* with every registered secret, in any spelling, replaced by a marker.
+
+    Plain substring search: linear in the number of secrets, with no pattern to rebuild
+    when a fleet run registers a secret per profile.
     """
     if not text:
         return text
-    pattern = _current_pattern()
-    return pattern.sub(REDACTED, text) if pattern is not None else text
+    for spelling in _current_spellings():
+        if spelling in text:
+            text = text.replace(spelling, REDACTED)
+    return text
 
 
 def known_secrets() -> frozenset[str]:
     """
     Return every registered spelling (for leak scans in tests and proofs).
     """
-    _current_pattern()
+    _current_spellings()
     with _lock:
         return frozenset(_spellings)
 
@@ -89,9 +93,9 @@ def forget_secrets() -> None:
     """
     Clear the registry (for tests and long-lived processes that switch accounts).
     """
-    global _pattern, _stale  # noqa: PLW0603
+    global _ordered, _stale  # noqa: PLW0603
     with _lock:
         _values.clear()
         _spellings.clear()
-        _pattern = None
+        _ordered = ()
         _stale = False
