@@ -23,7 +23,9 @@ _MIN_LENGTH = 6
 _lock = threading.Lock()
 _values: set[str] = set()
 _spellings: set[str] = set()
-_ordered: tuple[str, ...] = ()  # longest first, so a secret inside another goes second
+# Spellings by their first _MIN_LENGTH characters, longest first: one dictionary look-up
+# per position of the text, however many secrets a fleet run has registered.
+_by_prefix: dict[str, tuple[str, ...]] = {}
 _stale = False
 
 
@@ -54,37 +56,52 @@ def _spellings_of(value: str) -> set[str]:
     }
 
 
-def _current_spellings() -> tuple[str, ...]:
-    global _ordered, _stale  # noqa: PLW0603
+def _current_index() -> dict[str, tuple[str, ...]]:
+    global _by_prefix, _stale  # noqa: PLW0603
     with _lock:
         if _stale:
             for value in _values:
                 _spellings.update(_spellings_of(value))
-            _ordered = tuple(sorted(_spellings, key=len, reverse=True))
+            index: dict[str, list[str]] = {}
+            for spelling in sorted(_spellings, key=len, reverse=True):
+                index.setdefault(spelling[:_MIN_LENGTH], []).append(spelling)
+            _by_prefix = {prefix: tuple(group) for prefix, group in index.items()}
             _stale = False
-        return _ordered
+        return _by_prefix
 
 
 def scrub(text: str) -> str:
     """
     Return *text* with every registered secret, in any spelling, replaced by a marker.
 
-    Plain substring search: linear in the number of secrets, with no pattern to rebuild
-    when a fleet run registers a secret per profile.
+    One pass over the text, whatever the number of secrets (a fleet run registers a few
+    per profile), with no pattern to rebuild when one is added.
     """
-    if not text:
+    index = _current_index()
+    if not index or len(text) < _MIN_LENGTH:
         return text
-    for spelling in _current_spellings():
-        if spelling in text:
-            text = text.replace(spelling, REDACTED)
-    return text
+    pieces: list[str] = []
+    kept_from = position = 0
+    last = len(text) - _MIN_LENGTH
+    while position <= last:
+        for spelling in index.get(text[position : position + _MIN_LENGTH], ()):
+            if text.startswith(spelling, position):
+                pieces += (text[kept_from:position], REDACTED)
+                position = kept_from = position + len(spelling)
+                break
+        else:
+            position += 1
+    if not pieces:
+        return text
+    pieces.append(text[kept_from:])
+    return "".join(pieces)
 
 
 def known_secrets() -> frozenset[str]:
     """
     Return every registered spelling (for leak scans in tests and proofs).
     """
-    _current_spellings()
+    _current_index()
     with _lock:
         return frozenset(_spellings)
 
@@ -93,9 +110,9 @@ def forget_secrets() -> None:
     """
     Clear the registry (for tests and long-lived processes that switch accounts).
     """
-    global _ordered, _stale  # noqa: PLW0603
+    global _by_prefix, _stale  # noqa: PLW0603
     with _lock:
         _values.clear()
         _spellings.clear()
-        _ordered = ()
+        _by_prefix = {}
         _stale = False

@@ -39,7 +39,7 @@ log = _log.get_logger(__name__)
 
 # A create whose answer is lost is reconciled and tried again, this many times in all,
 # within the deadline, before the run gives up and leaves the rest to the next run.
-CREATE_ROUNDS = 4
+CREATE_ROUNDS = 8
 CRASH_ENV = "SPATIAFI_OPS_CRASH_AT"
 # In order of a rotation: journal written / create answered / secret journaled / new client
 # verified / store switched / before and after the old client's DELETE.

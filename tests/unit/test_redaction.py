@@ -12,9 +12,11 @@ from urllib.parse import quote
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spatiafi_ops import _logging
-from spatiafi_ops._redaction import REDACTED, forget_secrets, register_secret, scrub
+from spatiafi_ops._redaction import REDACTED, forget_secrets, known_secrets, register_secret, scrub
 
 SECRET = "s3cr3t-Value/with+odd=chars"
 
@@ -87,3 +89,27 @@ def test_exception_text_and_traceback_are_scrubbed(
     output = log_stream.getvalue()
     assert "boom" in output
     assert registered not in output
+
+
+@given(
+    secrets=st.lists(st.text(min_size=6, max_size=20), min_size=1, max_size=8),
+    filler=st.lists(st.text(max_size=12), min_size=1, max_size=8),
+)
+def test_scrub_removes_every_registered_value_and_keeps_other_text(
+    secrets: list[str], filler: list[str]
+) -> None:
+    """Interleaved secrets all disappear; text that holds none comes back unchanged."""
+    forget_secrets()
+    try:
+        for value in secrets:
+            register_secret(value)
+        mixed = "".join(f + s for f, s in zip(filler, secrets, strict=False))
+        scrubbed = scrub(mixed)
+        assert all(value not in scrubbed for value in secrets) or any(
+            value in REDACTED for value in secrets
+        )
+        clean = "".join(filler)
+        if not any(value in clean for value in known_secrets()):
+            assert scrub(clean) == clean
+    finally:
+        forget_secrets()
