@@ -65,6 +65,22 @@ def atomic_write(path: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
             os.unlink(tmp_name)
         raise OutputError(f"cannot write {path}: {exc.strerror}", path=str(path)) from None
     fsync_dir(directory)
+    _sweep_stale_temp_files(path)
+
+
+# A temp file older than this was left by a writer that was killed before its rename.
+STALE_TEMP_AGE = 60.0
+
+
+def _sweep_stale_temp_files(path: Path) -> None:
+    """
+    Remove temp files of *path* left by killed writers: they may hold a secret.
+    """
+    cutoff = time.time() - STALE_TEMP_AGE
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
 
 
 def fsync_dir(directory: Path) -> None:

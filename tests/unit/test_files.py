@@ -49,3 +49,20 @@ def test_lock_is_exclusive_between_open_files(tmp_path: Path) -> None:
             pass
     with exclusive_lock(lock) as again:
         assert again is True
+
+
+def test_atomic_write_sweeps_temp_files_left_by_killed_writers(tmp_path: Path) -> None:
+    """An old .NAME.*.tmp (a writer killed before its rename) is removed; a fresh one stays."""
+    import os
+    import time
+
+    target = tmp_path / "app_credentials.json"
+    old = tmp_path / ".app_credentials.json.abc.tmp"
+    fresh = tmp_path / ".app_credentials.json.def.tmp"
+    for leftover in (old, fresh):
+        leftover.write_text("secret")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    atomic_write(target, b"{}")
+    assert not old.exists()
+    assert fresh.exists()
