@@ -22,11 +22,12 @@ _MIN_LENGTH = 6
 
 _lock = threading.Lock()
 _values: set[str] = set()
+_unindexed: list[str] = []  # registered, spellings not derived yet
 _spellings: set[str] = set()
 # Spellings by their first _MIN_LENGTH characters, longest first: one dictionary look-up
-# per position of the text, however many secrets a fleet run has registered.
+# per position of the text, however many secrets a fleet run has registered. Buckets are
+# tuples, replaced whole, so a scrub in another thread never sees one half-updated.
 _by_prefix: dict[str, tuple[str, ...]] = {}
-_stale = False
 
 
 def register_secret(value: str | None) -> None:
@@ -35,12 +36,12 @@ def register_secret(value: str | None) -> None:
 
     The base64 and URL-encoded spellings are derived when text is first scrubbed.
     """
-    global _stale  # noqa: PLW0603 - one process-wide registry, by design
     if not value or len(value) < _MIN_LENGTH or value in _values:
         return
     with _lock:
-        _values.add(value)
-        _stale = True
+        if value not in _values:
+            _values.add(value)
+            _unindexed.append(value)
 
 
 def _spellings_of(value: str) -> set[str]:
@@ -57,16 +58,14 @@ def _spellings_of(value: str) -> set[str]:
 
 
 def _current_index() -> dict[str, tuple[str, ...]]:
-    global _by_prefix, _stale  # noqa: PLW0603
     with _lock:
-        if _stale:
-            for value in _values:
-                _spellings.update(_spellings_of(value))
-            index: dict[str, list[str]] = {}
-            for spelling in sorted(_spellings, key=len, reverse=True):
-                index.setdefault(spelling[:_MIN_LENGTH], []).append(spelling)
-            _by_prefix = {prefix: tuple(group) for prefix, group in index.items()}
-            _stale = False
+        # Only the secrets registered since the last scrub: no rebuild per new secret.
+        while _unindexed:
+            for spelling in _spellings_of(_unindexed.pop()) - _spellings:
+                _spellings.add(spelling)
+                prefix = spelling[:_MIN_LENGTH]
+                bucket = (*_by_prefix.get(prefix, ()), spelling)
+                _by_prefix[prefix] = tuple(sorted(bucket, key=len, reverse=True))
         return _by_prefix
 
 
@@ -110,9 +109,8 @@ def forget_secrets() -> None:
     """
     Clear the registry (for tests and long-lived processes that switch accounts).
     """
-    global _by_prefix, _stale  # noqa: PLW0603
     with _lock:
         _values.clear()
+        _unindexed.clear()
         _spellings.clear()
-        _by_prefix = {}
-        _stale = False
+        _by_prefix.clear()
