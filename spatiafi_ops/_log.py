@@ -9,12 +9,14 @@ so that filtered-out calls cost nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50}
 
 _configurator: Callable[[], None] | None = None
+_configuring = threading.Lock()
 _min_level = 0
 
 
@@ -42,14 +44,18 @@ class LazyLogger:
         self._name = name
 
     def __getattr__(self, method: str) -> Any:
-        global _configurator
+        global _configurator  # noqa: PLW0603
         if LEVELS.get(method, _min_level) < _min_level:
             return _ignore
         import structlog
 
         if _configurator is not None:
-            configure, _configurator = _configurator, None
-            configure()
+            # Threads of a fleet run log at once: none may log before the set-up is done,
+            # or it would print with structlog's defaults, to stdout.
+            with _configuring:
+                if _configurator is not None:
+                    _configurator()
+                    _configurator = None
         return getattr(structlog.get_logger(self._name), method)
 
 

@@ -485,3 +485,24 @@ def test_reconciling_never_revokes_another_machines_client(
     assert out["orphaned_client_ids"] == []
     assert other["client_id"] in {client["client_id"] for client in service.clients()}
     assert other["client_id"] not in out["revoked_client_ids"]
+
+
+def test_a_fleet_run_logging_from_many_threads_keeps_stdout_pure_json(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> None:
+    """Threads that log first at once must not print before logging is set up (stdout)."""
+    for index in range(8):
+        run_json(runner, ["--profile", f"p{index}", *ENSURE])
+    fleet = ["--all-profiles", "--concurrency", "8", "--max-age", "0", "--grace", "0"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "spatiafi_ops", *ROTATE, *fleet],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "SPATIAFI_LOG_LEVEL": "info"},
+    )
+    record_output(proc.stderr)
+    record_stored_secrets(clean_environment["config"])
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["actions"] == {"rotated": 8}
