@@ -5,6 +5,7 @@ End-to-end fixtures: the shipped emulator fixture, wired into the CLI's environm
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,6 +23,21 @@ def _service(spatiafi_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
     monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
     return spatiafi_emulator
+
+
+@pytest.fixture(name="unmanaged_service")
+def _unmanaged_service(
+    spatiafi_emulator_factory: Callable[..., EmulatorHandle], monkeypatch: pytest.MonkeyPatch
+) -> EmulatorHandle:
+    """
+    A dedicated emulator without client listing or deletion (as upstream documents it),
+    wired into the CLI's environment like ``service``.
+    """
+    handle = spatiafi_emulator_factory(client_management=False)
+    monkeypatch.setenv("SPATIAFI_AUTH_URL", handle.url)
+    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
+    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    return handle
 
 
 def create_credentials(runner: RecordingRunner, *args: str) -> dict[str, Any]:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, Fault
+from spatiafi_ops.emulator import EmulatorHandle, Fault
 from tests.conftest import RecordingRunner, record_secret
 from tests.e2e.test_rotation import (
     BASIC_ROUTE,
@@ -173,15 +172,11 @@ def test_revoke_the_previous_client_clears_it_from_the_state(
 
 def test_revoke_on_a_service_without_deletion_exits_4(
     runner: RecordingRunner,
-    spatiafi_emulator_factory: Any,
+    unmanaged_service: EmulatorHandle,
     clean_environment: dict[str, Path],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The service cannot revoke: say so and name the client to revoke by hand."""
-    handle = spatiafi_emulator_factory(client_management=False)
-    monkeypatch.setenv("SPATIAFI_AUTH_URL", handle.url)
-    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
-    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    handle = unmanaged_service
     other = handle.create_client()
     record_secret(other["client_secret"])
     result = runner.run([*REVOKE, other["client_id"]])

@@ -20,7 +20,7 @@ from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import CredentialsRejected
 from spatiafi_ops._files import exclusive_lock
 from spatiafi_ops._models import AppCredentials, format_timestamp
-from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, Fault
+from spatiafi_ops.emulator import EmulatorHandle, Fault
 from tests.conftest import RecordingRunner, json_lines, record_output, record_secret
 
 ROTATE = ["credentials", "rotate"]
@@ -267,15 +267,11 @@ def test_keep_old_never_revokes_and_hands_the_old_client_to_the_user(
 
 def test_a_service_without_deletion_reports_the_client_to_revoke_by_hand(
     runner: RecordingRunner,
-    spatiafi_emulator_factory: Any,
+    unmanaged_service: EmulatorHandle,
     clean_environment: dict[str, Path],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """No DELETE route: the run still succeeds and names the old client; nothing is lost."""
-    handle = spatiafi_emulator_factory(client_management=False)
-    monkeypatch.setenv("SPATIAFI_AUTH_URL", handle.url)
-    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
-    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    handle = unmanaged_service
     config = clean_environment["config"]
     old = run_json(runner, ENSURE)
     age_credentials(config, 40 * DAY)
@@ -315,15 +311,11 @@ def test_a_lost_create_response_is_reconciled_and_the_orphan_revoked(
 
 def test_a_lost_create_on_a_service_that_cannot_list_is_never_reposted_in_the_same_run(
     runner: RecordingRunner,
-    spatiafi_emulator_factory: Any,
+    unmanaged_service: EmulatorHandle,
     clean_environment: dict[str, Path],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Exit 4 and keep the old credential; the next run warns about the possible orphan."""
-    handle = spatiafi_emulator_factory(client_management=False)
-    monkeypatch.setenv("SPATIAFI_AUTH_URL", handle.url)
-    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
-    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    handle = unmanaged_service
     config = clean_environment["config"]
     old = run_json(runner, ENSURE)
     age_credentials(config, 40 * DAY)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from spatiafi_ops._rotation import CRASH_ENV, CRASH_POINTS
-from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
+from spatiafi_ops.emulator import EmulatorHandle
 from tests.conftest import RecordingRunner
 from tests.e2e.test_rotation import (
     CREATE_ROUTE,
@@ -128,15 +127,11 @@ def test_an_ensure_killed_after_journaling_is_finished_without_a_second_create(
 
 def test_a_kill_after_an_unlistable_create_is_reported_as_a_possible_orphan(
     runner: RecordingRunner,
-    spatiafi_emulator_factory: Any,
+    unmanaged_service: EmulatorHandle,
     clean_environment: dict[str, Path],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Without client listing the lost client cannot be found: the resumed run says so."""
-    handle = spatiafi_emulator_factory(client_management=False)
-    monkeypatch.setenv("SPATIAFI_AUTH_URL", handle.url)
-    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
-    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    handle = unmanaged_service
     config = clean_environment["config"]
     old = run_json(runner, ENSURE)
     age_credentials(config, 40 * DAY)
