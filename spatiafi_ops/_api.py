@@ -13,7 +13,7 @@ from typing import Any
 
 from ._errors import RequestRejected, ServiceUnavailable, UnexpectedResponse
 from ._http import HttpClient, json_object
-from ._models import AccessToken, AppCredentials
+from ._models import AccessToken, AppCredentials, check_client_id
 from ._redaction import register_secret
 
 BASIC_TOKEN_PATH = "/api/v1/auth/jwt/token/basic"
@@ -103,6 +103,12 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
     )
     body = json_object(response, ("client_id", "client_secret"))
     register_secret(str(body["client_secret"]))
+    try:
+        check_client_id(str(body["client_id"]))
+    except ValueError:
+        raise UnexpectedResponse(
+            f"POST {response.url} answered a client id that is not one", url=response.url
+        ) from None
     user_id = body.get("user_id")
     return AppCredentials(
         client_id=str(body["client_id"]),
@@ -149,7 +155,8 @@ def delete_client(
     Revoke a client; return False if it was already gone, ``None`` if unsupported.
     """
     try:
-        http.request("DELETE", auth_url + CLIENTS_PATH + client_id, headers=_bearer(token))
+        url = auth_url + CLIENTS_PATH + check_client_id(client_id)
+        http.request("DELETE", url, headers=_bearer(token))
     except RequestRejected as exc:
         if _optional_route_missing(exc):
             return None

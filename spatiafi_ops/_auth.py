@@ -37,6 +37,19 @@ def _checked_token_response(response: requests.Response) -> requests.Response:
     return response
 
 
+class _ScrubbedClientSecretJWT(ClientSecretJWT):  # type: ignore[misc]
+    """
+    authlib's ``ClientSecretJWT`` (a fresh ``jti`` per request), whose every assertion is
+    registered for scrubbing: a server may echo it back in an error body (SPEC §6).
+    """
+
+    def sign(self, auth: Any, token_endpoint: str) -> Any:
+        assertion = super().sign(auth, token_endpoint)
+        text = assertion.decode() if isinstance(assertion, bytes) else str(assertion)
+        register_secret(text)
+        return assertion
+
+
 class _RetryingOAuth2Session(OAuth2Session):  # type: ignore[misc]
     """
     An ``OAuth2Session`` whose token requests are timed out, retried and bounded like ours.
@@ -57,7 +70,7 @@ class _RetryingOAuth2Session(OAuth2Session):  # type: ignore[misc]
             token_endpoint=self._token_url,
             grant_type="client_credentials",
             # Never claims=: authlib mutates it and would reuse the jti (reference §2.1).
-            token_endpoint_auth_method=ClientSecretJWT(self._token_url),
+            token_endpoint_auth_method=_ScrubbedClientSecretJWT(self._token_url),
             default_timeout=settings.timeout,
         )
         self.headers["User-Agent"] = "spatiafi-ops"

@@ -50,6 +50,11 @@ def normalize_auth_url(url: str) -> str:
             f"{url!r} is not an http(s) URL; give the service's base URL, "
             f"for example {DEFAULT_AUTH_URL}"
         )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "the auth URL must not carry a user name or password (it would be logged); "
+            "give the login through SPATIAFI_USERNAME and SPATIAFI_PASSWORD"
+        )
     if parts.query or parts.fragment:
         raise ValueError(f"{url!r} must not carry a query or fragment")
     try:

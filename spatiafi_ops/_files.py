@@ -21,13 +21,16 @@ DIR_MODE = 0o700
 
 def ensure_private_dir(path: Path) -> None:
     """
-    Create *path* (and parents) with mode 0700; tighten a directory we create ourselves.
+    Create *path*, and each missing parent, with mode 0700 (``mkdir(parents=True)`` would
+    give the parents the umask's mode instead).
 
     Raises:
         OutputError: when the directory cannot be created.
     """
+    missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        for directory in reversed(missing):
+            directory.mkdir(mode=DIR_MODE, exist_ok=True)
     except OSError as exc:
         raise OutputError(
             f"cannot create directory {path}: {exc.strerror}", path=str(path)
@@ -131,7 +134,12 @@ def exclusive_lock(path: Path, *, wait: float = 0.0) -> Iterator[bool]:
         LockTimeout: when *wait* > 0 and the lock stayed held for that long.
     """
     ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise LockTimeout(
+            f"cannot open the lock file {path}: {exc.strerror}", path=str(path)
+        ) from None
     try:
         give_up = time.monotonic() + wait
         while True:

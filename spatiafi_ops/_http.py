@@ -61,7 +61,6 @@ class RetryPolicy:
     initial: float = 0.5
     maximum: float = 10.0
     jitter: float = 0.5
-    max_retry_after: float = 30.0
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
@@ -151,7 +150,9 @@ def raise_for_status(response: requests.Response) -> None:
             url=url,
             retry_after=_retry_after(response),
         )
-    if status in (401, 403) or (code is not None and code.lower() in REJECTION_CODES):
+    # A bare 403 is as likely a gateway's as the service's verdict on the credentials, and
+    # "rejected" makes `ensure` replace them: only 401 or a credential error code counts.
+    if status == 401 or (code is not None and code.lower() in REJECTION_CODES):
         raise CredentialsRejected(
             f"the service rejected the credentials ({where}: HTTP {status}, {detail}); "
             "check them, or create new ones",
@@ -208,6 +209,12 @@ def translate_errors(url: str) -> Iterator[None]:
     """
     try:
         yield
+    except requests.exceptions.SSLError:
+        raise ServiceError(
+            f"TLS verification with {url} failed; check the URL, or the CA bundle "
+            "(REQUESTS_CA_BUNDLE) if a proxy re-signs traffic",
+            url=url,
+        ) from None
     except requests.exceptions.ConnectTimeout:
         raise ServiceUnavailable(
             f"timed out connecting to {url}", url=url, request_sent=False
@@ -240,7 +247,8 @@ class _RetryAfterOrBackoff(tenacity.wait.wait_base):
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, ServiceUnavailable) and exc.retry_after is not None:
-            return min(exc.retry_after, self._policy.max_retry_after)
+            # Honoured in full; a wait past the deadline stops the retries instead.
+            return exc.retry_after
         return float(self._backoff(retry_state))
 
 
@@ -275,7 +283,7 @@ class HttpClient:
         self.timeout = timeout
         self.deadline = deadline
         self.session = session if session is not None else requests.Session()
-        self.session.headers.setdefault("User-Agent", USER_AGENT)
+        self.session.headers["User-Agent"] = USER_AGENT
         self.policy = policy
         self._sleep = sleep
 

@@ -8,6 +8,7 @@ to define, and these are on the cached-token path, which has a budget (make benc
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Literal, NamedTuple
 
@@ -35,6 +36,22 @@ def parse_timestamp(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
+
+
+# Client ids are UUIDs upstream; anything outside this set would be a path, not an id.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def check_client_id(client_id: str) -> str:
+    """
+    Return *client_id* if it can be one, so that it is safe in a URL path and a file name.
+
+    Raises:
+        ValueError: with a sentence fit for the user.
+    """
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise ValueError(f"{client_id[:80]!r} is not a client id (letters, digits, '-', '_')")
+    return client_id
 
 
 def _repr_hiding(record: tuple[Any, ...], secret_field: str) -> str:

@@ -19,7 +19,7 @@ from . import _log
 from ._config import DEFAULT_PROFILE, Settings
 from ._errors import CredentialFileError
 from ._files import atomic_write, check_private, ensure_private_dir, is_insecure
-from ._models import AppCredentials, format_timestamp, parse_timestamp
+from ._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
 from ._redaction import register_secret
 
 log = _log.get_logger(__name__)
@@ -120,6 +120,10 @@ def credentials_from_json(data: Any, path: Path) -> AppCredentials:
             "fix it or create new credentials with 'credentials create --force'",
             path=str(path),
         )
+    try:
+        check_client_id(data["client_id"])
+    except ValueError as exc:
+        raise CredentialFileError(f"{path}: {exc}", path=str(path)) from None
     created_at = None
     if isinstance(data.get("created_at"), str):
         try:

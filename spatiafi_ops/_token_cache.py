@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import _log
 from ._config import Settings
+from ._errors import LocalStateError
 from ._files import atomic_write, ensure_private_dir, exclusive_lock
 from ._models import AccessToken, AppCredentials
 from ._redaction import register_secret
@@ -96,10 +97,9 @@ class TokenCache:
         """
         Forget the token cached for these credentials (after a rotation or a rejection).
         """
-        path = self.path_for(auth_url, credentials)
-        for stale in (path, path.with_suffix(".lock")):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
+        # Not the .lock: another process may hold it, and a new file would not be locked.
+        with contextlib.suppress(FileNotFoundError):
+            self.path_for(auth_url, credentials).unlink()
 
     @contextlib.contextmanager
     def minting(self, auth_url: str, credentials: AppCredentials, *, wait: float) -> Iterator[None]:
@@ -138,14 +138,19 @@ def get_token(
     cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
     if cached is not None:
         return cached, True
-    with cache.minting(auth_url, credentials, wait=settings.deadline):
-        cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
-        if cached is not None:
-            return cached, True
-        token = _mint(credentials, settings)
-        if token.ttl() < min_ttl:
-            log.warning(
-                "token_shorter_than_min_ttl", ttl_s=int(token.ttl()), min_ttl_s=int(min_ttl)
-            )
-        cache.save(auth_url, credentials, token)
+    token: AccessToken | None = None
+    try:
+        with cache.minting(auth_url, credentials, wait=settings.deadline):
+            cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
+            if cached is not None:
+                return cached, True
+            token = _mint(credentials, settings)
+            cache.save(auth_url, credentials, token)
+    except LocalStateError as exc:
+        # The cache is an optimisation: an unwritable one costs a mint, not the command.
+        log.warning("token_cache_unusable", error=str(exc))
+        if token is None:
+            token = _mint(credentials, settings)
+    if token.ttl() < min_ttl:
+        log.warning("token_shorter_than_min_ttl", ttl_s=int(token.ttl()), min_ttl_s=int(min_ttl))
     return token, False

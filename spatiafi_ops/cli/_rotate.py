@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import click
 
-from .._models import UserLogin
+from .._models import UserLogin, check_client_id
 from ._exit import exit_code_for
 from ._output import echo_json
 from ._params import DURATION
@@ -17,6 +17,13 @@ from ._user import resolve_user, user_options
 
 DEFAULT_MAX_AGE = "30d"
 DEFAULT_GRACE = "1h"
+
+
+def _check_client_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return check_client_id(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _lazy_user(username: str | None, password_stdin: bool) -> Callable[[], UserLogin]:
@@ -152,7 +159,7 @@ def rotate(
 
 @click.command()
 @user_options
-@click.argument("client_id")
+@click.argument("client_id", callback=_check_client_id)
 @click.option("--force", is_flag=True, help="Also revoke the profile's current credential.")
 @click.pass_obj
 def revoke(

@@ -47,6 +47,8 @@ def files_under(root: Path) -> dict[str, bytes]:
         (["--log-level", "loud", "token"], {}, 2, "loud"),
         (["token", "--format", "yaml"], {}, 2, "yaml"),
         (["frobnicate"], {}, 2, "No such command"),
+        (["--auth-url", "http://u:pw-secret@h", "token"], {}, 2, "must not carry a user name"),
+        (["credentials", "revoke", "../auth/jwt/token"], {}, 2, "is not a client id"),
     ],
 )
 def test_bad_input_exits_with_the_documented_code_and_one_sentence(

@@ -242,3 +242,17 @@ def test_show_redacts_the_secret_unless_asked(
     secret = stored(clean_environment["config"])["client_secret"]
     revealed = json.loads(runner.run(["credentials", "show", "--show-secret"]).stdout)
     assert revealed["client_secret"] == secret
+
+
+def test_an_unusable_cache_costs_a_mint_not_the_command(
+    runner: RecordingRunner, service: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A cache dir that cannot be created: the token is minted, printed, and a warning logged."""
+    create_credentials(runner)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = runner.run(["--cache-dir", str(blocker / "cache"), TOKEN])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip().count(".") == 2
+    assert "token_cache_unusable" in result.stderr
+    record_secret(result.stdout.strip())

@@ -66,3 +66,13 @@ def test_atomic_write_sweeps_temp_files_left_by_killed_writers(tmp_path: Path) -
     atomic_write(target, b"{}")
     assert not old.exists()
     assert fresh.exists()
+
+
+def test_private_dirs_are_0700_down_from_the_first_missing_parent(tmp_path: Path) -> None:
+    """Every directory we create holds secrets below it: none gets the umask's 0755."""
+    from spatiafi_ops._files import ensure_private_dir
+
+    target = tmp_path / "config" / "profiles" / "prod"
+    ensure_private_dir(target)
+    for directory in (tmp_path / "config", tmp_path / "config" / "profiles", target):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700

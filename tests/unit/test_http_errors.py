@@ -56,7 +56,9 @@ def response(
             "LOGIN_BAD_CREDENTIALS",
         ),
         (401, {"detail": "Unauthorized"}, {}, CredentialsRejected, "HTTP 401"),
-        (403, "", {}, CredentialsRejected, "non-JSON body"),
+        (403, "", {}, RequestRejected, "non-JSON body"),
+        (403, {"detail": "Forbidden"}, {}, RequestRejected, "Forbidden"),
+        (403, {"error": "unauthorized_client"}, {}, CredentialsRejected, "unauthorized_client"),
         (400, {"error": "invalid_request"}, {}, RequestRejected, "invalid_request"),
         (400, {"error": "unsupported_grant_type"}, {}, RequestRejected, "unsupported_grant_type"),
         (
