@@ -36,7 +36,14 @@ from typing import Any, Literal
 
 from ._errors import CredentialFileError, SpatiafiOpsError
 from ._models import AppCredentials, format_timestamp, parse_timestamp
-from ._store import ProfilePaths, credentials_from_json, credentials_to_json, read_private_json
+from ._store import (
+    ProfilePaths,
+    credentials_from_json,
+    credentials_to_json,
+    profile_directories,
+    read_private_json,
+    stored_client_ids,
+)
 
 Kind = Literal["rotate", "replace", "create"]
 Phase = Literal["planned", "created"]
@@ -221,19 +228,8 @@ def profile_client_ids(config_dir: Path) -> set[str]:
     Best effort: an unreadable profile is skipped (reconciling must never revoke a client
     that a profile holds, so it also keeps unattributable clients, see ``Rotator``).
     """
-    ids: set[str] = set()
-    directories = [config_dir]
-    profiles = config_dir / "profiles"
-    if profiles.is_dir():
-        directories += [entry for entry in profiles.iterdir() if entry.is_dir()]
-    for directory in directories:
-        paths = ProfilePaths(directory.name, directory)
-        for path in (paths.credentials, paths.legacy):
-            with contextlib.suppress(SpatiafiOpsError, OSError):
-                if path.is_file():
-                    data = read_private_json(path, allow_insecure=True)
-                    if isinstance(data, dict) and isinstance(data.get("client_id"), str):
-                        ids.add(data["client_id"])
+    ids = set(stored_client_ids(config_dir))
+    for paths in profile_directories(config_dir):
         with contextlib.suppress(SpatiafiOpsError, OSError):
             ids |= RotationState.load(paths, allow_insecure=True).known_client_ids()
     return ids

@@ -32,7 +32,7 @@ from ._errors import (
 from ._journal import Journal, Kind, Previous, RotationState, profile_client_ids
 from ._models import AppCredentials, format_timestamp
 from ._remote import Service, orphan_candidates
-from ._store import Store, write_private_json
+from ._store import Store, stored_client_ids, write_private_json
 from ._token_cache import TokenCache
 
 log = _log.get_logger(__name__)
@@ -275,8 +275,27 @@ class Rotator:
         now = time.time() if now is None else now
         if previous is None or previous.revoke_after is None or now < previous.revoke_after:
             return
+        client_id = previous.credentials.client_id
+        holders = stored_client_ids(self.settings.resolved_config_dir())
+        if holders.get(client_id, self.store.profile) != self.store.profile:
+            # Another profile holds the same client (a copied file): never cut it off.
+            self.store.backup(previous.credentials)
+            self._manual(client_id)
+            self.state.previous = None
+            self._warn(
+                "previous_client_shared",
+                f"client {client_id} is still stored by another profile; it was not revoked",
+            )
+            self.save()
+            return
         crash_point("revoking")
-        self._revoke(previous.credentials.client_id, keep=previous.credentials)
+        try:
+            self._revoke(client_id, keep=previous.credentials)
+        except ServiceError as exc:
+            # The switch is done and durable; the revocation waits for a later run.
+            self._warn("previous_revoke_deferred", f"revoking client {client_id} failed: {exc}")
+            self.save()
+            return
         crash_point("revoked")
         self.state.previous = None
         self.save()

@@ -7,6 +7,7 @@ profile NAME: ``<config_dir>/profiles/NAME/app_credentials.json`` (SPEC §5).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple
 
 from . import _log
 from ._config import DEFAULT_PROFILE, Settings
-from ._errors import CredentialFileError
+from ._errors import CredentialFileError, SpatiafiOpsError
 from ._files import atomic_write, check_private, ensure_private_dir, is_insecure
 from ._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
 from ._redaction import register_secret
@@ -87,17 +88,43 @@ def list_profiles(config_dir: Path) -> list[str]:
     """
     Return the profiles that hold credentials under *config_dir*, default first.
     """
-    names = []
-    if (config_dir / CREDENTIALS_FILE).is_file() or (config_dir / LEGACY_FILE).is_file():
-        names.append(DEFAULT_PROFILE)
+    return [
+        paths.profile
+        for paths in profile_directories(config_dir)
+        if paths.credentials.is_file()
+        or (paths.profile == DEFAULT_PROFILE and paths.legacy.is_file())
+    ]
+
+
+def profile_directories(config_dir: Path) -> list[ProfilePaths]:
+    """
+    Return the paths of every profile directory under *config_dir*, default first.
+    """
+    found = [ProfilePaths(DEFAULT_PROFILE, config_dir)]
     profiles_dir = config_dir / "profiles"
     if profiles_dir.is_dir():
-        names += sorted(
-            entry.name
-            for entry in profiles_dir.iterdir()
-            if _PROFILE_NAME.fullmatch(entry.name) and (entry / CREDENTIALS_FILE).is_file()
-        )
-    return names
+        found += [
+            ProfilePaths(entry.name, entry)
+            for entry in sorted(profiles_dir.iterdir())
+            if entry.is_dir() and _PROFILE_NAME.fullmatch(entry.name)
+        ]
+    return found
+
+
+def stored_client_ids(config_dir: Path) -> dict[str, str]:
+    """
+    Return client id → profile for the credentials every profile stores (best effort:
+    unreadable files are skipped).
+    """
+    holders: dict[str, str] = {}
+    for paths in profile_directories(config_dir):
+        for path in (paths.credentials, paths.legacy):
+            with contextlib.suppress(SpatiafiOpsError, OSError):
+                if path.is_file():
+                    data = read_private_json(path, allow_insecure=True)
+                    if isinstance(data, dict) and isinstance(data.get("client_id"), str):
+                        holders.setdefault(data["client_id"], paths.profile)
+    return holders
 
 
 def credentials_from_json(data: Any, path: Path) -> AppCredentials:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -498,3 +499,43 @@ def test_a_fleet_run_logging_from_many_threads_keeps_stdout_pure_json(
     record_stored_secrets(clean_environment["config"])
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["actions"] == {"rotated": 8}
+
+
+def test_a_failed_revocation_after_the_switch_is_deferred_not_fatal(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    aged: dict[str, Any],
+) -> None:
+    """The switch is durable; a DELETE that keeps failing leaves the revocation to a later run."""
+    service.set_faults(Fault(route=DELETE_ROUTE, status=503))
+    first = runner.run(["--deadline", "3", *ROTATE, "--grace", "0"])
+    assert first.exit_code == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert out["action"] == "rotated"
+    assert any(f"revoking client {aged['client_id']} failed" in w for w in out["warnings"])
+    assert stored(clean_environment["config"])["client_id"] == out["client_id"]
+    assert rotation_state(clean_environment["config"])["rotation"] is None
+    service.clear_faults()
+    again = run_json(runner, ROTATE)
+    assert again["action"] == "revoked"
+    assert again["revoked_client_ids"] == [aged["client_id"]]
+    assert live_ids(service) == {out["client_id"]}
+
+
+def test_a_previous_client_another_profile_still_stores_is_never_revoked(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    aged: dict[str, Any],
+) -> None:
+    """A copied credentials file: rotating one profile must not cut the other off."""
+    config = clean_environment["config"]
+    twin = profile_dir(config, "twin")
+    twin.mkdir(parents=True, mode=0o700)
+    shutil.copy2(config / "app_credentials.json", twin / "app_credentials.json")
+    out = run_json(runner, [*ROTATE, "--grace", "0"])
+    assert out["action"] == "rotated"
+    assert out["revoked_client_ids"] == []
+    assert out["manual_revoke_client_ids"] == [aged["client_id"]]
+    assert aged["client_id"] in live_ids(service)
