@@ -47,8 +47,10 @@ def token_from_body(body: dict[str, Any], *, where: str) -> AccessToken:
     register_secret(str(body["access_token"]))
     expires_at = _number(body.get("expires_at"))
     expires_in = _number(body.get("expires_in"))
-    if expires_at is None and expires_in is not None:
-        expires_at = time.time() + expires_in
+    if expires_in is not None:
+        # Relative to our clock, so a server clock ahead of ours cannot make it look longer.
+        local = time.time() + expires_in
+        expires_at = local if expires_at is None else min(expires_at, local)
     if expires_at is None:
         raise UnexpectedResponse(f"{where} answered a token without a numeric expires_at")
     token_type = body.get("token_type")

@@ -15,7 +15,6 @@ import requests
 
 from . import _log
 from ._config import Settings
-from ._errors import SpatiafiOpsError
 from ._http import DEFAULT_RETRY_POLICY, RetryPolicy
 from ._models import ProvisionResult
 from ._provisioning import rotate_profile
@@ -51,7 +50,7 @@ class ProfileOutcome:
 
     profile: str
     result: ProvisionResult | None = None
-    error: SpatiafiOpsError | None = None
+    error: Exception | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -109,7 +108,7 @@ def rotate_all_profiles(
                 wait=wait,
                 policy=policy,
             )
-        except SpatiafiOpsError as exc:
+        except Exception as exc:
             return ProfileOutcome(profile, error=exc)
         return ProfileOutcome(profile, result=result)
 

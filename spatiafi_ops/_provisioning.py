@@ -22,7 +22,7 @@ from ._errors import (
 )
 from ._files import exclusive_lock
 from ._http import DEFAULT_RETRY_POLICY, Deadline, HttpClient, RetryPolicy
-from ._journal import Kind
+from ._journal import Kind, RotationState
 from ._models import AccessToken, Action, AppCredentials, ProvisionResult, UserLogin
 from ._outcome import build_result, lock_held_result, logged_run
 from ._plans import plan_ensure, plan_rotation, rotation_due
@@ -85,6 +85,12 @@ def create_credentials(
     """
     store = Store(settings)
     with profile_lock(store, wait=settings.deadline):
+        if RotationState.load(store.paths).rotation is not None:
+            raise CredentialsExist(
+                f"profile {store.profile!r} has an unfinished rotation; run "
+                "'credentials rotate' (or 'ensure') to finish it before creating others",
+                path=str(store.paths.state),
+            )
         previous = store.read()
         if previous is not None and not force:
             raise CredentialsExist(
@@ -126,7 +132,7 @@ def ensure_credentials(
     user: UserSource,
     *,
     dry_run: bool = False,
-    wait: float = 0.0,
+    wait: float | None = None,
     policy: RetryPolicy = DEFAULT_RETRY_POLICY,
 ) -> ProvisionResult:
     """
@@ -134,11 +140,14 @@ def ensure_credentials(
 
     Working credentials cost one token request and nothing else: no login, no write.
     Missing ones are created; rejected ones replaced (and kept in the backups).
-    Transient failures are retried and raised, never taken for a rejection.
+    Transient failures are retried and raised, never taken for a rejection. Another
+    run's lock is waited for (*wait*, default the deadline), since ``ensure`` promises
+    working credentials when it returns, not that someone else is working on them.
     """
     store = Store(settings)
+    lock_wait = settings.deadline if wait is None else wait
     with logged_run("ensure", store.profile) as finished:
-        result = _ensure(store, settings, UserTokens(user), dry_run, wait, policy)
+        result = _ensure(store, settings, UserTokens(user), dry_run, lock_wait, policy)
         finished(result)
     return result
 

@@ -258,16 +258,27 @@ class Store:
         Store *credentials* as the profile's current ones, atomically.
         """
         write_private_json(self.paths.credentials, credentials_to_json(credentials))
+        legacy = self.paths.legacy
+        if self.profile == DEFAULT_PROFILE and legacy.is_file():
+            # The tutorial's extension-less file would go on serving the replaced secret.
+            backup = (
+                self.paths.backups / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-legacy.json"
+            )
+            ensure_private_dir(backup.parent)
+            legacy.replace(backup)
         log.debug("credentials_stored", profile=self.profile, client_id=credentials.client_id)
 
     def backup(self, credentials: AppCredentials) -> Path:
         """
         Keep a copy of *credentials* that are being replaced; return where.
         """
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        path = self.paths.backups / f"{stamp}-{credentials.client_id}.json"
+        path = self._backup_path(credentials.client_id)
         write_private_json(path, credentials_to_json(credentials))
         return path
+
+    def _backup_path(self, label: str) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        return self.paths.backups / f"{stamp}-{label}.json"
 
     def require(self) -> AppCredentials:
         """

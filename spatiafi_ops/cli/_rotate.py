@@ -51,10 +51,16 @@ def _dry_run_option(command: Callable[..., None]) -> Callable[..., None]:
 @click.command()
 @user_options
 @_dry_run_option
-@_wait_option
+@click.option(
+    "--wait",
+    type=DURATION,
+    default=None,
+    metavar="SECONDS",
+    help="Wait up to this long for another run's lock, then exit 5  [default: --deadline].",
+)
 @click.pass_obj
 def ensure(
-    state: CliState, username: str | None, password_stdin: bool, dry_run: bool, wait: float
+    state: CliState, username: str | None, password_stdin: bool, dry_run: bool, wait: float | None
 ) -> None:
     """
     Make sure the profile holds credentials that mint a token; print the result JSON.

@@ -5,18 +5,23 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from spatiafi_ops._files import exclusive_lock
 from spatiafi_ops.emulator import EmulatorHandle, Fault
 from tests.conftest import RecordingRunner, record_secret
 from tests.e2e.test_rotation import (
     BASIC_ROUTE,
     CREATE_ROUTE,
+    DAY,
     ENSURE,
     ROTATE,
     TOKEN_ROUTE,
+    age_credentials,
     file_tree,
     live_ids,
     mints,
@@ -25,6 +30,7 @@ from tests.e2e.test_rotation import (
     run_json,
     stored,
 )
+from tests.e2e.test_rotation_crash import crash
 
 REVOKE = ["credentials", "revoke"]
 
@@ -183,3 +189,56 @@ def test_revoke_on_a_service_without_deletion_exits_4(
     assert result.exit_code == 4
     assert f"revoke client {other['client_id']} by hand" in result.stderr
     assert other["client_id"] in live_ids(handle)
+
+
+def test_ensure_waits_for_another_runs_lock_instead_of_answering_for_it(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> None:
+    """ensure promises working credentials when it returns: it waits, then creates."""
+
+    lock = clean_environment["config"] / ".lock"
+    held = threading.Event()
+
+    def hold() -> None:
+        with exclusive_lock(lock):
+            held.set()
+            time.sleep(0.5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    out = run_json(runner, ENSURE)
+    holder.join()
+    assert out["action"] == "created"
+    assert out["client_id"] == stored(clean_environment["config"])["client_id"]
+
+
+def test_create_refuses_while_a_rotation_is_unfinished(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> None:
+    """create --force over a journaled rotation would strand its new client: exit 5."""
+    run_json(runner, ENSURE)
+    age_credentials(clean_environment["config"], 40 * DAY)
+    crash(*ROTATE, step="journaled")
+    result = runner.run(["credentials", "create", "--force"])
+    assert result.exit_code == 5
+    assert "unfinished rotation" in result.stderr
+    finished = run_json(runner, ROTATE)
+    assert finished["action"] == "rotated"
+
+
+def test_the_tutorials_legacy_file_is_retired_once_credentials_are_written(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> None:
+    """Read as a fallback, then moved to the backups so it cannot serve a replaced secret."""
+    config = clean_environment["config"]
+    config.mkdir(mode=0o700, parents=True)
+    legacy = config / "app_credentials"
+    old = service.create_client()
+    record_secret(old["client_secret"])
+    legacy.write_text(json.dumps(old))
+    legacy.chmod(0o600)
+    out = run_json(runner, [*ROTATE, "--max-age", "0", "--grace", "0"])
+    assert out["previous_client_id"] == old["client_id"]
+    assert not legacy.exists()
+    assert any(p.name.endswith("-legacy.json") for p in (config / "backups").iterdir())
