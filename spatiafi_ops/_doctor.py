@@ -10,8 +10,7 @@ import email.utils
 import os
 import stat
 import time
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from ._api import BASIC_TOKEN_PATH
@@ -25,8 +24,7 @@ MAX_CLOCK_SKEW = 30.0
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE")
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     """
     One diagnostic: what was checked, the verdict, and a sentence saying why.
 

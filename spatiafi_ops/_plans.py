@@ -86,7 +86,8 @@ def rotation_due(
         client_id = previous.credentials.client_id
         return False, (
             f"the previous client {client_id} awaits revocation (grace ends "
-            f"{_ts(previous.revoke_after)}); not rotating again before it is revoked"
+            f"{_ts(previous.revoke_after)}); not rotating again before it is revoked, "
+            "which a run with --revoke-old (the default) does once the grace has ended"
         )
     return due, reason
 

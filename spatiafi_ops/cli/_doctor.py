@@ -4,10 +4,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 
+from .._redaction import scrub
 from ._output import echo_json
 from ._root import CliState
 
@@ -30,9 +29,10 @@ def doctor(state: CliState, output_format: str) -> None:
     """
     from .._doctor import run_checks
 
-    checks = run_checks(state.settings)
+    # A detail may quote the service's error body: scrub it like any error we print.
+    checks = [check._replace(detail=scrub(check.detail)) for check in run_checks(state.settings)]
     if output_format == "json":
-        echo_json([dataclasses.asdict(check) for check in checks])
+        echo_json([check._asdict() for check in checks])
     else:
         for check in checks:
             click.echo(f"{check.verdict.upper():<4}  {check.name:<13} {check.detail}")
