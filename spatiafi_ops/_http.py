@@ -71,10 +71,16 @@ class Deadline:
     The time budget of one command, shared by every request and retry in it.
     """
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        started: float | None = None,
+    ) -> None:
         self.seconds = seconds
         self._clock = clock
-        self._end = clock() + seconds
+        self._end = (clock() if started is None else started) + seconds
 
     def remaining(self) -> float:
         """

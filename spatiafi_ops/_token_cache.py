@@ -111,10 +111,12 @@ class TokenCache:
             yield
 
 
-def _mint(credentials: AppCredentials, settings: Settings) -> AccessToken:
+def _mint(credentials: AppCredentials, settings: Settings, started: float) -> AccessToken:
     from ._auth import mint_token  # requests + authlib: only on a miss
+    from ._http import Deadline
 
-    return mint_token(credentials, settings)
+    # One deadline for the command: time spent waiting for the lock counts (SPEC §3).
+    return mint_token(credentials, settings, deadline=Deadline(settings.deadline, started=started))
 
 
 def get_token(
@@ -130,9 +132,10 @@ def get_token(
     A hit touches no network and imports neither requests nor authlib. A miss makes one
     token request, under a per-key lock, so that processes minting at once share it.
     """
+    started = time.monotonic()
     register_secret(credentials.client_secret)
     if not use_cache:
-        return _mint(credentials, settings), False
+        return _mint(credentials, settings, started), False
     auth_url = settings.auth_url
     cache = TokenCache(settings.resolved_cache_dir())
     cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
@@ -144,13 +147,13 @@ def get_token(
             cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
             if cached is not None:
                 return cached, True
-            token = _mint(credentials, settings)
+            token = _mint(credentials, settings, started)
             cache.save(auth_url, credentials, token)
     except LocalStateError as exc:
         # The cache is an optimisation: an unwritable one costs a mint, not the command.
         log.warning("token_cache_unusable", error=str(exc))
         if token is None:
-            token = _mint(credentials, settings)
+            token = _mint(credentials, settings, started)
     if token.ttl() < min_ttl:
         log.warning("token_shorter_than_min_ttl", ttl_s=int(token.ttl()), min_ttl_s=int(min_ttl))
     return token, False
