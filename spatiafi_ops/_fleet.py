@@ -20,7 +20,7 @@ from ._models import ProvisionResult
 from ._provisioning import rotate_profile
 from ._redaction import scrub
 from ._remote import UserSource, UserTokens
-from ._store import list_profiles
+from ._store import list_profiles, stored_client_ids
 
 log = _log.get_logger(__name__)
 
@@ -85,6 +85,9 @@ def rotate_all_profiles(
     profile gets its own ``settings.deadline``.
     """
     profiles = list_profiles(settings.resolved_config_dir())
+    # Read once: a profile's rotation never makes another profile hold its old client, so
+    # this snapshot errs only towards keeping a client (manual revocation), never cutting one.
+    holders = stored_client_ids(settings.resolved_config_dir())
     tokens = UserTokens(user)
     started = time.monotonic()
     # One keep-alive session per worker thread: no new connection (and server thread)
@@ -107,6 +110,7 @@ def rotate_all_profiles(
                 dry_run=dry_run,
                 wait=wait,
                 policy=policy,
+                holders=holders,
             )
         except Exception as exc:
             return ProfileOutcome(profile, error=exc)

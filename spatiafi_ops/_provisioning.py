@@ -5,7 +5,7 @@ Provisioning: create, ensure, rotate and revoke app credentials; returns results
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -263,6 +263,7 @@ def _rotate(
     dry_run: bool,
     wait: float,
     policy: RetryPolicy,
+    holders: Mapping[str, str] | None = None,
 ) -> ProvisionResult:
     if dry_run:
         return plan_rotation(store, settings, max_age=max_age, grace=grace, revoke_old=revoke_old)
@@ -271,7 +272,7 @@ def _rotate(
             return lock_held_result(store)
         with HttpService(settings, tokens, policy, session) as service:
             return _rotate_locked(
-                store, Rotator(store, service, settings), max_age, grace, revoke_old
+                store, Rotator(store, service, settings, holders), max_age, grace, revoke_old
             )
 
 

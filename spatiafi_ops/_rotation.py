@@ -17,6 +17,7 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from . import _log
@@ -74,10 +75,19 @@ class Rotator:
     Drives one profile's journal to its end; the caller holds the profile lock.
     """
 
-    def __init__(self, store: Store, service: Service, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        service: Service,
+        settings: Settings,
+        holders: Mapping[str, str] | None = None,
+    ) -> None:
         self.store = store
         self.service = service
         self.settings = settings
+        # client id -> profile storing it; a fleet run reads every profile once, not per
+        # profile (None: read when needed).
+        self._holders = holders
         self.state = RotationState.load(
             store.paths, allow_insecure=settings.allow_insecure_permissions
         )
@@ -276,7 +286,9 @@ class Rotator:
         if previous is None or previous.revoke_after is None or now < previous.revoke_after:
             return
         client_id = previous.credentials.client_id
-        holders = stored_client_ids(self.settings.resolved_config_dir())
+        holders = self._holders
+        if holders is None:
+            holders = stored_client_ids(self.settings.resolved_config_dir())
         if holders.get(client_id, self.store.profile) != self.store.profile:
             # Another profile holds the same client (a copied file): never cut it off.
             self.store.backup(previous.credentials)
