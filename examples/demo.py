@@ -71,8 +71,8 @@ def main() -> None:
         print(f"4. Second call returned {same} in {second_s * 1000:.0f} ms, from the cache;")
         print(f"   token requests at the service still: {emulator.count('token')}\n")
 
-        shell, _ = cli(["token", "--format", "json"], env)
-        expires_at = json.loads(shell)["expires_at"]
+        as_json, _ = cli(["token", "--format", "json"], env)
+        expires_at = int(json.loads(as_json)["SPATIAFI_TOKEN_EXPIRES_AT"])
         print(
             f"5. The token expires at {expires_at} (epoch); in {expires_at - int(time.time())} s."
         )
