@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from _blake2 import blake2b
 from collections.abc import Iterator
@@ -62,11 +63,16 @@ class TokenCache:
         Return the cached token if it has at least *min_ttl* seconds left, else ``None``.
 
         A missing, unreadable or corrupt cache file is a miss, never an error: the cache
-        is disposable.
+        is disposable. So is one that is not ours alone (another user could have planted
+        a token for us to send).
         """
         path = self.path_for(auth_url, credentials)
         try:
-            data = json.loads(path.read_bytes())
+            with path.open("rb") as handle:
+                info = os.fstat(handle.fileno())
+                if info.st_uid != os.getuid() or info.st_mode & 0o077:
+                    return None
+                data = json.loads(handle.read())
             token = AccessToken(
                 value=str(data["access_token"]),
                 token_type=str(data["token_type"]),

@@ -256,3 +256,17 @@ def test_an_unusable_cache_costs_a_mint_not_the_command(
     assert result.stdout.strip().count(".") == 2
     assert "token_cache_unusable" in result.stderr
     record_secret(result.stdout.strip())
+
+
+def test_a_cache_file_others_could_write_is_not_trusted(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> None:
+    """A token file open to group or others is a miss: a new token is minted and stored."""
+    create_credentials(runner)
+    runner.run([TOKEN])
+    (cache_file,) = clean_environment["cache"].glob("token-*.json")
+    cache_file.chmod(0o666)
+    again = runner.run([TOKEN])
+    assert again.exit_code == 0, again.stderr
+    assert service.count(TOKEN) == 2
+    assert stat.S_IMODE(cache_file.stat().st_mode) == 0o600
