@@ -160,8 +160,10 @@ def _ensure(
     wait: float,
     policy: RetryPolicy,
 ) -> ProvisionResult:
+    # One deadline for the check and the repair (the wait for a lock is --wait's own).
+    deadline = Deadline(settings.deadline)
     current = store.read()
-    if current is not None and mints(current, settings, policy):
+    if current is not None and mints(current, settings, policy, deadline):
         action: Action = "planned" if dry_run else "unchanged"
         return build_result(store, action, current, reason="the stored credentials mint a token")
     if dry_run:
@@ -169,7 +171,7 @@ def _ensure(
     with exclusive_lock(store.paths.lock, wait=wait) as acquired:
         if not acquired:
             return lock_held_result(store)
-        with HttpService(settings, tokens, policy) as service:
+        with HttpService(settings, tokens, policy, deadline=deadline) as service:
             rotator = Rotator(store, service, settings)
             journal = rotator.state.rotation
             resumed = journal is not None
@@ -178,7 +180,7 @@ def _ensure(
                 changed = latest is not None and (
                     current is None or latest.client_id != current.client_id
                 )
-                if changed and latest is not None and mints(latest, settings, policy):
+                if changed and latest is not None and mints(latest, settings, policy, deadline):
                     return build_result(
                         store, "unchanged", latest, reason="another run replaced them"
                     )

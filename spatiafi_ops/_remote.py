@@ -38,14 +38,19 @@ USER_TOKEN_MARGIN = 60.0
 ORPHAN_CLOCK_SLACK = 300.0
 
 
-def mints(credentials: AppCredentials, settings: Settings, policy: RetryPolicy) -> bool:
+def mints(
+    credentials: AppCredentials,
+    settings: Settings,
+    policy: RetryPolicy,
+    deadline: Deadline | None = None,
+) -> bool:
     """
     Return whether *credentials* mint a token; transient failures raise, never mean False.
     """
     from ._auth import mint_token
 
     try:
-        mint_token(credentials, settings, policy=policy)
+        mint_token(credentials, settings, policy=policy, deadline=deadline)
     except CredentialsRejected:
         return False
     return True
@@ -181,11 +186,12 @@ class HttpService:
         tokens: UserTokens,
         policy: RetryPolicy,
         session: requests.Session | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.policy = policy
-        self.deadline = Deadline(settings.deadline)
+        self.deadline = deadline if deadline is not None else Deadline(settings.deadline)
         self._session = session  # shared keep-alive connections (fleet), closed by the owner
         self._http: HttpClient | None = None
 
