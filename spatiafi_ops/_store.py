@@ -21,7 +21,7 @@ from ._config import DEFAULT_PROFILE, Settings
 from ._errors import CredentialFileError, SpatiafiOpsError
 from ._files import atomic_write, check_private, ensure_private_dir, is_insecure
 from ._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
-from ._redaction import register_secret
+from ._redaction import REDACTED, register_secret
 
 log = _log.get_logger(__name__)
 
@@ -279,6 +279,20 @@ class Store:
     def _backup_path(self, label: str) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         return self.paths.backups / f"{stamp}-{label}.json"
+
+    def describe(self, *, show_secret: bool = False) -> dict[str, Any]:
+        """
+        Return what ``credentials show`` prints: the stored credentials and where they
+        live, the secret redacted unless asked for.
+
+        Raises:
+            CredentialFileError: when the profile holds none.
+        """
+        stored = self.require()
+        data = credentials_to_json(stored)
+        if not show_secret:
+            data["client_secret"] = REDACTED
+        return {"profile": self.profile, "path": str(self.paths.credentials), **data}
 
     def require(self) -> AppCredentials:
         """

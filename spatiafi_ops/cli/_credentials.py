@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import click
 
-from .._models import format_timestamp
 from ._output import echo_json
 from ._root import CliState, LazyGroup
 from ._user import resolve_user, user_options
@@ -48,16 +47,4 @@ def show(state: CliState, show_secret: bool) -> None:
     """
     from .._store import Store
 
-    store = Store(state.settings)
-    stored = store.require()
-    echo_json(
-        {
-            "profile": store.profile,
-            "path": str(store.paths.credentials),
-            "user_id": stored.user_id,
-            "client_id": stored.client_id,
-            "client_secret": stored.client_secret if show_secret else "**redacted**",
-            "created_at": format_timestamp(stored.created_at) if stored.created_at else None,
-            "auth_url": stored.auth_url,
-        }
-    )
+    echo_json(Store(state.settings).describe(show_secret=show_secret))
