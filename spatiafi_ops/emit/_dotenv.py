@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._models import Variable
-from ._quoting import SHELL_HAZARD_NAMES, check_name, check_unicode, dotenv_quote
+from ._quoting import SHELL_HAZARD_NAMES, dotenv_quote
 from ._types import TextEmitter
-from ._variables import check_unique
+from ._variables import render_lines
 
 
 def render(variables: Sequence[Variable]) -> str:
@@ -21,13 +21,12 @@ def render(variables: Sequence[Variable]) -> str:
     Raises:
         UnsafeValue: for a bad name or a value no quoting carries (NUL, CR, ``${...}``, ...).
     """
-    check_unique((variable.name for variable in variables), "dotenv")
-    lines = []
-    for variable in variables:
-        check_unicode(variable.name, variable.value, "dotenv")
-        check_name(variable.name, "dotenv", hazards=SHELL_HAZARD_NAMES)
-        lines.append(f"{variable.name}={dotenv_quote(variable.name, variable.value)}\n")
-    return "".join(lines)
+    return render_lines(
+        variables,
+        "dotenv",
+        lambda v: f"{v.name}={dotenv_quote(v.name, v.value)}\n",
+        hazards=SHELL_HAZARD_NAMES,
+    )
 
 
 EMITTER = TextEmitter(

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._models import Variable
-from ._quoting import GITLAB_NAME, check_name, check_unicode, gitlab_line
+from ._quoting import GITLAB_NAME, gitlab_line
 from ._types import Notice, TextEmitter
-from ._variables import check_unique
+from ._variables import render_lines
 
 # Reference §3.1: plan limits; self-managed defaults (dotenv_size, dotenv_variables).
 MAX_BYTES = 5 * 1024
@@ -23,13 +23,9 @@ def render(variables: Sequence[Variable]) -> str:
     Raises:
         UnsafeValue: for a bad key, a line break, or surrounding whitespace GitLab strips.
     """
-    check_unique((variable.name for variable in variables), "gitlab")
-    lines = []
-    for variable in variables:
-        check_unicode(variable.name, variable.value, "gitlab")
-        check_name(variable.name, "gitlab", GITLAB_NAME)
-        lines.append(gitlab_line(variable.name, variable.value))
-    return "".join(lines)
+    return render_lines(
+        variables, "gitlab", lambda v: gitlab_line(v.name, v.value), pattern=GITLAB_NAME
+    )
 
 
 def notices(variables: Sequence[Variable]) -> tuple[Notice, ...]:

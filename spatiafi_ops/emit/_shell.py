@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._models import Variable
-from ._quoting import SHELL_HAZARD_NAMES, check_name, check_unicode, shell_quote
+from ._quoting import SHELL_HAZARD_NAMES, shell_quote
 from ._types import TextEmitter
-from ._variables import check_unique
+from ._variables import render_lines
 
 
 def render(variables: Sequence[Variable]) -> str:
@@ -19,13 +19,12 @@ def render(variables: Sequence[Variable]) -> str:
     Raises:
         UnsafeValue: for a bad name or a value holding NUL.
     """
-    check_unique((variable.name for variable in variables), "shell")
-    lines = []
-    for variable in variables:
-        check_unicode(variable.name, variable.value, "shell")
-        check_name(variable.name, "shell", hazards=SHELL_HAZARD_NAMES)
-        lines.append(f"export {variable.name}={shell_quote(variable.name, variable.value)}\n")
-    return "".join(lines)
+    return render_lines(
+        variables,
+        "shell",
+        lambda v: f"export {v.name}={shell_quote(v.name, v.value)}\n",
+        hazards=SHELL_HAZARD_NAMES,
+    )
 
 
 EMITTER = TextEmitter(

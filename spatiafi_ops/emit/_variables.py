@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from .._errors import UnsafeValue
 from .._models import AccessToken, AppCredentials, Variable
+from ._quoting import ENV_NAME, check_name, check_unicode
 
 DEFAULT_PREFIX = "SPATIAFI_"
 
@@ -94,3 +95,27 @@ def check_unique(names: Iterable[str], fmt: str) -> None:
                 f"cannot write {name} in the {fmt} format: it is given twice", name=name
             )
         seen.add(name)
+
+
+def render_lines(
+    variables: Sequence[Variable],
+    fmt: str,
+    line: Callable[[Variable], str],
+    *,
+    pattern: re.Pattern[str] = ENV_NAME,
+    hazards: Iterable[str] = (),
+) -> str:
+    """
+    Return *line* of each variable, after the checks every line format makes: unique
+    names, UTF-8 text, and names the format's readers accept (*pattern*, *hazards*).
+
+    Raises:
+        UnsafeValue: naming the first variable that fails a check or its *line*.
+    """
+    check_unique((variable.name for variable in variables), fmt)
+    lines = []
+    for variable in variables:
+        check_unicode(variable.name, variable.value, fmt)
+        check_name(variable.name, fmt, pattern, hazards)
+        lines.append(line(variable))
+    return "".join(lines)
