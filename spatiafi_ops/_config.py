@@ -76,6 +76,8 @@ class Settings(NamedTuple):
     timeout: float = DEFAULT_TIMEOUT
     deadline: float = DEFAULT_DEADLINE
     allow_insecure_permissions: bool = False
+    # http:// to a host that is not loopback sends secrets in cleartext: refused unless set.
+    allow_insecure_transport: bool = False
 
     def resolved_config_dir(self) -> Path:
         """

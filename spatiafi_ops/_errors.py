@@ -4,6 +4,9 @@ The exception tree of spatiafi-ops, in its own module to avoid import loops.
 ::
 
     SpatiafiOpsError              base; never raised bare              (CLI exit 1)
+    ├── UsageError                a value the caller gave is invalid       (exit 2)
+    │   ├── LoginRequired         no username or password to be had (no terminal to ask)
+    │   └── InsecureTransport     http:// to a host that is not loopback
     ├── ServiceError              the service failed or answered nonsense  (exit 4)
     │   ├── ServiceUnavailable    network, timeout, 429, 5xx: the only class retried
     │   │   └── DeadlineExceeded  the overall --deadline is spent
@@ -16,7 +19,8 @@ The exception tree of spatiafi-ops, in its own module to avoid import loops.
         ├── LockTimeout           another run held the profile lock too long
         ├── CredentialsExist      the profile already holds credentials (use --force)
         ├── UnsafeValue           a value the chosen output format cannot carry
-        └── OutputError           an output target that is unset or unwritable
+        ├── OutputError           an output target that is unset or unwritable
+        └── ClockSkew             our clock and the service's disagree too much to mint
 
 The library knows nothing of processes: ``spatiafi_ops.cli`` maps these classes to
 exit codes. ``str(exc)`` is one sentence and never contains a secret.
@@ -28,6 +32,24 @@ from __future__ import annotations
 class SpatiafiOpsError(Exception):
     """
     Base of every error this package raises on purpose.
+    """
+
+
+class UsageError(SpatiafiOpsError):
+    """
+    A value the caller gave (option, environment variable, argument) is invalid.
+    """
+
+
+class LoginRequired(UsageError):
+    """
+    A run needs the user's login and none can be had (no variable, no stdin, no terminal).
+    """
+
+
+class InsecureTransport(UsageError):
+    """
+    Credentials would travel in cleartext: ``http://`` to a host that is not loopback.
     """
 
 
@@ -146,3 +168,15 @@ class OutputError(LocalStateError):
     """
     An output target is not set (``GITHUB_OUTPUT``) or cannot be written.
     """
+
+
+class ClockSkew(LocalStateError):
+    """
+    The service rejects our assertions for their times, even signed on its own clock.
+
+    ``offset`` is the service's clock minus ours, in seconds, when it could be measured.
+    """
+
+    def __init__(self, message: str, *, offset: float | None = None, path: str | None = None):
+        super().__init__(message, path=path)
+        self.offset = offset

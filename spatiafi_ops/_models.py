@@ -38,8 +38,12 @@ def parse_timestamp(text: str) -> float:
     return moment.timestamp()
 
 
-# Client ids are UUIDs upstream; anything outside this set would be a path, not an id.
-_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# Client ids are UUIDs upstream (the create route answers uuid4): anything else is refused
+# where it enters, so that it is safe in a URL path and a file name.
+_CLIENT_ID = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+
+
+_EXAMPLE_ID = "b2628e59-7391-4ad4-b891-32706a5d7fc6"
 
 
 def check_client_id(client_id: str) -> str:
@@ -50,7 +54,8 @@ def check_client_id(client_id: str) -> str:
         ValueError: with a sentence fit for the user.
     """
     if not _CLIENT_ID.fullmatch(client_id):
-        raise ValueError(f"{client_id[:80]!r} is not a client id (letters, digits, '-', '_')")
+        shown = "".join(ch if ch.isprintable() else "?" for ch in client_id[:80])
+        raise ValueError(f"{shown!r} is not a client id (a UUID such as {_EXAMPLE_ID})")
     return client_id
 
 

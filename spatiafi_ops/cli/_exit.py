@@ -4,10 +4,11 @@ The one map from library exceptions to process exit codes (SPEC §3).
 
 from __future__ import annotations
 
-from .._errors import CredentialsRejected, LocalStateError, ServiceError
+from .._errors import CredentialsRejected, LocalStateError, ServiceError, UsageError
 
 # Looked up along type(exc).__mro__, so new subclasses need no edit here.
 EXIT_CODES: dict[type[BaseException], int] = {
+    UsageError: 2,
     CredentialsRejected: 3,
     ServiceError: 4,
     LocalStateError: 5,

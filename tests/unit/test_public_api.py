@@ -36,7 +36,8 @@ def test_cached_token_path_imports_no_heavy_module(tmp_path: Path) -> None:
     config, cache = tmp_path / "config", tmp_path / "cache"
     config.mkdir(mode=0o700)
     cache.mkdir(mode=0o700)
-    creds = {"user_id": "u", "client_id": "client-1", "client_secret": "s" * 43}
+    client_id = "0c1e0001-0000-4000-8000-000000000001"
+    creds = {"user_id": "u", "client_id": client_id, "client_secret": "s" * 43}
     (config / "app_credentials.json").write_text(json.dumps(creds))
     (config / "app_credentials.json").chmod(0o600)
     from spatiafi_ops._models import AccessToken, AppCredentials
@@ -45,7 +46,7 @@ def test_cached_token_path_imports_no_heavy_module(tmp_path: Path) -> None:
     url = "http://127.0.0.1:9"
     TokenCache(cache).save(
         url,
-        AppCredentials("client-1", "s" * 43),
+        AppCredentials("0c1e0001-0000-4000-8000-000000000001", "s" * 43),
         AccessToken(value="cached.token.value", token_type="bearer", expires_at=time.time() + 800),
     )
     argv = ["--auth-url", url, "--config-dir", str(config), "--cache-dir", str(cache), "token"]

@@ -58,9 +58,12 @@ def test_named_profiles_live_under_profiles(tmp_path: Path) -> None:
 def test_legacy_extensionless_file_is_read_for_the_default_profile(tmp_path: Path) -> None:
     """The first tutorial wrote app_credentials (no extension): read it as a fallback."""
     legacy = tmp_path / "app_credentials"
-    legacy.write_text(json.dumps({"user_id": "u", "client_id": "c-1", "client_secret": "s" * 43}))
+    client_id = "0c1e0001-0000-4000-8000-000000000001"
+    legacy.write_text(
+        json.dumps({"user_id": "u", "client_id": client_id, "client_secret": "s" * 43})
+    )
     legacy.chmod(0o600)
-    assert Store(settings_for(tmp_path)).require().client_id == "c-1"
+    assert Store(settings_for(tmp_path)).require().client_id == client_id
 
 
 @pytest.mark.parametrize(
@@ -73,7 +76,8 @@ def test_legacy_extensionless_file_is_read_for_the_default_profile(tmp_path: Pat
         ('{"client_id": "", "client_secret": "s"}', "client_id missing"),
         ('{"client_id": "c", "client_secret": 5}', "client_secret missing"),
         (
-            '{"client_id": "c", "client_secret": "s", "created_at": "yesterday"}',
+            '{"client_id": "0c1e0001-0000-4000-8000-000000000001", "client_secret": "s", '
+            '"created_at": "yesterday"}',
             "invalid created_at",
         ),
     ],
