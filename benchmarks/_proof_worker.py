@@ -22,7 +22,7 @@ LONG_AGO = 30 * 86400.0
 PRELOAD = [
     "spatiafi_ops._auth",
     "spatiafi_ops._logging",
-    "spatiafi_ops._provisioning",
+    "spatiafi_ops.rotation",
     "spatiafi_ops.cli._exit",
     "_proof_worker",
 ]
@@ -120,6 +120,8 @@ def _one_run(
     converge: bool,
 ) -> RunRecord:
     from spatiafi_ops import (
+        Policy,
+        RunContext,
         SpatiafiOpsError,
         ensure_credentials,
         load_credentials,
@@ -135,11 +137,12 @@ def _one_run(
         if op == "token":
             mint_token(load_credentials(settings, environ={}), settings, policy=policy)
         else:
+            context = RunContext(settings, user)
             if op == "ensure":
-                outcome = ensure_credentials(settings, user, policy=policy)
+                outcome = ensure_credentials(context, Policy(retry=policy))
             else:
                 age = LONG_AGO if converge else 0.0
-                outcome = rotate_credentials(settings, user, max_age=age, grace=0.0, policy=policy)
+                outcome = rotate_credentials(context, Policy(max_age=age, grace=0.0, retry=policy))
             record.action = outcome.action
             result.orphans_reported += list(outcome.orphaned_client_ids)
             result.texts.append((f"{op} result JSON", json.dumps(outcome.to_dict())))

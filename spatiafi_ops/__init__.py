@@ -36,17 +36,20 @@ if TYPE_CHECKING:
         UnsafeValue,
         UsageError,
     )
-    from ._fleet import ProfileOutcome, rotate_all_profiles
     from ._http import RetryPolicy
     from ._models import AccessToken, AppCredentials, ProvisionResult, UserLogin, Variable
-    from ._provisioning import (
+    from ._store import load_credentials
+    from ._token_cache import get_token
+    from .rotation import (
+        Policy,
+        ProfileOutcome,
+        RunContext,
         create_credentials,
         ensure_credentials,
         revoke_credentials,
+        rotate_all_profiles,
         rotate_credentials,
     )
-    from ._store import load_credentials
-    from ._token_cache import get_token
 
 _EXPORTS = {
     "AccessToken": "_models",
@@ -62,10 +65,12 @@ _EXPORTS = {
     "LockTimeout": "_errors",
     "LoginRequired": "_errors",
     "OutputError": "_errors",
-    "ProfileOutcome": "_fleet",
+    "Policy": "rotation",
+    "ProfileOutcome": "rotation",
     "ProvisionResult": "_models",
     "RequestRejected": "_errors",
     "RetryPolicy": "_http",
+    "RunContext": "rotation",
     "ServiceError": "_errors",
     "ServiceUnavailable": "_errors",
     "Settings": "_config",
@@ -75,16 +80,16 @@ _EXPORTS = {
     "UsageError": "_errors",
     "UserLogin": "_models",
     "Variable": "_models",
-    "create_credentials": "_provisioning",
-    "ensure_credentials": "_provisioning",
+    "create_credentials": "rotation",
+    "ensure_credentials": "rotation",
     "get_session": "_auth",
     "get_token": "_token_cache",
     "load_credentials": "_store",
     "mint_token": "_auth",
     "parse_duration": "_durations",
-    "revoke_credentials": "_provisioning",
-    "rotate_all_profiles": "_fleet",
-    "rotate_credentials": "_provisioning",
+    "revoke_credentials": "rotation",
+    "rotate_all_profiles": "rotation",
+    "rotate_credentials": "rotation",
 }
 
 __all__ = [
@@ -101,10 +106,12 @@ __all__ = [
     "LockTimeout",
     "LoginRequired",
     "OutputError",
+    "Policy",
     "ProfileOutcome",
     "ProvisionResult",
     "RequestRejected",
     "RetryPolicy",
+    "RunContext",
     "ServiceError",
     "ServiceUnavailable",
     "Settings",

@@ -8,6 +8,8 @@ import math
 import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Ten years: longer is a typo, and would overflow the dates computed from it (grace ends).
+MAX_DURATION = 3650 * 86400.0
 _PATTERN = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
 
 
@@ -25,8 +27,8 @@ def parse_duration(text: str) -> float:
             "s, m, h or d (for example 90s, 15m, 12h, 30d)"
         )
     seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if not math.isfinite(seconds):
-        raise ValueError(f"{text!r} is too large to be a duration")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise ValueError(f"{text!r} is longer than the longest duration accepted, 3650d")
     return seconds
 
 

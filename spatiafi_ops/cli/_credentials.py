@@ -8,7 +8,7 @@ import click
 
 from ._output import echo_json
 from ._root import CliState, LazyGroup
-from ._user import resolve_user, user_options
+from ._user import lazy_user, user_options
 
 # ensure / rotate / revoke live in their own module (provisioning, SPEC §5).
 PROVISIONING_COMMANDS = {
@@ -26,16 +26,27 @@ def credentials() -> None:
 @credentials.command()
 @user_options
 @click.option("--force", is_flag=True, help="Replace stored credentials (kept as a backup).")
+@click.option(
+    "--revoke-old/--keep-old",
+    default=False,
+    help="With --force: revoke the replaced client at once, or keep it valid and list it "
+    "in manual_revoke_client_ids.",
+)
 @click.pass_obj
-def create(state: CliState, username: str | None, password_stdin: bool, force: bool) -> None:
+def create(
+    state: CliState, username: str | None, password_stdin: bool, force: bool, revoke_old: bool
+) -> None:
     """
     Create app credentials and store them in the profile; print the result JSON.
-    """
-    from .._provisioning import create_credentials
 
-    user = resolve_user(username, password_stdin)
-    result = create_credentials(state.settings, user, force=force)
-    echo_json(result.to_dict())
+    Journaled like a rotation: a create whose answer is lost is reconciled, and a rerun
+    finishes an interrupted create instead of creating a second client.
+    """
+    from ..rotation import Policy, RunContext, create_credentials
+
+    context = RunContext(state.settings, lazy_user(username, password_stdin))
+    policy = Policy(force=force, revoke_old=revoke_old, grace=0.0)
+    echo_json(create_credentials(context, policy).to_dict())
 
 
 @credentials.command()

@@ -25,12 +25,13 @@ def login(state: CliState, username: str | None, password_stdin: bool, output_fo
     """
     Print a user token (15 minutes), for scripts that create credentials themselves.
     """
-    from .._provisioning import http_client
-    from .._provisioning import login as user_login
+    from .._api import user_token
+    from .._http import Deadline, HttpClient
 
     user = resolve_user(username, password_stdin)
-    with http_client(state.settings) as http:
-        token = user_login(http, state.settings, user)
+    settings = state.settings
+    with HttpClient(timeout=settings.timeout, deadline=Deadline(settings.deadline)) as http:
+        token = user_token(http, settings.auth_url, user.username, user.password)
     if output_format == "json":
         echo_json(
             {

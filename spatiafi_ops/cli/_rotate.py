@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import click
 
-from .._models import UserLogin, check_client_id
+from .._models import check_client_id
 from ._exit import exit_code_for
 from ._output import echo_json
 from ._params import DURATION
 from ._root import CliState
-from ._user import resolve_user, user_options
+from ._user import lazy_user, user_options
 
 DEFAULT_MAX_AGE = "30d"
 DEFAULT_GRACE = "1h"
@@ -24,11 +24,6 @@ def _check_client_id(_ctx: click.Context, _param: click.Parameter, value: str) -
         return check_client_id(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-
-
-def _lazy_user(username: str | None, password_stdin: bool) -> Callable[[], UserLogin]:
-    # The password is only asked for when the run needs the service's user routes.
-    return lambda: resolve_user(username, password_stdin)
 
 
 def _wait_option(command: Callable[..., None]) -> Callable[..., None]:
@@ -68,11 +63,10 @@ def ensure(
     Working credentials cost one token request and change nothing; missing ones are
     created, rejected ones replaced (the old file kept in the profile's backups).
     """
-    from .._provisioning import ensure_credentials
+    from ..rotation import Policy, RunContext, ensure_credentials
 
-    result = ensure_credentials(
-        state.settings, _lazy_user(username, password_stdin), dry_run=dry_run, wait=wait
-    )
+    context = RunContext(state.settings, lazy_user(username, password_stdin))
+    result = ensure_credentials(context, Policy(dry_run=dry_run, wait=wait))
     echo_json(result.to_dict())
 
 
@@ -124,34 +118,22 @@ def rotate(
     killed at any point is finished by the next one. If another run holds the profile's
     lock, exit 0 at once (or wait with --wait).
     """
-    from .._fleet import fleet_summary, rotate_all_profiles
-    from .._provisioning import rotate_credentials
+    from ..rotation import (
+        Policy,
+        RunContext,
+        fleet_summary,
+        rotate_all_profiles,
+        rotate_credentials,
+    )
 
     state = ctx.find_object(CliState)
     assert state is not None
-    user = _lazy_user(username, password_stdin)
+    context = RunContext(state.settings, lazy_user(username, password_stdin))
+    policy = Policy(max_age=max_age, grace=grace, revoke_old=revoke_old, dry_run=dry_run, wait=wait)
     if not all_profiles:
-        result = rotate_credentials(
-            state.settings,
-            user,
-            max_age=max_age,
-            grace=grace,
-            revoke_old=revoke_old,
-            dry_run=dry_run,
-            wait=wait,
-        )
-        echo_json(result.to_dict())
+        echo_json(rotate_credentials(context, policy).to_dict())
         return
-    outcomes = rotate_all_profiles(
-        state.settings,
-        user,
-        max_age=max_age,
-        grace=grace,
-        revoke_old=revoke_old,
-        dry_run=dry_run,
-        wait=wait,
-        concurrency=concurrency,
-    )
+    outcomes = rotate_all_profiles(context, policy, concurrency=concurrency)
     summary = fleet_summary(outcomes)
     codes = [exit_code_for(o.error) for o in outcomes if o.error is not None]
     for entry, outcome in zip(summary["profiles"], outcomes, strict=True):
@@ -176,9 +158,8 @@ def revoke(
 
     Refuses the profile's current credential unless --force.
     """
-    from .._provisioning import revoke_credentials
+    from ..rotation import Policy, RunContext, revoke_credentials
 
-    result = revoke_credentials(
-        state.settings, _lazy_user(username, password_stdin), client_id, force=force
-    )
+    context = RunContext(state.settings, lazy_user(username, password_stdin))
+    result = revoke_credentials(context, client_id, Policy(force=force))
     echo_json(result.to_dict())

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .._errors import LoginRequired
 from .._models import UserLogin
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,7 +38,10 @@ def user_options(command: F) -> F:
 
 def resolve_user(username: str | None, password_stdin: bool) -> UserLogin:
     """
-    Return the user's login from the documented sources, or fail with a usage error.
+    Return the user's login from the documented sources.
+
+    A login source of the rotation engine: it raises only the package's ``LoginRequired``
+    (a usage error, exit 2), so a fleet run reports it per profile with the same code.
     """
     password: str | None
     if password_stdin:
@@ -50,12 +54,19 @@ def resolve_user(username: str | None, password_stdin: bool) -> UserLogin:
     if password is None and interactive:
         password = click.prompt("Password", hide_input=True, err=True)
     if not username:
-        raise click.UsageError(
+        raise LoginRequired(
             "no username: set SPATIAFI_USERNAME or pass --username (or run on a terminal)"
         )
     if not password:
-        raise click.UsageError(
+        raise LoginRequired(
             "no password, or an empty one: set SPATIAFI_PASSWORD or pipe it with "
             "--password-stdin (or run on a terminal)"
         )
     return UserLogin(username=username, password=password)
+
+
+def lazy_user(username: str | None, password_stdin: bool) -> Callable[[], UserLogin]:
+    """
+    Return a login source that asks only when a run needs the service's user routes.
+    """
+    return lambda: resolve_user(username, password_stdin)

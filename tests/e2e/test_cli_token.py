@@ -191,7 +191,7 @@ def test_streams_stdout_is_the_product_and_stderr_json_logs(
     """The console script prints only the token on stdout; logs are JSON lines on stderr."""
     create_credentials(runner)
     proc = subprocess.run(
-        [sys.executable, "-m", "spatiafi_ops", "--log-level", "debug", TOKEN],
+        [sys.executable, "-m", "spatiafi_ops", "--log-level", "debug", TOKEN, "--no-cache"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -213,18 +213,21 @@ def test_ensure_waits_for_another_runs_lock_instead_of_answering_for_it(
     assert out["client_id"] == stored(clean_environment["config"])["client_id"]
 
 
-def test_create_refuses_while_a_rotation_is_unfinished(
+def test_create_over_an_unfinished_rotation_finishes_it_instead_of_creating(
     runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
 ) -> None:
-    """create --force over a journaled rotation would strand its new client: exit 5."""
+    """create --force over a journaled rotation resumes it: no client is stranded or added."""
+    config = clean_environment["config"]
     run_json(runner, ENSURE)
-    age_credentials(clean_environment["config"], 40 * DAY)
+    age_credentials(config, 40 * DAY)
     crash(*ROTATE, step="journaled")
-    result = runner.run(["credentials", "create", "--force"])
-    assert result.exit_code == 5
-    assert "unfinished rotation" in result.stderr
-    finished = run_json(runner, ROTATE)
+    record_stored_secrets(config)
+    pending = rotation_state(config)["rotation"]["pending"]["client_id"]
+    finished = run_json(runner, ["credentials", "create", "--force"])
     assert finished["action"] == "rotated"
+    assert finished["resumed"] is True
+    assert finished["client_id"] == pending == stored(config)["client_id"]
+    assert service.count(CREATE_ROUTE) == 2  # ensure's and the rotation's: none more
 
 
 def test_the_tutorials_legacy_file_is_retired_once_credentials_are_written(

@@ -6,8 +6,10 @@ Request counts come from the emulator, so each test proves how many attempts wer
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,15 +170,21 @@ def test_cli_exit_codes_for_rejected_and_unreachable(
     assert "Traceback" not in failing.stderr
 
 
-def test_a_lost_create_response_is_not_blindly_reposted(
-    runner: RecordingRunner, service: EmulatorHandle
+def test_a_lost_create_response_is_reconciled_not_blindly_reposted(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
 ) -> None:
-    """A create whose answer is lost after the client was made is raised, not re-POSTed."""
+    """A create whose answer is lost after the client was made is reconciled by listing:
+    the orphan is revoked, one new client is stored, and the result says so."""
     service.set_faults(Fault(route="clients", kind="drop", after=True, times=1))
     result = runner.run(["credentials", "create"])
-    assert result.exit_code == 4
-    assert service.count("clients") == 1
-    assert len(service.clients()) == 1
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    (orphan,) = out["orphaned_client_ids"]
+    assert out["revoked_client_ids"] == [orphan]
+    assert service.count("clients") == 2
+    assert {client["client_id"] for client in service.clients()} == {out["client_id"]}
+    stored_id = json.loads((clean_environment["config"] / "app_credentials.json").read_text())
+    assert stored_id["client_id"] == out["client_id"] != orphan
 
 
 def test_a_create_turned_away_with_429_is_retried(

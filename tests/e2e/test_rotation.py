@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from spatiafi_ops import _remote
 from spatiafi_ops._auth import mint_token
 from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import CredentialsRejected
 from spatiafi_ops._files import exclusive_lock
 from spatiafi_ops._models import AppCredentials, format_timestamp
 from spatiafi_ops.emulator import EmulatorHandle, Fault
+from spatiafi_ops.rotation import _service
 from tests.conftest import RecordingRunner, json_lines, record_output, record_secret
 
 ROTATE = ["credentials", "rotate"]
@@ -188,10 +188,11 @@ def test_rotation_with_no_grace_switches_and_revokes_the_old_client(
     clean_environment: dict[str, Path],
     aged: dict[str, Any],
 ) -> None:
-    """create → journal → verify → switch → revoke in one run; the old token cache is gone."""
+    """create → journal → verify → switch → revoke in one run; the old token cache is gone,
+    and the token verification minted is cached for the new client."""
     config, cache = clean_environment["config"], clean_environment["cache"]
     assert runner.run(["token"]).exit_code == 0
-    assert len(list(cache.glob("token-*.json"))) == 1
+    (old_cache,) = cache.glob("token-*.json")
     result = runner.run([*ROTATE, "--grace", "0"])
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
@@ -205,7 +206,12 @@ def test_rotation_with_no_grace_switches_and_revokes_the_old_client(
     assert live_ids(service) == {new["client_id"]}
     assert mints(service, new)
     assert not mints(service, aged)
-    assert list(cache.glob("token-*.json")) == []
+    (new_cache,) = cache.glob("token-*.json")
+    assert new_cache != old_cache
+    assert json.loads(new_cache.read_text())["client_id"] == new["client_id"]
+    service.reset()
+    assert runner.run(["token"]).exit_code == 0
+    assert service.counters() == {}
     state = rotation_state(config)
     assert state["rotation"] is None
     assert state["previous"] is None
@@ -353,7 +359,7 @@ def test_a_new_client_that_never_mints_is_discarded_and_the_old_one_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Verify before switch: exit 3, the store unchanged, the useless new client revoked."""
-    monkeypatch.setattr(_remote, "VERIFY_ATTEMPTS", 2)
+    monkeypatch.setattr(_service, "VERIFY_ATTEMPTS", 2)
     service.set_faults(Fault(route=TOKEN_ROUTE, status=401))
     result = runner.run([*ROTATE, "--grace", "0"])
     assert result.exit_code == 3

@@ -2,7 +2,7 @@
 Crash safety: a rotation killed with SIGKILL at every step, then resumed by the next run.
 
 The kill comes from the documented test hook ``SPATIAFI_OPS_CRASH_AT=<step>``
-(``spatiafi_ops._rotation.crash_point``) in a real ``python -m spatiafi_ops`` process.
+(``spatiafi_ops.rotation._engine.crash_point``) in a real ``python -m spatiafi_ops`` process.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from spatiafi_ops._rotation import CRASH_ENV, CRASH_POINTS
 from spatiafi_ops.emulator import EmulatorHandle
+from spatiafi_ops.rotation import CRASH_ENV, CRASH_POINTS
 from tests.conftest import RecordingRunner
 from tests.e2e.test_rotation import (
     CREATE_ROUTE,
@@ -34,7 +34,8 @@ from tests.e2e.test_rotation import (
 
 PLANNED = ("planned", "created")
 BEFORE_SWITCH = (*PLANNED, "journaled", "verified")
-AFTER_SWITCH = ("switched", "revoking", "revoked")
+REVOKING = ("revoking", "revoked")
+AFTER_SWITCH = ("switched", *REVOKING)
 
 
 def crash(*args: str, step: str) -> None:
@@ -68,24 +69,30 @@ def test_a_rotation_killed_at_any_step_is_finished_by_the_next_run(
     current = stored(config)
     state = rotation_state(config)
     assert mints(service, current), "a consumer must find a working credential at any instant"
-    # The replaced credentials stay readable in the journal from before the create on.
-    assert state["rotation"]["old"]["client_secret"] == old_secret
-    if step in BEFORE_SWITCH:
+    # The replaced credentials stay readable in the journal from before the create on, and
+    # as the previous credentials once the journal is closed (a DELETE is journaled).
+    journaled = state["rotation"]["old"] if step not in REVOKING else state["previous"]
+    assert journaled["client_secret"] == old_secret
+    if step in REVOKING:
+        assert state["rotation"] is None
+        assert state["revoking"] == [old["client_id"]]
+    elif step in BEFORE_SWITCH:
         assert current["client_id"] == old["client_id"]
         assert state["rotation"]["phase"] == ("planned" if step in PLANNED else "created")
     else:
         assert current["client_id"] == state["rotation"]["pending"]["client_id"]
-    if step not in PLANNED:
+    if step not in (*PLANNED, *REVOKING):
         assert state["rotation"]["pending"]["client_id"] in live_ids(service)
     if step == "revoked":
         assert old["client_id"] not in live_ids(service)
 
     resumed = run_json(runner, [*ROTATE, "--grace", "0"])
     new = stored(config)
-    # With no grace the journal is closed by the revocation's write: every step resumes.
-    assert resumed["action"] == "rotated"
+    # Every step resumes: the change itself, or the revocation it had journaled.
+    assert resumed["action"] == ("revoked" if step in REVOKING else "rotated")
     assert resumed["resumed"] is True
-    assert resumed["previous_client_id"] == old["client_id"]
+    if step not in REVOKING:
+        assert resumed["previous_client_id"] == old["client_id"]
     assert old["client_id"] in resumed["revoked_client_ids"]
     assert resumed["client_id"] == new["client_id"] != old["client_id"]
     if step == "created":

@@ -1,7 +1,7 @@
 """
 The remote side of a run: the Service protocol, its HTTP implementation, the shared user token.
 
-Also the mint check of stored credentials, and the rules that pick out a lost create's
+Also the mint check of stored credentials, and the rule that picks out a lost create's
 client from the service's listing (orphans).
 """
 
@@ -9,26 +9,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Container, Iterator
-from contextlib import contextmanager
+from collections.abc import Container
 from typing import Protocol
 
-import requests
-
-from . import _log
-from ._api import ClientInfo, create_client, delete_client, list_clients, user_token
-from ._config import Settings
-from ._errors import CredentialsRejected
-from ._http import Deadline, HttpClient, RetryPolicy
-from ._models import AccessToken, AppCredentials, UserLogin, parse_timestamp
+from .. import _log
+from .._api import ClientInfo, create_client, delete_client, list_clients, user_token
+from .._errors import CredentialsRejected, SpatiafiOpsError
+from .._http import Deadline, HttpClient, RetryPolicy
+from .._models import AccessToken, AppCredentials, UserLogin, parse_timestamp
+from ._context import LoginSource, RunContext
 
 log = _log.get_logger(__name__)
 
-# The password is asked for only when a run needs the service's user routes.
-UserSource = UserLogin | Callable[[], UserLogin]
-
-# Verification retries a rejection of a brand-new client while it propagates (reference
-# §1.6); separate from the transient-failure policy, which mint_token applies inside.
+# Verification retries a rejection of a brand-new client while it propagates (AWS Secrets
+# Manager's testSecret step); separate from the transient-failure policy, which mint_token
+# applies inside.
 VERIFY_ATTEMPTS = 6
 VERIFY_WINDOW = 20.0
 VERIFY_FIRST_WAIT = 0.25
@@ -39,18 +34,18 @@ ORPHAN_CLOCK_SLACK = 300.0
 
 
 def mints(
-    credentials: AppCredentials,
-    settings: Settings,
-    policy: RetryPolicy,
-    deadline: Deadline | None = None,
+    credentials: AppCredentials, ctx: RunContext, policy: RetryPolicy, deadline: Deadline
 ) -> bool:
     """
-    Return whether *credentials* mint a token; transient failures raise, never mean False.
+    Return whether *credentials* mint a token; only a rejection means False.
+
+    Transient failures raise (never taken for a rejection), and so does a clock problem
+    (``ClockSkew``): new credentials would be rejected the same way.
     """
-    from ._auth import mint_token
+    from .._auth import mint_token
 
     try:
-        mint_token(credentials, settings, policy=policy, deadline=deadline)
+        mint_token(credentials, ctx.settings, policy=policy, deadline=deadline)
     except CredentialsRejected:
         return False
     return True
@@ -58,7 +53,7 @@ def mints(
 
 class Service(Protocol):
     """
-    The remote calls a rotation makes; ``HttpService`` implements them over HTTP.
+    The remote calls a change makes; ``HttpService`` implements them over HTTP.
     """
 
     def login(self) -> None:
@@ -71,9 +66,9 @@ class Service(Protocol):
         Create a client (never retried once the request may have been processed).
         """
 
-    def reconcile_listing(self) -> tuple[list[ClientInfo] | None, frozenset[str]]:
+    def listing(self) -> tuple[list[ClientInfo] | None, frozenset[str]]:
         """
-        List the user's clients (``None`` if unsupported) and the ids this process created.
+        List the user's clients (``None`` if unsupported) and the ids this run created.
         """
 
     def delete(self, client_id: str) -> bool | None:
@@ -81,7 +76,7 @@ class Service(Protocol):
         Revoke a client: True, False when already gone, ``None`` when unsupported.
         """
 
-    def verify(self, credentials: AppCredentials) -> None:
+    def verify(self, credentials: AppCredentials) -> AccessToken:
         """
         Mint a token with *credentials*, retrying a rejection while it may propagate.
         """
@@ -91,16 +86,16 @@ class UserTokens:
     """
     A person's user token, fetched on first need and shared by the profiles of one run.
 
-    Renewed when it nears its end (it lives 15 minutes); a rejected password is
-    remembered, so that a fleet run does not retry it once per profile.
+    Renewed when it nears its end (it lives 15 minutes). A rejected password, or a login
+    source that cannot give a login, is remembered: a fleet run asks once, not per profile.
     """
 
-    def __init__(self, user: UserSource) -> None:
-        self._user = user
+    def __init__(self, login: LoginSource) -> None:
+        self._login = login
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
         self._expires = 0.0
-        self._failure: Exception | None = None
+        self._failure: SpatiafiOpsError | None = None
 
     def get(self, http: HttpClient, auth_url: str) -> AccessToken:
         """
@@ -108,22 +103,23 @@ class UserTokens:
 
         Raises:
             CredentialsRejected: for a bad password (and every later call, without asking).
+            LoginRequired: when the login source has no login to give.
         """
         with self._lock:
             if self._failure is not None:
                 raise self._failure
             if self._token is None or time.time() > self._expires - USER_TOKEN_MARGIN:
                 try:
-                    if not isinstance(self._user, UserLogin):
-                        self._user = self._user()  # may prompt, or fail for want of input
-                    user = self._user
+                    if not isinstance(self._login, UserLogin):
+                        self._login = self._login()  # may prompt, or find no way to ask
+                    user = self._login
                     token = user_token(http, auth_url, user.username, user.password)
                 except CredentialsRejected as exc:
                     self._failure = exc
                     raise
-                except Exception as exc:
-                    if not isinstance(self._user, UserLogin):
-                        self._failure = exc  # no login to use: ask once, not per profile
+                except SpatiafiOpsError as exc:
+                    if not isinstance(self._login, UserLogin):
+                        self._failure = exc  # no login to be had: ask once, not per profile
                     raise
                 now = time.time()
                 self._expires = token.expires_at if token.expires_at > now else now + 600
@@ -131,68 +127,16 @@ class UserTokens:
             return self._token
 
 
-class _CreateGate:
-    """
-    The client ids this process created, and a gate that keeps a reconciliation from
-    listing clients while one of our creates is in flight (fleet runs create in threads).
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._in_flight = 0
-        self._listers = 0
-        self._ids: set[str] = set()
-
-    @contextmanager
-    def creating(self) -> Iterator[Callable[[str], None]]:
-        with self._cond:
-            self._cond.wait_for(lambda: self._listers == 0)
-            self._in_flight += 1
-        try:
-            yield self._record
-        finally:
-            with self._cond:
-                self._in_flight -= 1
-                self._cond.notify_all()
-
-    def _record(self, client_id: str) -> None:
-        with self._cond:
-            self._ids.add(client_id)
-
-    @contextmanager
-    def listing(self, timeout: float) -> Iterator[Callable[[], frozenset[str]]]:
-        with self._cond:
-            self._cond.wait_for(lambda: self._in_flight == 0, timeout)
-            self._listers += 1
-        try:
-            yield lambda: frozenset(self._ids)
-        finally:
-            with self._cond:
-                self._listers -= 1
-                self._cond.notify_all()
-
-
-_CREATES = _CreateGate()
-
-
 class HttpService:
     """
-    A rotation's remote calls for one profile run: its own connection pool and deadline.
+    A change's remote calls for one profile run: its own connection pool and deadline.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        tokens: UserTokens,
-        policy: RetryPolicy,
-        session: requests.Session | None = None,
-        deadline: Deadline | None = None,
-    ) -> None:
-        self.settings = settings
-        self.tokens = tokens
+    def __init__(self, ctx: RunContext, policy: RetryPolicy, deadline: Deadline) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
         self.policy = policy
-        self.deadline = deadline if deadline is not None else Deadline(settings.deadline)
-        self._session = session  # shared keep-alive connections (fleet), closed by the owner
+        self.deadline = deadline
         self._http: HttpClient | None = None
 
     @property
@@ -202,28 +146,33 @@ class HttpService:
                 timeout=self.settings.timeout,
                 deadline=self.deadline,
                 policy=self.policy,
-                session=self._session,
+                session=self.ctx.session,
             )
         return self._http
 
     def _user_token(self) -> AccessToken:
-        return self.tokens.get(self.http, self.settings.auth_url)
+        return self.ctx.tokens.get(self.http, self.settings.auth_url)
 
     def login(self) -> None:
         self._user_token()
 
     def create(self) -> AppCredentials:
         token = self._user_token()
-        with _CREATES.creating() as record:
+        created: AppCredentials | None = None
+        self.ctx.gate.enter_create()
+        try:
             created = create_client(self.http, self.settings.auth_url, token)
-            record(created.client_id)
+        finally:
+            self.ctx.gate.leave_create(created.client_id if created is not None else None)
         return created
 
-    def reconcile_listing(self) -> tuple[list[ClientInfo] | None, frozenset[str]]:
+    def listing(self) -> tuple[list[ClientInfo] | None, frozenset[str]]:
         token = self._user_token()
-        with _CREATES.listing(self.deadline.remaining()) as created_here:
-            listed = list_clients(self.http, self.settings.auth_url, token)
-            return listed, created_here()
+        created_here = self.ctx.gate.enter_listing(self.deadline.remaining())
+        try:
+            return list_clients(self.http, self.settings.auth_url, token), created_here
+        finally:
+            self.ctx.gate.leave_listing()
 
     def delete(self, client_id: str) -> bool | None:
         token = self._user_token()
@@ -236,10 +185,10 @@ class HttpService:
                 return False
         return existed
 
-    def verify(self, credentials: AppCredentials) -> None:
+    def verify(self, credentials: AppCredentials) -> AccessToken:
         import tenacity
 
-        from ._auth import mint_token
+        from .._auth import mint_token
 
         # Retries CredentialsRejected only; mint_token retries transient failures itself.
         retrying = tenacity.Retrying(
@@ -256,10 +205,13 @@ class HttpService:
             ),
             reraise=True,
         )
-        retrying(mint_token, credentials, self.settings, deadline=self.deadline, policy=self.policy)
+        token: AccessToken = retrying(
+            mint_token, credentials, self.settings, deadline=self.deadline, policy=self.policy
+        )
+        return token
 
     def close(self) -> None:
-        if self._http is not None and self._session is None:
+        if self._http is not None and self.ctx.session is None:
             self._http.close()
 
     def __enter__(self) -> HttpService:
@@ -282,7 +234,7 @@ def _epoch(value: object) -> float | None:
             pass
         try:
             return parse_timestamp(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return None
 

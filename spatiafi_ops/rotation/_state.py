@@ -1,12 +1,13 @@
 """
-The rotation journal on disk: a profile's ``rotation-state.json``, read and written whole.
+The journal on disk: a profile's ``rotation-state.json``, read and written whole.
 
 The file sits beside the profile's credentials (0600, written atomically and fsynced)::
 
     {
-      "version": 1,
-      "rotation": null | {                       # the rotation in progress
-        "rotation_id": "<uuid4>", "kind": "rotate" | "replace" | "create",
+      "version": 2,
+      "rotation": null | {                       # the change in progress
+        "rotation_id": "<uuid4>",
+        "kind": "create" | "replace" | "repair" | "rotate",
         "phase": "planned" | "created",          # created: the new secret is journaled
         "started_at": "<ISO>", "host": "...", "pid": 123,
         "revoke_old": true, "grace_s": 3600.0,
@@ -15,14 +16,16 @@ The file sits beside the profile's credentials (0600, written atomically and fsy
         "old": null | {"user_id", "client_id", "client_secret", "created_at", "auth_url"},
         "pending": null | {...the same keys, for the new client}
       },
-      "previous": null | {"user_id", "client_id", "client_secret", "created_at", "auth_url",
-                          "rotation_id", "revoke_after": "<ISO>" | null},
+      "previous": null | {...credentials, "rotation_id", "revoke_after": "<ISO>" | null},
+      "revoking": [...],                         # DELETEs sent, outcome not recorded yet
+      "rejected_repair": null | {"client_id", "at", "error"},  # a new client the service refused
       "created_client_ids": [...],               # clients this profile created, newest last
       "orphaned_client_ids": [...],              # lost-create clients found by reconciling
       "manual_revoke_client_ids": [...]          # clients the user must revoke by hand
     }
 
-The rotation that reads and writes it is ``_rotation.Rotator``.
+Version 1 files (the first release) are read too: their ``replace`` journals came from
+``ensure`` and are read as ``repair``. The engine that drives the file is ``_engine``.
 """
 
 from __future__ import annotations
@@ -34,36 +37,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ._errors import CredentialFileError, SpatiafiOpsError
-from ._models import AppCredentials, format_timestamp, parse_timestamp
-from ._store import (
+from .._errors import CredentialFileError, SpatiafiOpsError
+from .._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
+from .._store import (
     ProfilePaths,
     credentials_from_json,
     credentials_to_json,
     profile_directories,
     read_private_json,
     stored_client_ids,
+    write_private_json,
 )
 
-Kind = Literal["rotate", "replace", "create"]
+# create: a profile without credentials; replace: `create --force`; repair: `ensure` over
+# rejected credentials; rotate: `rotate`, the only kind with a grace period by default.
+Kind = Literal["create", "replace", "repair", "rotate"]
 Phase = Literal["planned", "created"]
+KINDS: tuple[Kind, ...] = ("create", "replace", "repair", "rotate")
+PHASES: tuple[Phase, ...] = ("planned", "created")
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 HISTORY_LIMIT = 100
 
 
-def _string_list(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError("clients_before is not a list of client ids")
-    return list(value)
+def _client_ids(value: Any, what: str) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"{what} is not a list")
+    return [check_client_id(item) for item in value if isinstance(item, str)]
 
 
 @dataclass
 class Journal:
     """
-    One rotation in progress, as journaled before each remote write.
+    One change in progress, as journaled before each remote write.
     """
 
     rotation_id: str
@@ -102,28 +108,30 @@ class Journal:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], paths: ProfilePaths) -> Journal:
+    def from_json(cls, data: dict[str, Any], path: Path, version: int) -> Journal:
+        kind = data["kind"]
+        if version == 1 and kind == "replace":
+            kind = "repair"  # version 1 journaled only ensure's replacements
+        phase = data["phase"]
+        if kind not in KINDS or phase not in PHASES:
+            raise ValueError("unknown kind or phase")
         pending, old = data.get("pending"), data.get("old")
+        before = data.get("clients_before")
         journal = cls(
             rotation_id=str(data["rotation_id"]),
-            kind=data["kind"],
-            phase=data["phase"],
+            kind=kind,
+            phase=phase,
             started_at=parse_timestamp(data["started_at"]),
-            old=credentials_from_json(old, paths.state) if old else None,
+            old=credentials_from_json(old, path) if old else None,
             revoke_old=bool(data.get("revoke_old", True)),
             grace=float(data.get("grace_s", 0.0)),
             host=str(data.get("host", "")),
             pid=int(data.get("pid", 0)),
             create_attempts=[parse_timestamp(t) for t in data.get("create_attempts", [])],
-            clients_before=_string_list(data.get("clients_before")),
-            pending=credentials_from_json(pending, paths.state) if pending else None,
+            clients_before=None if before is None else _client_ids(before, "clients_before"),
+            pending=credentials_from_json(pending, path) if pending else None,
         )
-        if journal.kind not in ("rotate", "replace", "create") or journal.phase not in (
-            "planned",
-            "created",
-        ):
-            raise ValueError("unknown kind or phase")
-        if journal.phase != "planned" and journal.pending is None:
+        if journal.phase == "created" and journal.pending is None:
             raise ValueError("no pending credentials after the create")
         return journal
 
@@ -131,7 +139,7 @@ class Journal:
 @dataclass
 class Previous:
     """
-    The credentials a rotation replaced: still valid, kept readable until revoked.
+    The credentials a change replaced: still valid, kept readable until revoked.
     """
 
     credentials: AppCredentials
@@ -146,12 +154,36 @@ class Previous:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], paths: ProfilePaths) -> Previous:
+    def from_json(cls, data: dict[str, Any], path: Path) -> Previous:
         after = data.get("revoke_after")
         return cls(
-            credentials=credentials_from_json(data, paths.state),
+            credentials=credentials_from_json(data, path),
             rotation_id=data.get("rotation_id"),
             revoke_after=parse_timestamp(after) if after else None,
+        )
+
+
+@dataclass
+class RejectedRepair:
+    """
+    A new client the service refused at verification: the next repair must not create
+    another one the same way (that would churn clients), but report and stop.
+    """
+
+    client_id: str
+    at: float
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "at": format_timestamp(self.at), "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RejectedRepair:
+        error = data.get("error")
+        return cls(
+            client_id=check_client_id(str(data["client_id"])),
+            at=parse_timestamp(data["at"]),
+            error=error if isinstance(error, str) else None,
         )
 
 
@@ -163,6 +195,8 @@ class RotationState:
 
     rotation: Journal | None = None
     previous: Previous | None = None
+    revoking: list[str] = field(default_factory=list)
+    rejected_repair: RejectedRepair | None = None
     created_client_ids: list[str] = field(default_factory=list)
     orphaned_client_ids: list[str] = field(default_factory=list)
     manual_revoke_client_ids: list[str] = field(default_factory=list)
@@ -175,31 +209,47 @@ class RotationState:
         Raises:
             CredentialFileError: for a corrupt file (left untouched: it may hold a secret).
         """
-        if not paths.state.exists():
+        path = paths.state
+        if not path.exists():
             return cls()
-        data = read_private_json(paths.state, allow_insecure=allow_insecure)
+        data = read_private_json(path, allow_insecure=allow_insecure)
         try:
-            if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-                raise ValueError("not a version 1 state object")
+            if not isinstance(data, dict) or data.get("version") not in (1, STATE_VERSION):
+                raise ValueError("not a version 1 or 2 state object")
+            version = data["version"]
+            rotation, previous = data.get("rotation"), data.get("previous")
+            rejected = data.get("rejected_repair")
             return cls(
-                rotation=Journal.from_json(data["rotation"], paths) if data["rotation"] else None,
-                previous=Previous.from_json(data["previous"], paths) if data["previous"] else None,
-                created_client_ids=[str(c) for c in data.get("created_client_ids", [])],
-                orphaned_client_ids=[str(c) for c in data.get("orphaned_client_ids", [])],
-                manual_revoke_client_ids=[str(c) for c in data.get("manual_revoke_client_ids", [])],
+                rotation=Journal.from_json(rotation, path, version) if rotation else None,
+                previous=Previous.from_json(previous, path) if previous else None,
+                revoking=_client_ids(data.get("revoking", []), "revoking"),
+                rejected_repair=RejectedRepair.from_json(rejected) if rejected else None,
+                created_client_ids=_client_ids(data.get("created_client_ids", []), "created"),
+                orphaned_client_ids=_client_ids(data.get("orphaned_client_ids", []), "orphans"),
+                manual_revoke_client_ids=_client_ids(
+                    data.get("manual_revoke_client_ids", []), "manual_revoke_client_ids"
+                ),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise CredentialFileError(
-                f"{paths.state} is not a valid rotation state ({type(exc).__name__}); it was "
-                "left untouched because it may hold a pending secret: fix it or move it away",
-                path=str(paths.state),
+                f"{path} is not a valid rotation state ({type(exc).__name__}); it was left "
+                "untouched because it may hold a pending secret: fix it or move it away",
+                path=str(path),
             ) from None
+
+    def save(self, paths: ProfilePaths) -> None:
+        """
+        Write the state atomically (temp file, fsync, rename, fsync of the directory).
+        """
+        write_private_json(paths.state, self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
             "rotation": self.rotation.to_json() if self.rotation else None,
             "previous": self.previous.to_json() if self.previous else None,
+            "revoking": self.revoking,
+            "rejected_repair": self.rejected_repair.to_json() if self.rejected_repair else None,
             "created_client_ids": self.created_client_ids[-HISTORY_LIMIT:],
             "orphaned_client_ids": self.orphaned_client_ids[-HISTORY_LIMIT:],
             "manual_revoke_client_ids": self.manual_revoke_client_ids[-HISTORY_LIMIT:],
@@ -210,7 +260,7 @@ class RotationState:
         Return every client id this state knows of (ours, whatever their status).
         """
         ids = set(self.created_client_ids) | set(self.manual_revoke_client_ids)
-        ids |= set(self.orphaned_client_ids)
+        ids |= set(self.orphaned_client_ids) | set(self.revoking)
         if self.previous is not None:
             ids.add(self.previous.credentials.client_id)
         if self.rotation is not None:
@@ -226,7 +276,7 @@ def profile_client_ids(config_dir: Path) -> set[str]:
     Return the client ids that any profile under *config_dir* stores or journals.
 
     Best effort: an unreadable profile is skipped (reconciling must never revoke a client
-    that a profile holds, so it also keeps unattributable clients, see ``Rotator``).
+    that a profile holds, so it also keeps unattributable clients, see ``_engine``).
     """
     ids = set(stored_client_ids(config_dir))
     for paths in profile_directories(config_dir):

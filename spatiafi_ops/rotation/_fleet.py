@@ -13,28 +13,28 @@ from typing import Any
 
 import requests
 
-from . import _log
-from ._config import Settings
-from ._http import DEFAULT_RETRY_POLICY, RetryPolicy
-from ._models import ProvisionResult
-from ._provisioning import rotate_profile
-from ._redaction import scrub
-from ._remote import UserSource, UserTokens
-from ._store import list_profiles, stored_client_ids
+from .. import _log
+from .._config import Settings
+from .._errors import SpatiafiOpsError
+from .._models import ProvisionResult
+from .._redaction import scrub
+from .._store import list_profiles
+from ._context import Policy, RunContext
+from ._verbs import DEFAULT_POLICY, rotate_credentials
 
 log = _log.get_logger(__name__)
 
 
-def _fleet_session(auth_url: str) -> requests.Session:
+def _fleet_session(settings: Settings) -> requests.Session:
     """
     Return a session with the environment's proxy and CA settings read once, not per request.
 
-    SPEC §6: HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE work as in requests, which reads
-    them on every request (a scan of os.environ: a sixth of a fleet run's CPU). Every
-    request of a run goes to *auth_url*, so once is the same answer.
+    HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE work as in requests, which reads them on
+    every request (a scan of os.environ: a sixth of a fleet run's CPU). Every request of a
+    run goes to one auth URL, so once is the same answer.
     """
     session = requests.Session()
-    session.proxies.update(requests.utils.get_environ_proxies(auth_url))
+    session.proxies.update(requests.utils.get_environ_proxies(settings.auth_url))
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle:
         session.verify = bundle
@@ -50,7 +50,7 @@ class ProfileOutcome:
 
     profile: str
     result: ProvisionResult | None = None
-    error: Exception | None = None
+    error: SpatiafiOpsError | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -67,28 +67,17 @@ class ProfileOutcome:
 
 
 def rotate_all_profiles(
-    settings: Settings,
-    user: UserSource,
-    *,
-    max_age: float,
-    grace: float,
-    revoke_old: bool = True,
-    dry_run: bool = False,
-    wait: float = 0.0,
-    concurrency: int = 4,
-    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+    ctx: RunContext, policy: Policy = DEFAULT_POLICY, *, concurrency: int = 4
 ) -> list[ProfileOutcome]:
     """
     Rotate every profile under the config dir, *concurrency* at a time, each under its lock.
 
-    One login serves every profile; one profile's failure never stops the others. Each
-    profile gets its own ``settings.deadline``.
+    One login serves every profile (the context's); one profile's failure (a package
+    error) never stops the others; anything else is a bug and propagates. Each profile
+    gets its own ``settings.deadline``.
     """
-    profiles = list_profiles(settings.resolved_config_dir())
-    # Read once: a profile's rotation never makes another profile hold its old client, so
-    # this snapshot errs only towards keeping a client (manual revocation), never cutting one.
-    holders = stored_client_ids(settings.resolved_config_dir())
-    tokens = UserTokens(user)
+    profiles = list_profiles(ctx.settings.resolved_config_dir())
+    ctx.holders()  # read once, before any profile changes
     started = time.monotonic()
     # One keep-alive session per worker thread: no new connection (and server thread)
     # per profile. requests.Session is not shared between threads.
@@ -97,22 +86,12 @@ def rotate_all_profiles(
 
     def one(profile: str) -> ProfileOutcome:
         if not hasattr(local, "session"):
-            local.session = _fleet_session(settings.auth_url)
+            local.session = _fleet_session(ctx.settings)
             sessions.append(local.session)
+        run = ctx.for_profile(profile).with_session(local.session)
         try:
-            result = rotate_profile(
-                settings._replace(profile=profile),
-                tokens,
-                local.session,
-                max_age=max_age,
-                grace=grace,
-                revoke_old=revoke_old,
-                dry_run=dry_run,
-                wait=wait,
-                policy=policy,
-                holders=holders,
-            )
-        except Exception as exc:
+            result = rotate_credentials(run, policy)
+        except SpatiafiOpsError as exc:
             return ProfileOutcome(profile, error=exc)
         return ProfileOutcome(profile, result=result)
 

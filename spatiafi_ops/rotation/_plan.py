@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import time
 
-from ._config import Settings
-from ._durations import format_duration
-from ._journal import Journal, Previous, RotationState
-from ._models import AppCredentials, ProvisionResult
-from ._models import format_timestamp as _ts
-from ._outcome import build_result
-from ._store import Store
+from .._config import Settings
+from .._durations import format_duration
+from .._models import AppCredentials, ProvisionResult
+from .._models import format_timestamp as _ts
+from .._store import Store
+from ._context import Policy
+from ._result import build_result
+from ._state import Journal, Previous, RotationState
 
 CREATE_STEP = "create a new client and journal its secret"
 VERIFY_STEP = "verify it by minting a token"
@@ -34,13 +35,17 @@ def describe_journal(journal: Journal) -> list[str]:
     return steps
 
 
+def _load(store: Store, settings: Settings) -> RotationState:
+    return RotationState.load(store.paths, allow_insecure=settings.allow_insecure_permissions)
+
+
 def plan_ensure(
     store: Store, settings: Settings, current: AppCredentials | None
 ) -> ProvisionResult:
     """
     Return what ensure would do for missing or rejected credentials: no further request.
     """
-    state = RotationState.load(store.paths, allow_insecure=settings.allow_insecure_permissions)
+    state = _load(store, settings)
     if state.rotation is not None:
         plan = describe_journal(state.rotation)
     else:
@@ -109,13 +114,12 @@ def _rotation_steps(current: AppCredentials, *, grace: float, revoke_old: bool) 
     ]
 
 
-def plan_rotation(
-    store: Store, settings: Settings, *, max_age: float, grace: float, revoke_old: bool
-) -> ProvisionResult:
+def plan_rotation(store: Store, settings: Settings, policy: Policy) -> ProvisionResult:
     """
     Return what a rotation would do, from local state only: no request, no write.
     """
-    state = RotationState.load(store.paths, allow_insecure=settings.allow_insecure_permissions)
+    grace, revoke_old = policy.grace, policy.revoke_old
+    state = _load(store, settings)
     current = store.require() if state.rotation is None else store.read()
     if state.rotation is not None:
         plan = describe_journal(state.rotation)
@@ -134,7 +138,7 @@ def plan_rotation(
     if revoke_old and previous and previous.revoke_after and now >= previous.revoke_after:
         plan.append(f"revoke the previous client {previous.credentials.client_id} (grace is over)")
         previous = None
-    due, reason = rotation_due(current, max_age, previous)
+    due, reason = rotation_due(current, policy.max_age, previous)
     if due:
         if previous is not None:
             plan.append(f"move the kept client {previous.credentials.client_id} to the backups")

@@ -1,5 +1,5 @@
 """
-A provisioning run's outcome: its ProvisionResult, and its one canonical log line.
+A run's outcome: its ProvisionResult, and its one canonical log line.
 """
 
 from __future__ import annotations
@@ -7,17 +7,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from . import _log
-from ._errors import SpatiafiOpsError
-from ._journal import Journal, RotationState
-from ._models import Action, AppCredentials, ProvisionResult
-from ._redaction import scrub
-from ._rotation import Report
-from ._store import Store
+from .. import _log
+from .._errors import SpatiafiOpsError
+from .._models import Action, AppCredentials, ProvisionResult
+from .._redaction import scrub
+from .._store import Store
+from ._engine import Report
+from ._state import Journal, Kind, RotationState
 
 log = _log.get_logger(__name__)
+
+ACTIONS: dict[Kind, Action] = {
+    "create": "created",
+    "replace": "replaced",
+    "repair": "replaced",
+    "rotate": "rotated",
+}
 
 
 def build_result(
@@ -25,11 +31,13 @@ def build_result(
     action: Action,
     current: AppCredentials | None,
     *,
+    reason: str | None,
     state: RotationState | None = None,
     report: Report | None = None,
     journal: Journal | None = None,
     previous_client_id: str | None = None,
-    **fields: Any,
+    resumed: bool = False,
+    plan: tuple[str, ...] = (),
 ) -> ProvisionResult:
     """
     Return the result of a run on *store*: *current* as its client, with what it did.
@@ -47,13 +55,42 @@ def build_result(
         client_id=current.client_id if current is not None else None,
         previous_client_id=previous_client_id,
         created_at=current.created_at if current is not None else None,
+        reason=reason,
         revoked_client_ids=tuple(report.revoked),
         manual_revoke_client_ids=tuple(report.manual),
+        plan=plan,
         rotation_id=journal.rotation_id if journal is not None else None,
+        resumed=resumed,
         revoke_after=previous.revoke_after if previous is not None else None,
         orphaned_client_ids=tuple(report.orphaned),
         warnings=tuple(report.warnings),
-        **fields,
+    )
+
+
+def changed_result(
+    store: Store,
+    journal: Journal,
+    current: AppCredentials,
+    state: RotationState,
+    report: Report,
+    *,
+    reason: str | None = None,
+) -> ProvisionResult:
+    """
+    Return the result of a run that finished *journal*: its own (with the *reason* it
+    started it), or an interrupted one (*reason* ``None``).
+    """
+    resumed = reason is None
+    return build_result(
+        store,
+        ACTIONS[journal.kind],
+        current,
+        state=state,
+        report=report,
+        journal=journal,
+        previous_client_id=journal.old_client_id,
+        resumed=resumed,
+        reason="finished an interrupted change" if resumed else reason,
     )
 
 
@@ -61,7 +98,7 @@ def lock_held_result(store: Store) -> ProvisionResult:
     """
     Return the result of a run that found the profile's lock held by another run.
     """
-    # SPEC §5 step 1: another run holds the lock and is doing the work; that is success.
+    # Another run holds the lock and is doing the work; that is success.
     return build_result(
         store,
         "unchanged",

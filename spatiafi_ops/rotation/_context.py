@@ -1,0 +1,171 @@
+"""
+The explicit inputs of a run: what it may do (``Policy``) and what it shares (``RunContext``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+from .._config import Settings
+from .._durations import MAX_DURATION, format_duration
+from .._errors import UsageError
+from .._http import DEFAULT_RETRY_POLICY, Deadline, RetryPolicy
+from .._models import UserLogin
+from .._store import stored_client_ids
+
+DEFAULT_MAX_AGE = 30 * 86400.0
+DEFAULT_GRACE = 3600.0
+
+# Where a person's login comes from: the login itself, or a callable asked once, when a run
+# first needs the service's user routes. The callable may raise only the package's
+# exceptions (LoginRequired when there is no way to ask), so a missing password is a usage
+# error wherever it is found, fleet runs included.
+LoginSource = UserLogin | Callable[[], UserLogin]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """
+    What a run may do, for every verb (each reads the fields that concern it).
+
+    - ``max_age``: ``rotate`` replaces credentials at least this old.
+    - ``grace``: how long a replaced client stays valid before a run revokes it.
+    - ``revoke_old``: revoke replaced clients (after ``grace``); otherwise keep them and
+      list them in ``manual_revoke_client_ids``.
+    - ``force``: ``create`` replaces stored credentials.
+    - ``dry_run``: say what would be done; no request that changes anything, no write.
+    - ``wait``: seconds to wait for another run's profile lock; ``None`` is the verb's
+      default (``rotate``: 0, another run is doing the work; the others: the deadline).
+    - ``retry``: the backoff between attempts of transient failures.
+    """
+
+    max_age: float = DEFAULT_MAX_AGE
+    grace: float = DEFAULT_GRACE
+    revoke_old: bool = True
+    force: bool = False
+    dry_run: bool = False
+    wait: float | None = None
+    retry: RetryPolicy = DEFAULT_RETRY_POLICY
+
+    def __post_init__(self) -> None:
+        for name in ("max_age", "grace", "wait"):
+            value = getattr(self, name)
+            if value is not None and not (0 <= value <= MAX_DURATION and math.isfinite(value)):
+                raise UsageError(
+                    f"{name} must be between 0 and {format_duration(MAX_DURATION)}, not {value!r}"
+                )
+
+
+class _Holders:
+    """
+    Which profile stores which client, read once per run and shared by its profiles.
+
+    A profile's change never makes another profile hold its old client, so this snapshot
+    errs only towards keeping a client (listed for manual revocation), never cutting one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_client: dict[str, str] | None = None
+
+    def get(self, settings: Settings) -> dict[str, str]:
+        with self._lock:
+            if self._by_client is None:
+                self._by_client = stored_client_ids(settings.resolved_config_dir())
+            return self._by_client
+
+
+class CreateGate:
+    """
+    The client ids this run created, and a gate that keeps a reconciliation from listing
+    clients while one of the run's creates is in flight (fleet runs create in threads).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._listers = 0
+        self._ids: set[str] = set()
+
+    def enter_create(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._listers == 0)
+            self._in_flight += 1
+
+    def leave_create(self, created: str | None) -> None:
+        with self._cond:
+            if created is not None:
+                self._ids.add(created)
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def enter_listing(self, timeout: float) -> frozenset[str]:
+        with self._cond:
+            self._cond.wait_for(lambda: self._in_flight == 0, timeout)
+            self._listers += 1
+            return frozenset(self._ids)
+
+    def leave_listing(self) -> None:
+        with self._cond:
+            self._listers -= 1
+            self._cond.notify_all()
+
+
+class RunContext:
+    """
+    What one run shares between the profiles it touches, made once by the caller.
+
+    Holds the settings, the login source with the user token it yields (one login for a
+    whole fleet), the create gate, the map of which profile stores which client, and an
+    optional ``requests.Session`` for keep-alive connections. ``for_profile()`` gives a
+    view on another profile that shares all of it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        login: LoginSource,
+        *,
+        session: requests.Session | None = None,
+    ) -> None:
+        from ._service import UserTokens
+
+        self.settings = settings
+        self.tokens = UserTokens(login)
+        self.gate = CreateGate()
+        self.session = session
+        self._holders = _Holders()
+
+    def for_profile(self, profile: str) -> RunContext:
+        """
+        Return this context for *profile*, sharing the login, gate and holders.
+        """
+        other = copy.copy(self)
+        other.settings = self.settings._replace(profile=profile)
+        return other
+
+    def with_session(self, session: requests.Session | None) -> RunContext:
+        """
+        Return this context with its requests going through *session* (one per thread).
+        """
+        other = copy.copy(self)
+        other.session = session
+        return other
+
+    def holders(self) -> dict[str, str]:
+        """
+        Return client id → the profile storing it, read once for the whole run.
+        """
+        return self._holders.get(self.settings)
+
+    def new_deadline(self) -> Deadline:
+        """
+        Return the time budget of one profile's run (``settings.deadline`` from now).
+        """
+        return Deadline(self.settings.deadline)

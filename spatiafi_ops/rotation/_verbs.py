@@ -1,0 +1,311 @@
+"""
+The verbs that change credentials: create, ensure, rotate, revoke. Each decides *whether* to
+change, under the profile lock, after finishing whatever an earlier run left; the engine
+(``_engine``) does the change. They return results and never print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .._errors import CredentialFileError, CredentialsExist, CredentialsRejected, RequestRejected
+from .._files import exclusive_lock
+from .._models import Action, AppCredentials, ProvisionResult, format_timestamp
+from .._store import Store
+from .._token_cache import TokenCache
+from ._context import Policy, RunContext
+from ._engine import Engine
+from ._plan import plan_ensure, plan_rotation, rotation_due
+from ._result import build_result, changed_result, lock_held_result, logged_run
+from ._service import HttpService, mints
+
+DEFAULT_POLICY = Policy()
+
+
+@contextmanager
+def _locked(store: Store, wait: float) -> Iterator[bool]:
+    """
+    Hold the profile's lock, waiting up to *wait* seconds; yield False if another holds it.
+
+    Raises:
+        LockTimeout: when *wait* > 0 and the lock stayed held that long.
+    """
+    with exclusive_lock(store.paths.lock, wait=wait) as acquired:
+        yield acquired
+
+
+@contextmanager
+def _engine(ctx: RunContext, policy: Policy, store: Store) -> Iterator[Engine]:
+    """
+    Open the service of one profile run (one deadline) and the engine over its journal.
+    """
+    with HttpService(ctx, policy.retry, ctx.new_deadline()) as service:
+        yield Engine(ctx, policy, store, service)
+
+
+def create_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> ProvisionResult:
+    """
+    Create app credentials and store them in the profile, through the journal.
+
+    Refuses to replace stored credentials unless ``policy.force``; the replaced client is
+    revoked after ``policy.grace`` when ``policy.revoke_old``, else kept in the backups and
+    listed in ``manual_revoke_client_ids``. An interrupted earlier change is finished
+    instead (never a second create).
+
+    Raises:
+        CredentialsExist: when the profile holds credentials and ``policy.force`` is false.
+    """
+    store = Store(ctx.settings)
+    with logged_run("create", store.profile) as finished:
+        result = _create(ctx, policy, store)
+        finished(result)
+    return result
+
+
+def _create(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
+    wait = ctx.settings.deadline if policy.wait is None else policy.wait
+    with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
+        if not acquired:
+            return lock_held_result(store)
+        journal = engine.resume()
+        if journal is not None:
+            return changed_result(store, journal, store.require(), engine.state, engine.report)
+        current = store.read()
+        if current is not None and not policy.force:
+            raise CredentialsExist(
+                f"profile {store.profile!r} already holds credentials (client "
+                f"{current.client_id}); use 'credentials ensure' to keep them, "
+                "or 'credentials create --force' to replace them",
+                path=str(store.paths.credentials),
+            )
+        engine.set_aside_previous(
+            "previous_client_kept",
+            "a previous client still awaited revocation; it is in the profile's backups: "
+            "revoke it once nothing uses it",
+        )
+        journal = engine.begin("replace" if current is not None else "create", current)
+        new = engine.run(journal)
+        if policy.revoke_old:
+            engine.revoke_previous_if_due()
+        reason = "replaced on request (--force)" if current else "the profile held no credentials"
+        return changed_result(store, journal, new, engine.state, engine.report, reason=reason)
+
+
+def ensure_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> ProvisionResult:
+    """
+    Make sure the profile holds credentials that mint a token.
+
+    Working credentials cost one token request and nothing else: no login, no write.
+    Missing ones are created; rejected ones replaced (and kept in the backups), unless the
+    service still lists the rejected client, or rejected the last new client too: then a
+    new client would fare no better, and ensure reports it instead of churning clients.
+    Transient failures and clock problems raise, never taken for a rejection. Another
+    run's lock is waited for (``policy.wait``, default the deadline), since ensure
+    promises working credentials when it returns, not that someone else is working on it.
+    """
+    store = Store(ctx.settings)
+    with logged_run("ensure", store.profile) as finished:
+        result = _ensure(ctx, policy, store)
+        finished(result)
+    return result
+
+
+def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
+    deadline = ctx.new_deadline()
+    current = store.read()
+    if current is not None and mints(current, ctx, policy.retry, deadline):
+        action: Action = "planned" if policy.dry_run else "unchanged"
+        return build_result(store, action, current, reason="the stored credentials mint a token")
+    if policy.dry_run:
+        return plan_ensure(store, ctx.settings, current)
+    wait = ctx.settings.deadline if policy.wait is None else policy.wait
+    with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
+        if not acquired:
+            return lock_held_result(store)
+        journal = engine.resume()
+        if journal is not None:
+            return changed_result(store, journal, store.require(), engine.state, engine.report)
+        latest = store.read()
+        changed = latest is not None and (current is None or latest.client_id != current.client_id)
+        if changed and latest is not None and mints(latest, ctx, policy.retry, deadline):
+            return build_result(store, "unchanged", latest, reason="another run replaced them")
+        if latest is not None:
+            _refuse_churn(engine, latest)
+        engine.set_aside_previous(
+            "previous_client_kept",
+            "a previous client still awaited revocation when the credentials were repaired; "
+            "it is in the profile's backups: revoke it once nothing uses it",
+        )
+        journal = engine.begin("repair" if latest is not None else "create", latest)
+        new = engine.run(journal)
+    reason = (
+        "the stored credentials were rejected" if journal.old else "the profile held no credentials"
+    )
+    return changed_result(store, journal, new, engine.state, engine.report, reason=reason)
+
+
+def _refuse_churn(engine: Engine, rejected: AppCredentials) -> None:
+    """
+    Stop a repair that could only create clients the service rejects the same way.
+
+    Raises:
+        CredentialsRejected: when the last new client was rejected too, or the service
+            still lists the client it rejects (the fault is not the client's).
+    """
+    profile = engine.store.profile
+    last = engine.state.rejected_repair
+    if last is not None:
+        raise CredentialsRejected(
+            f"the credentials of profile {profile!r} are rejected, and so was the new client "
+            f"{last.client_id} made at {format_timestamp(last.at)}; no other client is "
+            "created until one is accepted: check the account, then run "
+            "'credentials create --force'"
+        )
+    listed, _ = engine.service.listing()
+    if listed is not None and rejected.client_id in {client.client_id for client in listed}:
+        raise CredentialsRejected(
+            f"the service rejects client {rejected.client_id} of profile {profile!r} although "
+            "it still lists it, so a new client would be rejected the same way; nothing was "
+            "changed: check the stored secret and this machine's clock (spatiafi-ops doctor), "
+            "or replace the credentials with 'credentials create --force'"
+        )
+
+
+def rotate_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> ProvisionResult:
+    """
+    Replace the profile's credentials once they are ``policy.max_age`` old, resumably.
+
+    Create → journal → verify → switch → revoke the old client after ``policy.grace``, now
+    or in a later run. A held lock means another run is rotating: that is success.
+
+    Raises:
+        LockTimeout: only when ``policy.wait`` > 0 and the lock stayed held that long.
+    """
+    store = Store(ctx.settings)
+    with logged_run("rotation", store.profile) as finished:
+        result = _rotate(ctx, policy, store)
+        finished(result)
+    return result
+
+
+def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
+    if policy.dry_run:
+        return plan_rotation(store, ctx.settings, policy)
+    wait = 0.0 if policy.wait is None else policy.wait
+    with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
+        if not acquired:
+            return lock_held_result(store)
+        journal = engine.resume()
+        if journal is not None:
+            # Each step checks its post-condition first: resuming never creates again.
+            if policy.revoke_old:
+                engine.revoke_previous_if_due()
+            return changed_result(store, journal, store.require(), engine.state, engine.report)
+        current = store.read()
+        if current is None:
+            raise CredentialFileError(
+                f"profile {store.profile!r} holds no credentials to rotate; create them with "
+                f"'spatiafi-ops --profile {store.profile} credentials ensure'",
+                path=str(store.paths.credentials),
+            )
+        if policy.revoke_old:
+            engine.revoke_previous_if_due()
+        state = engine.state
+        due, reason = rotation_due(current, policy.max_age, state.previous)
+        if not due:
+            action: Action = "revoked" if engine.report.revoked else "unchanged"
+            return build_result(
+                store,
+                action,
+                current,
+                state=state,
+                report=engine.report,
+                reason=reason,
+                resumed=engine.resumed_revocations,
+            )
+        _refuse_repeat(engine)
+        engine.set_aside_previous(
+            "previous_client_kept",
+            f"client {state.previous.credentials.client_id if state.previous else ''} was kept "
+            "(--keep-old) and is still valid; it is in the profile's backups: revoke it by "
+            "hand once nothing uses it",
+        )
+        journal = engine.begin("rotate", current)
+        new = engine.run(journal)
+        if policy.revoke_old:
+            engine.revoke_previous_if_due()
+        return changed_result(store, journal, new, engine.state, engine.report, reason=reason)
+
+
+def _refuse_repeat(engine: Engine) -> None:
+    """
+    Stop a rotation that would create a client right after the service rejected one.
+    """
+    last = engine.state.rejected_repair
+    if last is not None:
+        raise CredentialsRejected(
+            f"the last new client {last.client_id} of profile {engine.store.profile!r} was "
+            f"rejected by the service at {format_timestamp(last.at)}; no other client is "
+            "created until one is accepted: check the account, then run "
+            "'credentials create --force'"
+        )
+
+
+def revoke_credentials(
+    ctx: RunContext, client_id: str, policy: Policy = DEFAULT_POLICY
+) -> ProvisionResult:
+    """
+    Revoke one client at the service, refusing the profile's working one unless
+    ``policy.force``.
+
+    Raises:
+        CredentialsExist: for the current (or an unfinished change's new) client.
+        RequestRejected: when the service cannot delete clients.
+    """
+    store = Store(ctx.settings)
+    with logged_run("revocation", store.profile) as finished:
+        wait = ctx.settings.deadline if policy.wait is None else policy.wait
+        with _locked(store, wait), _engine(ctx, policy, store) as engine:
+            result = _revoke(engine, client_id, force=policy.force)
+        finished(result)
+    return result
+
+
+def _revoke(engine: Engine, client_id: str, *, force: bool) -> ProvisionResult:
+    store, state, settings = engine.store, engine.state, engine.settings
+    current = store.read()
+    pending = state.rotation.pending if state.rotation is not None else None
+    if not force and current is not None and current.client_id == client_id:
+        raise CredentialsExist(
+            f"client {client_id} is the current credential of profile {store.profile!r}; "
+            "rotate first, or pass --force to revoke it anyway",
+            path=str(store.paths.credentials),
+        )
+    if not force and pending is not None and pending.client_id == client_id:
+        raise CredentialsExist(
+            f"client {client_id} is the new client of an unfinished change of profile "
+            f"{store.profile!r}; run 'credentials rotate' to finish it, or pass --force",
+            path=str(store.paths.state),
+        )
+    existed = engine.revoke(client_id, allow_current=force)
+    if existed is None:
+        raise RequestRejected(
+            f"the service at {settings.auth_url} cannot delete clients; revoke client "
+            f"{client_id} by hand",
+            url=settings.auth_url,
+        )
+    cache = TokenCache(settings.resolved_cache_dir())
+    for held in (current, pending):
+        if held is not None and held.client_id == client_id:
+            cache.discard(settings.auth_url, held)
+    if pending is not None and pending.client_id == client_id:
+        state.rotation = None
+        engine.save()
+    if current is not None and current.client_id == client_id:
+        engine.report.warnings.append(
+            f"profile {store.profile!r} now holds a revoked credential; "
+            "run 'credentials ensure' to replace it"
+        )
+    reason = None if existed else f"client {client_id} was already gone"
+    return build_result(store, "revoked", current, state=state, report=engine.report, reason=reason)
