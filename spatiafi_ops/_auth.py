@@ -63,7 +63,7 @@ class _RetryingOAuth2Session(OAuth2Session):  # type: ignore[misc]
         deadline: Deadline | None = None,
     ) -> None:
         register_secret(credentials.client_secret)
-        self._token_url = token_url(settings.auth_url)
+        self._token_url = token_url(settings.url)
         super().__init__(
             credentials.client_id,
             credentials.client_secret,
@@ -105,8 +105,10 @@ def mint_token(
     """
     Mint a fresh access token: one token request, plus retries of transient failures.
     """
-    settings = settings if settings is not None else Settings.from_env()
-    url = token_url(settings.auth_url)
+    settings = (settings if settings is not None else Settings.from_env()).resolve(
+        credentials.auth_url
+    )
+    url = token_url(settings.url)
     with _RetryingOAuth2Session(credentials, settings, policy, deadline) as session:
         token = token_from_body(dict(session.fetch_token()), where=f"POST {url}")
     log.debug("token_minted", client_id=credentials.client_id, expires_at=int(token.expires_at))
@@ -130,6 +132,7 @@ def get_session(
     settings = settings if settings is not None else Settings.from_env()
     if credentials is None:
         credentials = load_credentials(settings)
+    settings = settings.resolve(credentials.auth_url)
     session = _RetryingOAuth2Session(credentials, settings, policy)
     session.fetch_token()
     return session

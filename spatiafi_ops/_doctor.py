@@ -53,7 +53,7 @@ def check_configuration(settings: Settings) -> Check:
     return Check(
         "configuration",
         "ok",
-        f"auth URL {settings.auth_url}, profile {settings.profile!r}, "
+        f"auth URL {settings.url}, profile {settings.profile!r}, "
         f"config dir {settings.resolved_config_dir()}, cache dir {settings.resolved_cache_dir()}",
     )
 
@@ -110,7 +110,7 @@ def check_service(settings: Settings) -> list[Check]:
 
     from ._http import translate_errors
 
-    url = settings.auth_url + BASIC_TOKEN_PATH
+    url = settings.url + BASIC_TOKEN_PATH
     try:
         with translate_errors(url):
             response = requests.get(url, timeout=settings.timeout)
@@ -174,6 +174,8 @@ def run_checks(settings: Settings) -> list[Check]:
     """
     Run every check in order, skipping the mint when the service is unreachable.
     """
+    if credentials_from_env() is None:
+        settings = Store(settings).resolved_settings()
     checks = [check_configuration(settings), check_store(settings), check_proxies()]
     service = check_service(settings)
     checks += service

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import _log
-from ._config import DEFAULT_PROFILE, Settings
+from ._config import DEFAULT_PROFILE, Settings, validate_profile_name
 from ._errors import CredentialFileError, SpatiafiOpsError
 from ._files import atomic_write, check_private, ensure_private_dir, is_insecure
 from ._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
@@ -30,22 +29,6 @@ LEGACY_FILE = "app_credentials"  # what the first tutorial wrote (SPEC §2)
 STATE_FILE = "rotation-state.json"
 LOCK_FILE = ".lock"
 BACKUP_DIR = "backups"
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def validate_profile_name(name: str) -> str:
-    """
-    Return *name* if it can name a directory safely.
-
-    Raises:
-        ValueError: with a sentence fit for the user.
-    """
-    if not _PROFILE_NAME.fullmatch(name):
-        raise ValueError(
-            f"{name!r} is not a valid profile name; use letters, digits, '.', '_' or '-' "
-            "(at most 64, not starting with '.', '_' or '-')"
-        )
-    return name
 
 
 class ProfilePaths(NamedTuple):
@@ -106,7 +89,7 @@ def profile_directories(config_dir: Path) -> list[ProfilePaths]:
         found += [
             ProfilePaths(entry.name, entry)
             for entry in sorted(profiles_dir.iterdir())
-            if entry.is_dir() and _PROFILE_NAME.fullmatch(entry.name)
+            if entry.is_dir() and _is_profile_name(entry.name)
         ]
     return found
 
@@ -125,6 +108,14 @@ def stored_client_ids(config_dir: Path) -> dict[str, str]:
                     if isinstance(data, dict) and isinstance(data.get("client_id"), str):
                         holders.setdefault(data["client_id"], paths.profile)
     return holders
+
+
+def _is_profile_name(name: str) -> bool:
+    try:
+        validate_profile_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def credentials_from_json(data: Any, path: Path) -> AppCredentials:
@@ -252,6 +243,17 @@ class Store:
                 )
                 return credentials_from_json(data, path)
         return None
+
+    def resolved_settings(self) -> Settings:
+        """
+        Return the settings with this profile's auth URL (where its credentials were
+        created), unless one was given. Best effort: an unreadable store keeps the default.
+        """
+        try:
+            stored = self.read()
+        except SpatiafiOpsError:
+            stored = None
+        return self.settings.resolve(stored.auth_url if stored is not None else None)
 
     def write(self, credentials: AppCredentials) -> None:
         """

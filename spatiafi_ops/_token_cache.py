@@ -139,10 +139,11 @@ def get_token(
     token request, under a per-key lock, so that processes minting at once share it.
     """
     started = time.monotonic()
+    settings = settings.resolve(credentials.auth_url)
     register_secret(credentials.client_secret)
     if not use_cache:
         return _mint(credentials, settings, started), False
-    auth_url = settings.auth_url
+    auth_url = settings.url
     cache = TokenCache(settings.resolved_cache_dir())
     cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
     if cached is not None:

@@ -27,11 +27,12 @@ def login(state: CliState, username: str | None, password_stdin: bool, output_fo
     """
     from .._api import user_token
     from .._http import Deadline, HttpClient
+    from .._store import Store
 
     user = resolve_user(username, password_stdin)
-    settings = state.settings
+    settings = Store(state.settings).resolved_settings()
     with HttpClient(timeout=settings.timeout, deadline=Deadline(settings.deadline)) as http:
-        token = user_token(http, settings.auth_url, user.username, user.password)
+        token = user_token(http, settings.url, user.username, user.password)
     if output_format == "json":
         echo_json(
             {

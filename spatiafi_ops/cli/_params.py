@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .._config import DEFAULT_MIN_TTL, normalize_auth_url
+from .._config import DEFAULT_MIN_TTL, InvalidSetting, SettingSpec
 from .._durations import parse_duration
 
 
@@ -30,22 +30,25 @@ class DurationType(click.ParamType[float]):
             self.fail(str(exc), param, ctx)
 
 
-class UrlType(click.ParamType[str]):
+class SettingType(click.ParamType[Any]):
     """
-    An http(s) base URL, returned without a trailing slash.
+    A global setting's option, parsed by the same function as its environment variable.
     """
 
-    name = "url"
+    def __init__(self, spec: SettingSpec) -> None:
+        self.spec = spec
+        self.name = spec.field.replace("_", "-")
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
         try:
-            return normalize_auth_url(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+            return self.spec.convert(value, source=self.spec.option)
+        except InvalidSetting as exc:
+            self.fail(str(exc.args[0]).removeprefix(f"{self.spec.option}: "), param, ctx)
 
 
 DURATION = DurationType()
-URL = UrlType()
 
 
 class FormatType(click.ParamType[str]):

@@ -5,24 +5,20 @@ The root ``spatiafi-ops`` group: global options, lazy subcommands, the error bou
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
 
 import click
 
 from .. import _log
-from .._config import (
-    DEFAULT_AUTH_URL,
-    DEFAULT_DEADLINE,
-    DEFAULT_PROFILE,
-    DEFAULT_TIMEOUT,
-    Settings,
-)
+from .._config import DEFAULT_AUTH_URL, SETTING_BY_FIELD, Settings, parse_flag
 from .._errors import SpatiafiOpsError
 from .._redaction import scrub
 from .._version import __version__
 from ._exit import EXIT_BUG, exit_code_for, exit_codes_help
-from ._params import DURATION, URL
+from ._params import SettingType
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # name -> "module:attribute"; a command's module is imported only when it runs, so that
 # `spatiafi-ops token` never pays for the emulator, provisioning or requests.
@@ -97,19 +93,35 @@ class LazyGroup(click.Group):
             ) from None
 
 
-def _check_profile(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    from .._store import validate_profile_name
-
-    try:
-        return validate_profile_name(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 def _configure_logging(log_format: str, level: str) -> None:
     from .. import _logging
 
     _logging.configure(log_format=log_format, level=level)  # type: ignore[arg-type]
+
+
+def _setting_option(field: str, help_text: str, **extra: Any) -> Callable[[F], F]:
+    """
+    Return the option of Settings field *field*: parsed like its variable, by one parser.
+
+    The variable is read by ``Settings.from_env`` (not by click), so both spellings of a
+    setting go through the same code; the option, when given, wins.
+    """
+    spec = SETTING_BY_FIELD[field]
+    default = Settings._field_defaults[field]
+    if spec.parse is parse_flag:
+        return click.option(
+            spec.option, field, is_flag=True, default=None, help=f"{help_text} [env: {spec.env}]"
+        )
+    shown = extra.pop("show_default", default)
+    return click.option(
+        spec.option,
+        field,
+        type=SettingType(spec),
+        default=None,
+        show_default=shown if shown is not None else False,
+        help=f"{help_text} [env: {spec.env}]",
+        **extra,
+    )
 
 
 @click.group(
@@ -119,52 +131,20 @@ def _configure_logging(log_format: str, level: str) -> None:
     context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
 )
 @click.version_option(__version__, prog_name="spatiafi-ops")
-@click.option(
-    "--auth-url",
-    type=URL,
-    envvar="SPATIAFI_AUTH_URL",
-    show_envvar=True,
-    default=DEFAULT_AUTH_URL,
-    help="Base URL of the SpatiaFi Auth API.",
+@_setting_option(
+    "auth_url",
+    f"Base URL of the SpatiaFi Auth API  [default: the profile's, else {DEFAULT_AUTH_URL}]",
+    show_default=None,
 )
-@click.option(
-    "--profile",
-    callback=_check_profile,
-    envvar="SPATIAFI_PROFILE",
-    show_envvar=True,
-    default=DEFAULT_PROFILE,
-    help="Name of the stored credential profile.",
+@_setting_option("profile", "Name of the stored credential profile.")
+@_setting_option(
+    "config_dir",
+    "Credential store directory [default: py-spatiafi's user config dir].",
+    metavar="DIR",
 )
-@click.option(
-    "--config-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="SPATIAFI_CONFIG_DIR",
-    show_envvar=True,
-    help="Credential store directory [default: py-spatiafi's user config dir].",
-)
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="SPATIAFI_CACHE_DIR",
-    show_envvar=True,
-    help="Token cache directory [default: the user cache dir].",
-)
-@click.option(
-    "--timeout",
-    type=DURATION,
-    envvar="SPATIAFI_TIMEOUT",
-    show_envvar=True,
-    default=DEFAULT_TIMEOUT,
-    help="Timeout of each HTTP request.",
-)
-@click.option(
-    "--deadline",
-    type=DURATION,
-    envvar="SPATIAFI_DEADLINE",
-    show_envvar=True,
-    default=DEFAULT_DEADLINE,
-    help="Time budget of the whole command, retries included.",
-)
+@_setting_option("cache_dir", "Token cache directory [default: the user cache dir].", metavar="DIR")
+@_setting_option("timeout", "Timeout of each HTTP request.")
+@_setting_option("deadline", "Time budget of the whole command, retries included.")
 @click.option(
     "--log-format",
     type=click.Choice(["auto", "json", "console"]),
@@ -181,47 +161,26 @@ def _configure_logging(log_format: str, level: str) -> None:
     default="info",
     help="Lowest level of log events to show.",
 )
-@click.option(
-    "--allow-insecure-permissions",
-    is_flag=True,
-    envvar="SPATIAFI_ALLOW_INSECURE_PERMISSIONS",
-    show_envvar=True,
-    help="Read secrets from files that group or others can read.",
+@_setting_option(
+    "allow_insecure_permissions", "Read secrets from files that group or others can read."
+)
+@_setting_option(
+    "allow_insecure_transport",
+    "Allow http:// to hosts other than this machine (secrets travel in cleartext).",
 )
 @click.pass_context
-def cli(
-    ctx: click.Context,
-    auth_url: str,
-    profile: str,
-    config_dir: Path | None,
-    cache_dir: Path | None,
-    timeout: float,
-    deadline: float,
-    log_format: str,
-    log_level: str,
-    allow_insecure_permissions: bool,
-) -> None:
+def cli(ctx: click.Context, /, log_format: str, log_level: str, **given: Any) -> None:
     """
     Mint, rotate and emit SpatiaFi OAuth 2.0 app credentials, unattended and safely.
 
     stdout carries only the product (a token, JSON, env lines); logs go to stderr.
+    Global options come before the command: spatiafi-ops --profile ci token.
     """
-    if timeout <= 0 or deadline <= 0:
-        raise click.BadParameter("--timeout and --deadline must be positive")
     level = log_level.lower()
     _log.set_configurator(lambda: _configure_logging(log_format, level), level=level)
-    ctx.obj = CliState(
-        settings=Settings(
-            auth_url=auth_url,
-            profile=profile,
-            config_dir=config_dir,
-            cache_dir=cache_dir,
-            timeout=timeout,
-            deadline=deadline,
-            allow_insecure_permissions=allow_insecure_permissions,
-        ),
-        log_level=level,
-    )
+    overrides = {field: value for field, value in given.items() if value is not None}
+    settings = Settings.from_env()._replace(**overrides)
+    ctx.obj = CliState(settings=settings, log_level=level)
 
 
 def main() -> None:

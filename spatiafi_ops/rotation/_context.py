@@ -150,6 +150,14 @@ class RunContext:
         other.settings = self.settings._replace(profile=profile)
         return other
 
+    def with_settings(self, settings: Settings) -> RunContext:
+        """
+        Return this context with other *settings* (the profile's auth URL, resolved).
+        """
+        other = copy.copy(self)
+        other.settings = settings
+        return other
+
     def with_session(self, session: requests.Session | None) -> RunContext:
         """
         Return this context with its requests going through *session* (one per thread).

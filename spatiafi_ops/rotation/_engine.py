@@ -228,9 +228,7 @@ class Engine:
                     f"profile {self.store.profile!r} already knows; nothing was switched or "
                     "revoked: report this to the service's operators"
                 )
-            journal.pending = created._replace(
-                created_at=time.time(), auth_url=self.settings.auth_url
-            )
+            journal.pending = created._replace(created_at=time.time(), auth_url=self.settings.url)
             journal.phase = "created"
             journal.create_attempts = []
             self.state.created_client_ids.append(created.client_id)
@@ -286,7 +284,7 @@ class Engine:
         """
         cache = TokenCache(self.settings.resolved_cache_dir())
         try:
-            cache.save(self.settings.auth_url, credentials, token)
+            cache.save(self.settings.url, credentials, token)
         except LocalStateError as exc:
             log.warning("token_cache_unusable", error=str(exc))
 
@@ -327,7 +325,7 @@ class Engine:
         if old is None:
             return
         # Tokens minted with the old secret are never served for the new one.
-        TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.auth_url, old)
+        TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.url, old)
         if journal.kind == "repair":
             self.store.backup(old)  # rejected credentials: kept for the record only
         elif journal.kind == "rotate" or journal.revoke_old:
@@ -421,7 +419,7 @@ class Engine:
                 self.state.manual_revoke_client_ids.remove(client_id)
             log.debug("client_revoked", client_id=client_id, existed=existed)
         if keep is not None:
-            TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.auth_url, keep)
+            TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.url, keep)
         self.save()
         return existed
 

@@ -34,7 +34,7 @@ def _fleet_session(settings: Settings) -> requests.Session:
     run goes to one auth URL, so once is the same answer.
     """
     session = requests.Session()
-    session.proxies.update(requests.utils.get_environ_proxies(settings.auth_url))
+    session.proxies.update(requests.utils.get_environ_proxies(settings.url))
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle:
         session.verify = bundle

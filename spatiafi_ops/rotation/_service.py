@@ -28,6 +28,7 @@ VERIFY_ATTEMPTS = 6
 VERIFY_WINDOW = 20.0
 VERIFY_FIRST_WAIT = 0.25
 USER_TOKEN_MARGIN = 60.0
+USER_TOKEN_LIFETIME = 600.0
 # A listed client counts as a lost create of ours only if the service dates it within the
 # attempts' window, widened by this much for clock skew between us and the service.
 ORPHAN_CLOCK_SLACK = 300.0
@@ -84,7 +85,8 @@ class Service(Protocol):
 
 class UserTokens:
     """
-    A person's user token, fetched on first need and shared by the profiles of one run.
+    A person's user token per auth URL, fetched on first need and shared by the profiles
+    of one run.
 
     Renewed when it nears its end (it lives 15 minutes). A rejected password, or a login
     source that cannot give a login, is remembered: a fleet run asks once, not per profile.
@@ -93,13 +95,12 @@ class UserTokens:
     def __init__(self, login: LoginSource) -> None:
         self._login = login
         self._lock = threading.Lock()
-        self._token: AccessToken | None = None
-        self._expires = 0.0
+        self._tokens: dict[str, AccessToken] = {}
         self._failure: SpatiafiOpsError | None = None
 
     def get(self, http: HttpClient, auth_url: str) -> AccessToken:
         """
-        Return a user token with at least a minute left, logging in if needed.
+        Return a user token for *auth_url* with at least a minute left, logging in if needed.
 
         Raises:
             CredentialsRejected: for a bad password (and every later call, without asking).
@@ -108,7 +109,8 @@ class UserTokens:
         with self._lock:
             if self._failure is not None:
                 raise self._failure
-            if self._token is None or time.time() > self._expires - USER_TOKEN_MARGIN:
+            token = self._tokens.get(auth_url)
+            if token is None or token.ttl() < USER_TOKEN_MARGIN:
                 try:
                     if not isinstance(self._login, UserLogin):
                         self._login = self._login()  # may prompt, or find no way to ask
@@ -121,10 +123,11 @@ class UserTokens:
                     if not isinstance(self._login, UserLogin):
                         self._failure = exc  # no login to be had: ask once, not per profile
                     raise
-                now = time.time()
-                self._expires = token.expires_at if token.expires_at > now else now + 600
-                self._token = token
-            return self._token
+                if token.ttl() < USER_TOKEN_MARGIN:
+                    # A service clock behind ours: trust the token for its documented life.
+                    token = token._replace(expires_at=time.time() + USER_TOKEN_LIFETIME)
+                self._tokens[auth_url] = token
+            return token
 
 
 class HttpService:
@@ -151,7 +154,7 @@ class HttpService:
         return self._http
 
     def _user_token(self) -> AccessToken:
-        return self.ctx.tokens.get(self.http, self.settings.auth_url)
+        return self.ctx.tokens.get(self.http, self.settings.url)
 
     def login(self) -> None:
         self._user_token()
@@ -161,7 +164,7 @@ class HttpService:
         created: AppCredentials | None = None
         self.ctx.gate.enter_create()
         try:
-            created = create_client(self.http, self.settings.auth_url, token)
+            created = create_client(self.http, self.settings.url, token)
         finally:
             self.ctx.gate.leave_create(created.client_id if created is not None else None)
         return created
@@ -170,17 +173,17 @@ class HttpService:
         token = self._user_token()
         created_here = self.ctx.gate.enter_listing(self.deadline.remaining())
         try:
-            return list_clients(self.http, self.settings.auth_url, token), created_here
+            return list_clients(self.http, self.settings.url, token), created_here
         finally:
             self.ctx.gate.leave_listing()
 
     def delete(self, client_id: str) -> bool | None:
         token = self._user_token()
-        existed = delete_client(self.http, self.settings.auth_url, token, client_id)
+        existed = delete_client(self.http, self.settings.url, token, client_id)
         if existed is None:
             # A 404 "Not Found" is both FastAPI's "no such route" and "no such client":
             # a service that lists its clients without this one has deleted it already.
-            listed = list_clients(self.http, self.settings.auth_url, token)
+            listed = list_clients(self.http, self.settings.url, token)
             if listed is not None and client_id not in {c.client_id for c in listed}:
                 return False
         return existed

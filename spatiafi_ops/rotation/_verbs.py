@@ -19,8 +19,27 @@ from ._engine import Engine
 from ._plan import plan_ensure, plan_rotation, rotation_due
 from ._result import build_result, changed_result, lock_held_result, logged_run
 from ._service import HttpService, mints
+from ._state import RotationState
 
 DEFAULT_POLICY = Policy()
+
+
+def _for_profile(ctx: RunContext) -> tuple[RunContext, Store]:
+    """
+    Return *ctx* with the auth URL of its profile (the URL its credentials, or those of an
+    interrupted change, were created at), and the profile's store.
+    """
+    store = Store(ctx.settings)
+    stored = store.read()
+    url = stored.auth_url if stored is not None else None
+    if url is None and ctx.settings.auth_url is None:
+        journal = RotationState.load(
+            store.paths, allow_insecure=ctx.settings.allow_insecure_permissions
+        ).rotation
+        known = [c for c in (journal.pending, journal.old) if c is not None] if journal else []
+        url = next((c.auth_url for c in known if c.auth_url), None)
+    settings = ctx.settings.resolve(url)
+    return ctx.with_settings(settings), Store(settings)
 
 
 @contextmanager
@@ -44,6 +63,32 @@ def _engine(ctx: RunContext, policy: Policy, store: Store) -> Iterator[Engine]:
         yield Engine(ctx, policy, store, service)
 
 
+def _resume(engine: Engine, policy: Policy) -> ProvisionResult | None:
+    """
+    Finish what an earlier run left; return its result, or ``None`` if nothing was left.
+
+    Each step checks its post-condition first: resuming never creates again. A result
+    whose action is "revoked" finished only the DELETEs of an earlier, closed change.
+    """
+    store = engine.store
+    journal = engine.resume()
+    if journal is None and not engine.resumed_revocations:
+        return None
+    if policy.revoke_old:
+        engine.revoke_previous_if_due()
+    if journal is None:
+        return build_result(
+            store,
+            "revoked",
+            store.read(),
+            state=engine.state,
+            report=engine.report,
+            reason="finished an interrupted revocation",
+            resumed=True,
+        )
+    return changed_result(store, journal, store.require(), engine.state, engine.report)
+
+
 def create_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> ProvisionResult:
     """
     Create app credentials and store them in the profile, through the journal.
@@ -56,8 +101,8 @@ def create_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
     Raises:
         CredentialsExist: when the profile holds credentials and ``policy.force`` is false.
     """
-    store = Store(ctx.settings)
-    with logged_run("create", store.profile) as finished:
+    with logged_run("create", ctx.settings.profile) as finished:
+        ctx, store = _for_profile(ctx)
         result = _create(ctx, policy, store)
         finished(result)
     return result
@@ -68,9 +113,9 @@ def _create(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
             return lock_held_result(store)
-        journal = engine.resume()
-        if journal is not None:
-            return changed_result(store, journal, store.require(), engine.state, engine.report)
+        resumed = _resume(engine, policy)
+        if resumed is not None:
+            return resumed  # the interrupted create (or replace) is this one: never a second
         current = store.read()
         if current is not None and not policy.force:
             raise CredentialsExist(
@@ -104,8 +149,8 @@ def ensure_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
     run's lock is waited for (``policy.wait``, default the deadline), since ensure
     promises working credentials when it returns, not that someone else is working on it.
     """
-    store = Store(ctx.settings)
-    with logged_run("ensure", store.profile) as finished:
+    with logged_run("ensure", ctx.settings.profile) as finished:
+        ctx, store = _for_profile(ctx)
         result = _ensure(ctx, policy, store)
         finished(result)
     return result
@@ -123,9 +168,9 @@ def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
             return lock_held_result(store)
-        journal = engine.resume()
-        if journal is not None:
-            return changed_result(store, journal, store.require(), engine.state, engine.report)
+        resumed = _resume(engine, policy)
+        if resumed is not None and resumed.action != "revoked":
+            return resumed
         latest = store.read()
         changed = latest is not None and (current is None or latest.client_id != current.client_id)
         if changed and latest is not None and mints(latest, ctx, policy.retry, deadline):
@@ -182,8 +227,8 @@ def rotate_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
     Raises:
         LockTimeout: only when ``policy.wait`` > 0 and the lock stayed held that long.
     """
-    store = Store(ctx.settings)
-    with logged_run("rotation", store.profile) as finished:
+    with logged_run("rotation", ctx.settings.profile) as finished:
+        ctx, store = _for_profile(ctx)
         result = _rotate(ctx, policy, store)
         finished(result)
     return result
@@ -196,12 +241,9 @@ def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
             return lock_held_result(store)
-        journal = engine.resume()
-        if journal is not None:
-            # Each step checks its post-condition first: resuming never creates again.
-            if policy.revoke_old:
-                engine.revoke_previous_if_due()
-            return changed_result(store, journal, store.require(), engine.state, engine.report)
+        resumed = _resume(engine, policy)
+        if resumed is not None and resumed.action != "revoked":
+            return resumed
         current = store.read()
         if current is None:
             raise CredentialFileError(
@@ -263,8 +305,8 @@ def revoke_credentials(
         CredentialsExist: for the current (or an unfinished change's new) client.
         RequestRejected: when the service cannot delete clients.
     """
-    store = Store(ctx.settings)
-    with logged_run("revocation", store.profile) as finished:
+    with logged_run("revocation", ctx.settings.profile) as finished:
+        ctx, store = _for_profile(ctx)
         wait = ctx.settings.deadline if policy.wait is None else policy.wait
         with _locked(store, wait), _engine(ctx, policy, store) as engine:
             result = _revoke(engine, client_id, force=policy.force)
@@ -291,14 +333,14 @@ def _revoke(engine: Engine, client_id: str, *, force: bool) -> ProvisionResult:
     existed = engine.revoke(client_id, allow_current=force)
     if existed is None:
         raise RequestRejected(
-            f"the service at {settings.auth_url} cannot delete clients; revoke client "
+            f"the service at {settings.url} cannot delete clients; revoke client "
             f"{client_id} by hand",
-            url=settings.auth_url,
+            url=settings.url,
         )
     cache = TokenCache(settings.resolved_cache_dir())
     for held in (current, pending):
         if held is not None and held.client_id == client_id:
-            cache.discard(settings.auth_url, held)
+            cache.discard(settings.url, held)
     if pending is not None and pending.client_id == client_id:
         state.rotation = None
         engine.save()
