@@ -104,3 +104,14 @@ def test_the_forms_readme_warns_against_go_on_without_a_token(
 
     assert proc.returncode == 0, proc.stderr
     assert Path(env["TOKEN_OUT"]).read_text(encoding="utf-8") == ""
+
+
+def test_the_docs_show_the_form_tested_here() -> None:
+    """README and docs/scripting.md recommend exactly the form these tests prove."""
+    repo = Path(__file__).resolve().parents[2]
+    guide = (repo / "docs" / "scripting.md").read_text(encoding="utf-8")
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    first_line = DOCUMENTED.splitlines()[0]
+    assert first_line in guide
+    assert first_line in readme
+    assert "spatiafi-ops exec -- ./deploy.sh" in readme
