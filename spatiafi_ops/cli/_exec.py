@@ -101,8 +101,8 @@ def wait_for_command(executable: str, argv: Sequence[str], env: Mapping[str, str
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        # The user's own command, as they typed it: running it is what `exec` is for.
-        with subprocess.Popen(list(argv), executable=executable, env=dict(env)) as child:  # noqa: S603
+        # The user's own command and arguments: running them is what `exec` is for.
+        with subprocess.Popen([executable, *argv[1:]], env=dict(env)) as child:  # noqa: S603
             code = child.wait()
     except OSError as exc:
         raise _cannot_run(argv[0], executable, exc) from None
@@ -142,6 +142,7 @@ def _cannot_run(name: str, executable: str, exc: OSError) -> CommandFailed:
 
 @click.command(
     name="exec",
+    short_help="Run a command with an access token in its environment.",
     # Everything from CMD on is CMD's: `exec ls -l` does not read -l as an option of ours.
     context_settings={"allow_interspersed_args": False},
 )
