@@ -170,6 +170,16 @@ def test_a_cached_token_is_reused_and_no_cache_mints(
     assert service.count("token") == 2
 
 
+def test_what_exec_logged_is_out_before_cmd_runs(stored: dict[str, Any], recorder: Path) -> None:
+    """A warning logged before the switch to CMD is on stderr (flushed), CMD still runs."""
+    # expires_at = exp - 60, so a 15-minute token has at most 840 s left: a warning.
+    proc = spatiafi_ops("exec", "--min-ttl", "850s", "--", "record")
+
+    assert proc.returncode == 0, proc.stderr
+    assert "token_shorter_than_min_ttl" in proc.stderr
+    assert read_record(recorder)["env"]["SPATIAFI_ACCESS_TOKEN"]
+
+
 def test_prefix_names_the_variables(stored: dict[str, Any], recorder: Path) -> None:
     """--prefix MY_ gives MY_ACCESS_TOKEN, MY_TOKEN_EXPIRES_AT, MY_TOKEN_TYPE, as emit does."""
     proc = spatiafi_ops("exec", "--prefix", "MY_", "--", "record")
