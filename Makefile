@@ -2,20 +2,39 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Which Python made .venv; then one stamp per set of extras, so that `make demo` and
+# `make test` never pull the lint toolchain (ruff, mypy, zizmor...).
+VENV_PYTHON := $(VENV)/.python
+TEST_STAMP := $(VENV)/.installed-test
+# lint's stamp: the test extras too, since mypy reads the tests.
+STAMP := $(VENV)/.installed-lint
 
-.PHONY: demo test lint bench proof clean
+.PHONY: demo test lint bench proof clean FORCE
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+# .venv is rebuilt when $(PYTHON) is not the interpreter that made it (an upgrade, or
+# another PYTHON=...): a venv must not outlive its Python. Checked on every run; the
+# file changes, and the stamps below with it, only when the venv is rebuilt.
+$(VENV_PYTHON): FORCE
+	@version="$$($(PYTHON) -c 'import sys; print(sys.version)')" || exit 1; \
+	if [ ! -x $(BIN)/python ] || [ "$$(cat $@ 2>/dev/null)" != "$$version" ]; then \
+		echo "creating $(VENV) with $(PYTHON) (Python $$version)"; \
+		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && \
+		$(BIN)/pip install --quiet --upgrade pip && \
+		printf '%s\n' "$$version" > $@; \
+	fi
+
+$(TEST_STAMP): pyproject.toml $(VENV_PYTHON)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+$(STAMP): pyproject.toml $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[test,lint]'
-	touch $(STAMP)
+	touch $@
 
-demo: $(STAMP)
+demo: $(TEST_STAMP)
 	$(BIN)/python examples/demo.py
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -24,11 +43,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	bash actions/lint.sh $(BIN)
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_emulator.py
 	$(BIN)/python benchmarks/bench_token.py
 
-proof: $(STAMP)
+proof: $(TEST_STAMP)
 	$(BIN)/python benchmarks/proof.py --output PROOF.md
 
 clean:

@@ -5,7 +5,9 @@
   requests + authlib + structlog + click + tenacity (goal: median ratio <= 0.30);
 - miss: `spatiafi-ops token --no-cache`, against that import plus one raw `requests.post`
   of a prebuilt assertion to the same emulator (goal: ratio <= 1.2);
-- requests per mint, counted by the emulator (goal: exactly 1).
+- requests per mint, counted by the emulator (goal: exactly 1);
+- exec: `spatiafi-ops exec -- sh -c true` on a cached token, against the cached `token` and
+  a bare `sh -c true` (goal: exec costs no more than cached `token` + starting the command).
 
 Runs interleave (baseline, subject, baseline, ...) so that machine noise hits both alike.
 Only 127.0.0.1 is contacted. Prints a table and exits non-zero if a goal is missed.
@@ -46,15 +48,15 @@ def run_once(argv: Sequence[str], env: dict[str, str], stdin: str | None = None)
     return elapsed
 
 
-def side_by_side(
-    baseline: Sequence[str], subject: Sequence[str], env: dict[str, str], runs: int
-) -> tuple[float, float]:
-    """Return the median wall times of *baseline* and *subject*, run alternately."""
-    base_times, subject_times = [], []
+def interleaved(
+    commands: dict[str, Sequence[str]], env: dict[str, str], runs: int
+) -> dict[str, float]:
+    """Return the median wall time of each command, the commands run in turn *runs* times."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        base_times.append(run_once(baseline, env))
-        subject_times.append(run_once(subject, env))
-    return statistics.median(base_times), statistics.median(subject_times)
+        for name, argv in commands.items():
+            times[name].append(run_once(argv, env))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def fresh_assertion(emulator: EmulatorHandle, client: dict[str, str]) -> str:
@@ -90,7 +92,18 @@ def main() -> int:
         run_once([str(CLI), "token"], env)  # warm the cache (and the .pyc files)
         bare = [sys.executable, "-c", BARE_IMPORT]
 
-        base_cached, cached = side_by_side(bare, [str(CLI), "token"], env, args.runs)
+        command = ["sh", "-c", "true"]
+        medians = interleaved(
+            {
+                "bare": bare,
+                "cached": [str(CLI), "token"],
+                "exec": [str(CLI), "exec", "--", *command],
+                "command": command,
+            },
+            env,
+            args.runs,
+        )
+        base_cached, cached = medians["bare"], medians["cached"]
 
         client = emulator.create_client()
         emulator.reset()
@@ -114,11 +127,15 @@ def main() -> int:
         "miss_token_s": round(miss, 4),
         "miss_ratio": round(miss / base_miss, 3),
         "requests_per_mint": round(requests_per_mint, 3),
+        "sh_true_s": round(medians["command"], 4),
+        "exec_s": round(medians["exec"], 4),
+        "exec_over_cached_token_s": round(medians["exec"] - cached, 4),
     }
     goals = {
         "cached_ratio": figures["cached_ratio"] <= 0.30,
         "miss_ratio": figures["miss_ratio"] <= 1.2,
         "requests_per_mint": figures["requests_per_mint"] == 1,
+        "exec_overhead": medians["exec"] <= cached + medians["command"],
     }
     verdict = {key: "ok" if met else "MISSED" for key, met in goals.items()}
     print(f"spatiafi-ops token, median of {args.runs} interleaved runs (127.0.0.1 emulator)")
@@ -135,6 +152,12 @@ def main() -> int:
     print(
         f"  requests per mint          {requests_per_mint:7.2f}      "
         f"goal == 1     {verdict['requests_per_mint']}"
+    )
+    print(f"  sh -c true                 {medians['command'] * 1000:7.1f} ms")
+    print(
+        f"  exec -- sh -c true         {medians['exec'] * 1000:7.1f} ms   "
+        f"{(medians['exec'] - cached) * 1000:+.1f} ms on cached token  "
+        f"goal <= {medians['command'] * 1000:+.1f} ms  {verdict['exec_overhead']}"
     )
     if args.json:
         args.json.write_text(json.dumps({**figures, "goals_met": goals}, indent=2) + "\n")

@@ -1,9 +1,12 @@
 """
 `make demo`: the main job end to end against the embedded emulator.
 
-Starts the emulator on 127.0.0.1, creates app credentials with the tutorial's user, mints a
-token, shows that a second `token` call is served from the cache, and says what it did.
-Everything lives in a temporary directory that is removed at the end; no secret is printed.
+Starts the emulator on 127.0.0.1, creates app credentials with the emulator's default user,
+mints a token, shows that a second `token` call is served from the cache, runs a command
+with the token in its environment (`exec`), and says what it did. It prints the environment
+it sets as `export` lines, so that every `$ spatiafi-ops ...` line can be pasted into a
+shell. Everything lives in a temporary directory that is removed at the end; no secret is
+printed.
 """
 
 from __future__ import annotations
@@ -19,17 +22,30 @@ from pathlib import Path
 
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, running
 
+BIN = Path(sys.executable).parent  # where this install's `spatiafi-ops` and `python` live
+
+# Printed instead of the password: a line that reads it, so that it can be pasted.
+PASSWORD_EXPORT = (
+    'export SPATIAFI_PASSWORD="$(python -c '
+    "'from spatiafi_ops.emulator import DEFAULT_PASSWORD; print(DEFAULT_PASSWORD)')\""
+)
+
+# What `exec` runs: it reports what it was given, never the token itself.
+REPORT = (
+    'import os; e = os.environ; print("  the command got a", e["SPATIAFI_TOKEN_TYPE"], '
+    '"token of", len(e["SPATIAFI_ACCESS_TOKEN"]), "chars; password passed on:", '
+    '"SPATIAFI_PASSWORD" in e)'
+)
+
 
 def cli(args: list[str], env: dict[str, str]) -> tuple[str, float]:
-    """Run `spatiafi-ops ARGS`, echo the command, return stdout and the wall time."""
+    """
+    Run `spatiafi-ops ARGS` as a user would, echo the command, return stdout and wall time.
+    """
     print(f"$ spatiafi-ops {shlex.join(args)}")
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "spatiafi_ops", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        ["spatiafi-ops", *args], env=env, capture_output=True, text=True, check=False
     )
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
@@ -44,16 +60,25 @@ def show_token(token: str) -> str:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="spatiafi-demo-") as tmp, running() as emulator:
         root = Path(tmp)
-        env = {
-            **os.environ,
+        settings = {
             "SPATIAFI_AUTH_URL": emulator.url,
             "SPATIAFI_CONFIG_DIR": str(root / "config"),
             "SPATIAFI_CACHE_DIR": str(root / "cache"),
-            "SPATIAFI_USERNAME": DEFAULT_EMAIL,
-            "SPATIAFI_PASSWORD": DEFAULT_PASSWORD,
             "SPATIAFI_LOG_LEVEL": "warning",
+            "SPATIAFI_USERNAME": DEFAULT_EMAIL,
         }
-        print(f"1. Emulator of the SpatiaFi Auth API running at {emulator.url}\n")
+        env = {
+            **os.environ,
+            **settings,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "SPATIAFI_PASSWORD": DEFAULT_PASSWORD,
+        }
+        print(f"1. Emulator of the SpatiaFi Auth API running at {emulator.url}")
+        print("   The environment of every command below (paste it to repeat them):\n")
+        print(f'   export PATH="{BIN}:$PATH"')
+        for name, value in settings.items():
+            print(f"   export {name}={shlex.quote(value)}")
+        print(f"   {PASSWORD_EXPORT}\n")
 
         out, _ = cli(["credentials", "create"], env)
         created = json.loads(out)
@@ -74,11 +99,23 @@ def main() -> None:
         as_json, _ = cli(["token", "--format", "json"], env)
         expires_at = int(json.loads(as_json)["SPATIAFI_TOKEN_EXPIRES_AT"])
         print(
-            f"5. The token expires at {expires_at} (epoch); in {expires_at - int(time.time())} s."
+            f"5. The token expires at {expires_at} (epoch); in {expires_at - int(time.time())} s.\n"
         )
+
+        report, _ = cli(["exec", "--", "python", "-c", REPORT], env)
+        print(report.rstrip())
+        print("6. exec ran a command with the cached token in its environment (not in its")
+        print("   arguments), and without the password.")
         if emulator.count("token") != 1 or second != first:
             sys.exit("demo failed: the cache was not used")
+        if "password passed on: False" not in report:
+            sys.exit("demo failed: exec passed the password on")
         print("\nDone: credentials created once, one token minted, cache reused. Nothing kept.")
+        print("\nNext, try it yourself: start an emulator in another terminal,")
+        print("   $ spatiafi-ops emulator serve --port 8000")
+        print("paste the export lines above with SPATIAFI_AUTH_URL=http://127.0.0.1:8000, and run")
+        print("   $ spatiafi-ops credentials create")
+        print("   $ spatiafi-ops exec -- ./your-deploy-script")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ assertion, built by authlib's ``ClientSecretJWT`` (fresh ``jti`` per request).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import requests
@@ -13,7 +14,7 @@ from authlib.oauth2.rfc7523 import ClientSecretJWT
 
 from . import _log
 from ._api import token_from_body, token_url
-from ._config import Settings
+from ._config import DEFAULT_MIN_TTL, Settings
 from ._http import (
     DEFAULT_RETRY_POLICY,
     Deadline,
@@ -115,17 +116,56 @@ def mint_token(
     return token
 
 
+class _CachedOAuth2Session(_RetryingOAuth2Session):
+    """
+    A session whose tokens come from the token cache, as the CLI's do: processes in a row
+    share one token, and a renewal takes a token another process minted before minting.
+    """
+
+    def __init__(
+        self,
+        credentials: AppCredentials,
+        settings: Settings,
+        policy: RetryPolicy,
+        *,
+        min_ttl: float,
+    ) -> None:
+        super().__init__(credentials, settings, policy)
+        self._credentials = credentials
+        self._min_ttl = min_ttl
+        # authlib renews when less than `leeway` is left: ask the cache for as much.
+        self.leeway = min_ttl
+
+    def fetch_token(self, url: str | None = None, **kwargs: Any) -> Any:
+        from ._token_cache import get_token
+
+        token, _cached = get_token(
+            self._credentials, self._settings, min_ttl=self._min_ttl, policy=self._policy
+        )
+        # authlib compares only integer expiries; rounded down, never later than ours.
+        self.token = {
+            "access_token": token.value,
+            "token_type": token.token_type,
+            "expires_at": math.floor(token.expires_at),
+        }
+        return self.token
+
+
 def get_session(
     credentials: AppCredentials | None = None,
     settings: Settings | None = None,
     *,
     policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+    min_ttl: float = DEFAULT_MIN_TTL,
+    use_cache: bool = True,
 ) -> OAuth2Session:
     """
-    Return an authlib ``OAuth2Session`` that mints and renews its own token.
+    Return an authlib ``OAuth2Session`` that gets and renews its own token.
 
     Like py-spatiafi's ``get_session()``, but for any auth URL, with request timeouts and
-    token requests retried within the deadline. API requests are yours to retry.
+    token requests retried within the deadline. Tokens come from the token cache, as
+    ``spatiafi-ops token``'s do (*use_cache* False: a fresh one per session), and are
+    renewed when less than *min_ttl* is left. API requests are yours to retry.
     """
     from ._store import load_credentials
 
@@ -133,6 +173,10 @@ def get_session(
     if credentials is None:
         credentials = load_credentials(settings)
     settings = settings.resolve(credentials.auth_url)
-    session = _RetryingOAuth2Session(credentials, settings, policy)
+    session: _RetryingOAuth2Session
+    if use_cache:
+        session = _CachedOAuth2Session(credentials, settings, policy, min_ttl=min_ttl)
+    else:
+        session = _RetryingOAuth2Session(credentials, settings, policy)
     session.fetch_token()
     return session

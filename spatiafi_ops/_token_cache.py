@@ -14,6 +14,7 @@ import time
 from _blake2 import blake2b
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import _log
 from ._config import Settings
@@ -21,6 +22,9 @@ from ._errors import LocalStateError
 from ._files import atomic_write, ensure_private_dir, exclusive_lock
 from ._models import AccessToken, AppCredentials
 from ._redaction import register_secret
+
+if TYPE_CHECKING:
+    from ._http import RetryPolicy  # requests: only on a miss
 
 log = _log.get_logger(__name__)
 
@@ -117,12 +121,20 @@ class TokenCache:
             yield
 
 
-def _mint(credentials: AppCredentials, settings: Settings, started: float) -> AccessToken:
+def _mint(
+    credentials: AppCredentials, settings: Settings, started: float, policy: RetryPolicy | None
+) -> AccessToken:
     from ._auth import mint_token  # requests + authlib: only on a miss
-    from ._http import Deadline
+    from ._http import DEFAULT_RETRY_POLICY, Deadline
 
     # One deadline for the command: time spent waiting for the lock counts (SPEC §3).
-    return mint_token(credentials, settings, deadline=Deadline(settings.deadline, started=started))
+    deadline = Deadline(settings.deadline, started=started)
+    return mint_token(
+        credentials,
+        settings,
+        deadline=deadline,
+        policy=DEFAULT_RETRY_POLICY if policy is None else policy,
+    )
 
 
 def get_token(
@@ -131,6 +143,7 @@ def get_token(
     *,
     min_ttl: float,
     use_cache: bool = True,
+    policy: RetryPolicy | None = None,
 ) -> tuple[AccessToken, bool]:
     """
     Return a token with at least *min_ttl* left and whether it came from the cache.
@@ -142,7 +155,7 @@ def get_token(
     settings = settings.resolve(credentials.auth_url)
     register_secret(credentials.client_secret)
     if not use_cache:
-        return _mint(credentials, settings, started), False
+        return _mint(credentials, settings, started, policy), False
     auth_url = settings.url
     cache = TokenCache(settings.resolved_cache_dir())
     cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
@@ -154,13 +167,13 @@ def get_token(
             cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
             if cached is not None:
                 return cached, True
-            token = _mint(credentials, settings, started)
+            token = _mint(credentials, settings, started, policy)
             cache.save(auth_url, credentials, token)
     except LocalStateError as exc:
         # The cache is an optimisation: an unwritable one costs a mint, not the command.
         log.warning("token_cache_unusable", error=str(exc))
         if token is None:
-            token = _mint(credentials, settings, started)
+            token = _mint(credentials, settings, started, policy)
     if token.ttl() < min_ttl:
         log.warning("token_shorter_than_min_ttl", ttl_s=int(token.ttl()), min_ttl_s=int(min_ttl))
     return token, False

@@ -4,12 +4,15 @@ click parameter types for the values users type: durations and service URLs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .._config import DEFAULT_MIN_TTL, InvalidSetting, SettingSpec
 from .._durations import parse_duration
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 
 class DurationType(click.ParamType[float]):
@@ -71,6 +74,13 @@ class FormatType(click.ParamType[str]):
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
         return "[" + "|".join(self.choices()) + "]"
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in self.choices() if name.startswith(incomplete)]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value)

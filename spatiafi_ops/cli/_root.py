@@ -27,6 +27,7 @@ LAZY_COMMANDS = {
     "doctor": "spatiafi_ops.cli._doctor:doctor",
     "emit": "spatiafi_ops.cli._emit:emit",
     "emulator": "spatiafi_ops.cli._emulator:emulator",
+    "exec": "spatiafi_ops.cli._exec:exec_command",
     "login": "spatiafi_ops.cli._login:login",
     "token": "spatiafi_ops.cli._token:token",
 }

@@ -9,9 +9,23 @@ from __future__ import annotations
 
 import click
 
+from .._config import Settings
+from .._models import AccessToken
 from ._emit import emit_variables, output_options
 from ._params import FormatType, min_ttl_option
 from ._root import CliState
+
+
+def current_token(settings: Settings, *, min_ttl: float, use_cache: bool) -> AccessToken:
+    """
+    Return a token minted with the app credentials, from the cache when it can:
+    the one place where `token` and `exec` find their credentials.
+    """
+    from .._store import load_credentials
+    from .._token_cache import get_token
+
+    credentials = load_credentials(settings)
+    return get_token(credentials, settings, min_ttl=min_ttl, use_cache=use_cache)[0]
 
 
 @click.command()
@@ -42,13 +56,7 @@ def token(
     Print an access token minted with the app credentials (SPATIAFI_CLIENT_ID and
     SPATIAFI_CLIENT_SECRET, else the profile's), reusing a cached one when it can.
     """
-    from .._store import load_credentials
-    from .._token_cache import get_token
-
-    credentials = load_credentials(state.settings)
-    access_token, _cached = get_token(
-        credentials, state.settings, min_ttl=min_ttl, use_cache=not no_cache
-    )
+    access_token = current_token(state.settings, min_ttl=min_ttl, use_cache=not no_cache)
     if output_format != "raw":
         emit_variables(
             output_format, None, access_token, output=output, prefix=prefix, github_env=github_env

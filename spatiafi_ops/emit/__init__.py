@@ -7,30 +7,55 @@ prints, writes ``--output`` files and appends to the GitHub runner's files::
     variables = build_variables(credentials, token, prefix="SPATIAFI_")
     rendered = render("github", variables, github_env=True)
     write(rendered, stdout=sys.stdout)
+
+Names load lazily, as the package root's do: ``spatiafi-ops exec`` needs only
+``build_variables``, not every format (make bench).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .._models import Variable
-from ._docker import EMITTER as _DOCKER
-from ._docker import render as render_docker
-from ._dotenv import EMITTER as _DOTENV
-from ._dotenv import render as render_dotenv
-from ._github import EMITTER as _GITHUB
-from ._github import GitHubEmitter
-from ._github import render as render_github
-from ._gitlab import EMITTER as _GITLAB
-from ._gitlab import render as render_gitlab
-from ._json import EMITTER as _JSON
-from ._json import render as render_json
-from ._shell import EMITTER as _SHELL
-from ._shell import render as render_shell
-from ._types import Emitter, FileAppend, Notice, Rendered, TextEmitter
-from ._variables import DEFAULT_PREFIX, build_variables, check_prefix, github_output_name
-from ._writer import find_git_work_tree, write, write_file
+if TYPE_CHECKING:
+    from .._models import Variable
+    from ._docker import render as render_docker
+    from ._dotenv import render as render_dotenv
+    from ._formats import FORMATS, render
+    from ._github import GitHubEmitter
+    from ._github import render as render_github
+    from ._gitlab import render as render_gitlab
+    from ._json import render as render_json
+    from ._shell import render as render_shell
+    from ._types import Emitter, FileAppend, Notice, Rendered, TextEmitter
+    from ._variables import DEFAULT_PREFIX, build_variables, check_prefix, github_output_name
+    from ._writer import find_git_work_tree, write, write_file
+
+# name -> (module, attribute in it)
+_EXPORTS = {
+    "DEFAULT_PREFIX": ("._variables", "DEFAULT_PREFIX"),
+    "FORMATS": ("._formats", "FORMATS"),
+    "Emitter": ("._types", "Emitter"),
+    "FileAppend": ("._types", "FileAppend"),
+    "GitHubEmitter": ("._github", "GitHubEmitter"),
+    "Notice": ("._types", "Notice"),
+    "Rendered": ("._types", "Rendered"),
+    "TextEmitter": ("._types", "TextEmitter"),
+    "Variable": (".._models", "Variable"),
+    "build_variables": ("._variables", "build_variables"),
+    "check_prefix": ("._variables", "check_prefix"),
+    "find_git_work_tree": ("._writer", "find_git_work_tree"),
+    "github_output_name": ("._variables", "github_output_name"),
+    "render": ("._formats", "render"),
+    "render_docker": ("._docker", "render"),
+    "render_dotenv": ("._dotenv", "render"),
+    "render_github": ("._github", "render"),
+    "render_gitlab": ("._gitlab", "render"),
+    "render_json": ("._json", "render"),
+    "render_shell": ("._shell", "render"),
+    "write": ("._writer", "write"),
+    "write_file": ("._writer", "write_file"),
+}
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -57,22 +82,16 @@ __all__ = [
     "write_file",
 ]
 
-_EMITTERS: tuple[Emitter, ...] = (_SHELL, _DOTENV, _DOCKER, _JSON, _GITHUB, _GITLAB)
 
-#: ``--format`` name → emitter; shared by ``emit --format`` and ``token --format``.
-FORMATS: Mapping[str, Emitter] = MappingProxyType({emitter.name: emitter for emitter in _EMITTERS})
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = target
+    value = getattr(importlib.import_module(module, __name__), attribute)
+    globals()[name] = value
+    return value
 
 
-def render(fmt: str, variables: Sequence[Variable], *, github_env: bool = False) -> Rendered:
-    """
-    Return format *fmt*'s output for *variables*, doing no I/O.
-
-    Raises:
-        UnsafeValue: naming the first variable the format cannot carry byte-exactly.
-        ValueError: for an unknown format, or ``github_env`` with a format but github.
-    """
-    try:
-        emitter = FORMATS[fmt]
-    except KeyError:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
-    return emitter.render(variables, github_env=github_env)
+def __dir__() -> list[str]:
+    return __all__

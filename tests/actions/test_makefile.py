@@ -31,6 +31,8 @@ record = {{
     "argv": argv,
     "token": os.environ.get("SPATIAFI_ACCESS_TOKEN"),
     "expires_at": os.environ.get("SPATIAFI_TOKEN_EXPIRES_AT"),
+    "secret_in_env": "SPATIAFI_CLIENT_SECRET" in os.environ,
+    "cwd": os.getcwd(),
 }}
 if "--env-file" in argv:
     path = argv[argv.index("--env-file") + 1]
@@ -107,6 +109,7 @@ def test_spatiafi_run_passes_the_token_through_the_environment_only(
     assert token.count(".") == 2
     assert record["expires_at"].isdigit()
     assert record["argv"] == ["deploy", "--env", "prod"]
+    assert record["secret_in_env"] is False
     assert token not in completed.stdout + completed.stderr
     assert spatiafi_emulator.count("token") == 1
 
@@ -120,8 +123,7 @@ def test_make_n_shows_the_recipe_without_minting(
     completed = _make(make_env, "-n", "-f", str(MAKEFILE), "spatiafi-run", "SPATIAFI_CMD=record")
 
     assert completed.returncode == 0, completed.stderr
-    assert "$(" in completed.stdout
-    assert "token --min-ttl 5m --format shell" in completed.stdout
+    assert "exec --min-ttl 5m -- record" in completed.stdout
     assert spatiafi_emulator.count("token") == 0
     assert not Path(make_env["RECORD"]).exists()
 
@@ -166,3 +168,48 @@ def test_an_including_makefile_gets_a_private_env_file_for_docker(
     assert token.count(".") == 2
     assert all(token not in arg for arg in record["argv"])
     assert token not in completed.stdout + completed.stderr
+
+
+def _project(tmp_path: Path, recipe: str) -> Path:
+    project = tmp_path / "project"
+    (project / "infra").mkdir(parents=True)
+    (project / "Makefile").write_text(
+        f"include {MAKEFILE}\n\ndeploy:\n\t{recipe}\n", encoding="utf-8"
+    )
+    return project
+
+
+def test_spatiafi_exec_passes_on_the_commands_exit_code(
+    make_env: dict[str, str], tmp_path: Path
+) -> None:
+    """
+    make reports the command's own exit code; the command ran with the token.
+    """
+    project = _project(tmp_path, "$(SPATIAFI_EXEC) sh -c 'record; exit 7'")
+    completed = _make(make_env, cwd=project)
+
+    assert completed.returncode == 2
+    assert "Error 7" in completed.stderr
+    assert _record(make_env)["token"]
+
+
+def test_with_token_gives_a_shell_line_the_token_or_stops_it(
+    make_env: dict[str, str], tmp_path: Path
+) -> None:
+    """
+    $(SPATIAFI_WITH_TOKEN) serves shell syntax (cd, &&); a failed mint stops the line there.
+    """
+    project = _project(tmp_path, "$(SPATIAFI_WITH_TOKEN) cd infra && record deploy")
+    completed = _make(make_env, cwd=project)
+    assert completed.returncode == 0, completed.stderr
+    record = _record(make_env)
+    assert record["token"]
+    assert record["cwd"] == str(project / "infra")
+    assert record["token"] not in completed.stdout + completed.stderr
+
+    Path(make_env["RECORD"]).unlink()
+    make_env["SPATIAFI_CLIENT_SECRET"] = make_env["SPATIAFI_CLIENT_SECRET"][::-1]
+    failed = _make(make_env, cwd=project)
+    assert failed.returncode == 2
+    assert "Error 3" in failed.stderr
+    assert not Path(make_env["RECORD"]).exists()

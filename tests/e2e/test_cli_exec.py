@@ -1,0 +1,362 @@
+"""
+`spatiafi-ops exec -- CMD`: CMD runs with a token in its environment, never in argv, and
+its exit code is the answer; without a token CMD never runs.
+
+Every case runs the real entry point in a subprocess: on POSIX `exec` replaces the process
+(execve), which must not happen to the test runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spatiafi_ops.cli._exec import wait_for_command
+from spatiafi_ops.emulator import EmulatorHandle, Fault
+from tests.conftest import RecordingRunner, record_output, record_secret
+from tests.e2e.conftest import create_credentials
+
+POSIX = sys.platform != "win32"
+
+# Writes what it was given (argv, the kernel's view of its command line, its environment,
+# its pid and parent pid) to $RECORD, then exits with $EXIT_WITH.
+RECORDER = """#!{python}
+import json, os, sys
+record = {{
+    "argv": sys.argv[1:],
+    "pid": os.getpid(),
+    "ppid": os.getppid(),
+    "env": dict(os.environ),
+}}
+if os.path.exists("/proc/self/cmdline"):
+    with open("/proc/self/cmdline", "rb") as handle:
+        record["cmdline"] = handle.read().decode("utf-8", "replace")
+with open(os.environ["RECORD"], "w", encoding="utf-8") as handle:
+    json.dump(record, handle)
+sys.exit(int(os.environ.get("EXIT_WITH", "0")))
+"""
+
+
+def spatiafi_ops(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "spatiafi_ops", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    record_output(proc.stderr)
+    return proc
+
+
+@pytest.fixture(name="recorder")
+def _recorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """
+    A `record` command on PATH; the file it writes is the fixture's value.
+    """
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "record"
+    script.write_text(RECORDER.format(python=sys.executable), encoding="utf-8")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    record = tmp_path / "record.json"
+    monkeypatch.setenv("RECORD", str(record))
+    return record
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    record_secret(data["env"].get("SPATIAFI_ACCESS_TOKEN", ""))
+    return data
+
+
+@pytest.fixture(name="stored")
+def _stored(runner: RecordingRunner, service: EmulatorHandle) -> dict[str, Any]:
+    """
+    Credentials created in the default profile; the user's password stays in the env.
+    """
+    return create_credentials(runner)
+
+
+def test_cmd_gets_the_token_in_its_environment_and_nothing_in_argv(
+    stored: dict[str, Any], recorder: Path, service: EmulatorHandle
+) -> None:
+    """The three token variables reach CMD's environment; argv is exactly what was typed."""
+    proc = spatiafi_ops("exec", "--", "record", "deploy", "--env", "prod")
+
+    assert proc.returncode == 0, proc.stderr
+    record = read_record(recorder)
+    env = record["env"]
+    token = env["SPATIAFI_ACCESS_TOKEN"]
+    assert token.count(".") == 2
+    assert env["SPATIAFI_TOKEN_EXPIRES_AT"].isdigit()
+    assert env["SPATIAFI_TOKEN_TYPE"] == "bearer"
+    assert record["argv"] == ["deploy", "--env", "prod"]
+    if "cmdline" in record:
+        assert token not in record["cmdline"]
+        # The kernel's argv (what ps shows): interpreter, script, then exactly our words.
+        assert record["cmdline"].split("\0")[-4:-1] == ["deploy", "--env", "prod"]
+    assert token not in proc.stdout + proc.stderr
+    assert service.count("token") == 1
+
+
+def test_cmd_inherits_neither_the_client_secret_nor_the_password(
+    recorder: Path, service: EmulatorHandle
+) -> None:
+    """The app credentials (as a pair) and the user's password are taken out of CMD's env."""
+    client = service.create_client()
+    record_secret(client["client_secret"])
+    env = {
+        **os.environ,
+        "SPATIAFI_CLIENT_ID": client["client_id"],
+        "SPATIAFI_CLIENT_SECRET": client["client_secret"],
+        "UNRELATED": "kept",
+    }
+    proc = spatiafi_ops("exec", "--", "record", env=env)
+
+    assert proc.returncode == 0, proc.stderr
+    child_env = read_record(recorder)["env"]
+    assert "SPATIAFI_ACCESS_TOKEN" in child_env
+    for withheld in ("SPATIAFI_CLIENT_SECRET", "SPATIAFI_CLIENT_ID", "SPATIAFI_PASSWORD"):
+        assert withheld not in child_env
+    assert client["client_secret"] not in json.dumps(child_env)
+    assert os.environ["SPATIAFI_PASSWORD"] not in json.dumps(child_env)
+    assert child_env["UNRELATED"] == "kept"
+
+
+@pytest.mark.skipif(not POSIX, reason="execve: POSIX only")
+def test_the_process_becomes_cmd(stored: dict[str, Any], recorder: Path) -> None:
+    """No Python parent lingers: CMD has spatiafi-ops's pid, and our parent is its parent."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "spatiafi_ops", "exec", "--", "record"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _out, err = child.communicate(timeout=60)
+    record_output(err)
+    assert child.returncode == 0, err
+    record = read_record(recorder)
+    assert record["pid"] == child.pid
+    assert record["ppid"] == os.getpid()
+
+
+def test_a_cached_token_is_reused_and_no_cache_mints(
+    stored: dict[str, Any], recorder: Path, service: EmulatorHandle
+) -> None:
+    """The token `token` printed is the one CMD gets; --no-cache mints a new one."""
+    printed = spatiafi_ops("token")
+    assert printed.returncode == 0, printed.stderr
+    record_secret(printed.stdout.strip())
+
+    assert spatiafi_ops("exec", "--", "record").returncode == 0
+    assert read_record(recorder)["env"]["SPATIAFI_ACCESS_TOKEN"] == printed.stdout.strip()
+    assert service.count("token") == 1
+
+    assert spatiafi_ops("exec", "--no-cache", "--", "record").returncode == 0
+    assert read_record(recorder)["env"]["SPATIAFI_ACCESS_TOKEN"] != printed.stdout.strip()
+    assert service.count("token") == 2
+
+
+def test_what_exec_logged_is_out_before_cmd_runs(stored: dict[str, Any], recorder: Path) -> None:
+    """A warning logged before the switch to CMD is on stderr (flushed), CMD still runs."""
+    # expires_at = exp - 60, so a 15-minute token has at most 840 s left: a warning.
+    proc = spatiafi_ops("exec", "--min-ttl", "850s", "--", "record")
+
+    assert proc.returncode == 0, proc.stderr
+    assert "token_shorter_than_min_ttl" in proc.stderr
+    assert read_record(recorder)["env"]["SPATIAFI_ACCESS_TOKEN"]
+
+
+def test_prefix_names_the_variables(stored: dict[str, Any], recorder: Path) -> None:
+    """--prefix MY_ gives MY_ACCESS_TOKEN, MY_TOKEN_EXPIRES_AT, MY_TOKEN_TYPE, as emit does."""
+    proc = spatiafi_ops("exec", "--prefix", "MY_", "--", "record")
+
+    assert proc.returncode == 0, proc.stderr
+    env = read_record(recorder)["env"]
+    record_secret(env["MY_ACCESS_TOKEN"])
+    assert env["MY_ACCESS_TOKEN"].count(".") == 2
+    assert env["MY_TOKEN_EXPIRES_AT"].isdigit()
+    assert env["MY_TOKEN_TYPE"] == "bearer"
+    assert "SPATIAFI_ACCESS_TOKEN" not in env
+
+
+def test_everything_after_cmd_is_cmds(stored: dict[str, Any], recorder: Path) -> None:
+    """Options after CMD are CMD's, with or without `--`."""
+    with_dashes = spatiafi_ops("exec", "--", "record", "--min-ttl", "-x")
+    assert with_dashes.returncode == 0, with_dashes.stderr
+    assert read_record(recorder)["argv"] == ["--min-ttl", "-x"]
+    without = spatiafi_ops("exec", "--min-ttl", "5m", "record", "--prefix", "X")
+    assert without.returncode == 0, without.stderr
+    assert read_record(recorder)["argv"] == ["--prefix", "X"]
+
+
+def test_cmd_owns_the_standard_streams(stored: dict[str, Any]) -> None:
+    """CMD reads our stdin and writes our stdout: the pipe is its own."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "spatiafi_ops", "exec", "--", "cat"],
+        input="through\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    record_output(proc.stderr)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "through\n"
+
+
+@pytest.mark.parametrize("code", [0, 1, 7, 255])
+def test_the_exit_code_is_cmds(stored: dict[str, Any], recorder: Path, code: int) -> None:
+    """Whatever CMD exits with, exec exits with."""
+    env = {**os.environ, "EXIT_WITH": str(code)}
+    assert spatiafi_ops("exec", "--", "record", env=env).returncode == code
+
+
+@pytest.mark.skipif(not POSIX, reason="signals: POSIX")
+def test_a_signal_death_is_seen_as_such_and_a_shell_reports_128_plus_n(
+    stored: dict[str, Any],
+) -> None:
+    """CMD killed by SIGTERM: the process dies of SIGTERM, and `$?` is 143 in a shell."""
+    suicide = ["sh", "-c", "kill -TERM $$"]
+    direct = spatiafi_ops("exec", "--", *suicide)
+    assert direct.returncode == -signal.SIGTERM
+    line = " ".join([sys.executable, "-m", "spatiafi_ops", "exec", "--", *suicide[:2]])
+    shell = subprocess.run(
+        ["sh", "-c", f"{line} 'kill -TERM $$'; echo \"status $?\""],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    record_output(shell.stderr)
+    assert shell.stdout.splitlines()[-1] == f"status {128 + signal.SIGTERM}"
+
+
+@pytest.mark.skipif(not POSIX, reason="signals: POSIX")
+def test_a_signal_sent_to_exec_reaches_cmd(stored: dict[str, Any], tmp_path: Path) -> None:
+    """SIGTERM to the pid we started is delivered to CMD, which handles it itself."""
+    ready = tmp_path / "ready"
+    handler = f"trap 'echo got-term; exit 42' TERM; touch {ready}; while :; do sleep 0.05; done"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "spatiafi_ops", "exec", "--", "sh", "-c", handler],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Waiting on a file CMD creates, not on time: no timed assertion.
+        while not ready.exists() and child.poll() is None:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    record_output(err)
+    assert child.returncode == 42, err
+    assert out == "got-term\n"
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX processes; on Windows the tests above cover it")
+def test_the_waiting_path_passes_the_code_on_and_maps_signals_to_128_plus_n() -> None:
+    """
+    Where exec cannot replace the process (Windows), CMD's code is passed on, a signal N
+    as 128+N; here with real POSIX processes, since on Windows every test above takes it.
+    """
+    env = dict(os.environ)
+    assert wait_for_command("/bin/sh", ["sh", "-c", "exit 9"], env) == 9
+    assert wait_for_command("/bin/sh", ["sh", "-c", "kill -TERM $$"], env) == 143
+
+
+@pytest.mark.parametrize(
+    ("make_cmd", "code", "says"),
+    [
+        (lambda tmp: "no-such-command-anywhere", 127, "command not found"),
+        (lambda tmp: str(tmp / "missing" / "deploy.sh"), 127, "command not found"),
+        (lambda tmp: _write(tmp / "plain.sh", "echo hi\n", 0o644), 126, "is not executable"),
+        (str, 126, "is a directory"),
+        (
+            lambda tmp: _write(tmp / "orphan.sh", "#!/no/such/interpreter\n", 0o755),
+            126,
+            "interpreter",
+        ),
+    ],
+    ids=["not-on-path", "no-such-path", "not-executable", "directory", "missing-interpreter"],
+)
+def test_cmd_that_cannot_run_gets_the_shells_code(
+    stored: dict[str, Any], tmp_path: Path, make_cmd: Any, code: int, says: str
+) -> None:
+    """127 not found, 126 found but not runnable, each with one sentence, as a shell does."""
+    proc = spatiafi_ops("exec", "--", make_cmd(tmp_path))
+
+    assert proc.returncode == code, proc.stderr
+    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert says in line
+    assert "Traceback" not in proc.stderr
+
+
+def _write(path: Path, text: str, mode: int) -> str:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("rejected", 3),
+        ("unreachable", 4),
+        ("no-credentials", 5),
+        ("bad-prefix", 2),
+        ("bad-min-ttl", 2),
+        ("unknown-option", 2),
+    ],
+)
+def test_cmd_never_runs_without_a_token(
+    service: EmulatorHandle, runner: RecordingRunner, tmp_path: Path, case: str, code: int
+) -> None:
+    """No token, no CMD: the documented exit code, and CMD's marker file never appears."""
+    marker = tmp_path / "ran"
+    options: list[str] = []
+    env = dict(os.environ)
+    if case != "no-credentials":
+        create_credentials(runner)
+    if case == "rejected":
+        client = service.create_client()
+        env["SPATIAFI_CLIENT_ID"] = client["client_id"]
+        env["SPATIAFI_CLIENT_SECRET"] = client["client_secret"][::-1]
+        record_secret(client["client_secret"])
+    elif case == "unreachable":
+        service.set_faults(Fault(route="token", status=503))
+        env["SPATIAFI_DEADLINE"] = "1"
+        options = ["--no-cache"]  # create cached the token its verification minted
+    elif case == "bad-prefix":
+        options = ["--prefix", "1BAD"]
+    elif case == "bad-min-ttl":
+        options = ["--min-ttl", "soon"]
+    elif case == "unknown-option":
+        options = ["--no-such-option"]
+    proc = spatiafi_ops("exec", *options, "--", "touch", str(marker), env=env)
+
+    assert proc.returncode == code, proc.stderr
+    assert not marker.exists()
+    assert "Traceback" not in proc.stderr
+
+
+def test_exec_without_cmd_is_a_usage_error(runner: RecordingRunner) -> None:
+    """CMD is required."""
+    result = runner.run(["exec"])
+    assert result.exit_code == 2
+    assert "Missing argument" in result.stderr
