@@ -172,7 +172,7 @@ def write_outputs(path: str, outputs: dict[str, Path]) -> None:
         if "\n" in str(value) or "\r" in str(value):  # a line break would end the value
             raise SetupError(PATH_WITH_LINE_BREAK, LOCAL_STATE)
         lines.append(f"{name}={value}\n")
-    with open(path, "a", encoding="utf-8") as handle:
+    with open(path, "a", encoding="utf-8", newline="\n") as handle:  # LF, as on every runner
         handle.writelines(lines)
 
 

@@ -27,7 +27,7 @@ WORKFLOWS = sorted((REPO / "examples" / "workflows").glob("*.yml"))
 CI_WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 ACTION_DIRS = [TOKEN_ACTION, ROTATE_ACTION]
 _EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
-_ALLOWED_ENV = re.compile(r"(SPATIAFI_[A-Z0-9_]+|GH_TOKEN)")
+_ALLOWED_ENV = re.compile(r"(SPATIAFI_[A-Z0-9_]+|GH_TOKEN|PYTHONUTF8)")
 # A third-party action at a full commit SHA, and the release it is, in a comment after it.
 _PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
 _VERSION_COMMENT = re.compile(r"# v\d+\.\d+\.\d+$")
@@ -72,12 +72,17 @@ def _uses_lines(path: Path) -> list[tuple[str, str]]:
 def test_inputs_reach_scripts_only_through_env(action_dir: Path) -> None:
     """
     No ${{ }} inside run:, every step is bash, and step env names are SPATIAFI_* (or GH_TOKEN).
+
+    Every step that runs Python sets PYTHONUTF8: on Windows its stdio would otherwise use the
+    ANSI code page, and an ::add-mask:: of a non-ASCII secret would not match the log.
     """
     for step in _run_steps(action_dir):
         assert "${{" not in step["run"], step.get("name")
         assert step["shell"] == "bash"
         for name in step.get("env") or {}:
             assert _ALLOWED_ENV.fullmatch(name), f"{name} in step {step.get('name')!r}"
+        if re.search(r"SPATIAFI_OPS|PYTHON", step["run"]):
+            assert step["env"]["PYTHONUTF8"] == "1", step.get("name")
 
 
 @pytest.mark.parametrize("action_dir", ACTION_DIRS, ids=lambda p: p.name)
