@@ -38,8 +38,8 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check spatiafi_ops tests benchmarks examples actions
-	$(BIN)/ruff format --check spatiafi_ops tests benchmarks examples actions
+	$(BIN)/ruff check spatiafi_ops tests benchmarks examples actions .github
+	$(BIN)/ruff format --check spatiafi_ops tests benchmarks examples actions .github
 	$(BIN)/mypy
 	bash actions/lint.sh $(BIN)
 

@@ -5,6 +5,7 @@ Fixtures for the action tests: a job around composite action runs, aimed at the 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,13 +20,20 @@ ACTIONS = REPO / "actions"
 TOKEN_ACTION = ACTIONS / "token"
 ROTATE_ACTION = ACTIONS / "rotate"
 
+# The runner imitation and the examples' wrappers execute bash scripts and #! stand-ins the
+# POSIX way; on Windows, .github/workflows/selftest.yml runs the actions on a real runner.
+_NO_POSIX_BASH = sys.platform == "win32" or shutil.which("bash") is None
+_POSIX_BASH_REASON = "runs bash scripts and #! programs as a Linux or macOS runner does"
+needs_posix_bash = pytest.mark.skipif(_NO_POSIX_BASH, reason=_POSIX_BASH_REASON)
+
 
 def base_env(root: Path) -> dict[str, str]:
     """
     Return a minimal runner-like environment: no SPATIAFI_* from the developer's shell.
 
-    ``SPATIAFI_ACTION_VENV`` points setup.sh at the venv running the tests, so only the one
-    test that says so pays for a real install.
+    ``SPATIAFI_ACTION_PYTHON`` and ``SPATIAFI_ACTION_VENV`` point actions/setup.py at the
+    interpreter and venv running the tests (so setup-python is skipped and nothing is
+    installed); only the tests that say so pay for a real install.
     """
     home = root / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -34,6 +42,7 @@ def base_env(root: Path) -> dict[str, str]:
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "TMPDIR": str(root),
+        "SPATIAFI_ACTION_PYTHON": sys.executable,
         "SPATIAFI_ACTION_VENV": sys.prefix,
         "SPATIAFI_DEADLINE": "20",
     }
@@ -44,6 +53,8 @@ def _job(tmp_path: Path) -> Job:
     """
     A fresh job (its own RUNNER_TEMP, workspace and masks) using the test venv.
     """
+    if _NO_POSIX_BASH:
+        pytest.skip(_POSIX_BASH_REASON)
     return Job(root=tmp_path / "job", env=base_env(tmp_path))
 
 

@@ -4,8 +4,10 @@ Run a composite action's steps the way the GitHub Actions runner does, against l
 What it reproduces (actions/runner, see shared/reference/ci-formats.md §1-§2):
 
 - ``action.yml`` parsed with a YAML parser; inputs get their defaults; expressions are
-  evaluated only in ``env:``, ``if:``, ``working-directory:`` and the action's ``outputs:``,
-  never in ``run:`` (a ``${{`` there is refused: SPEC §8, script injection);
+  evaluated only in ``env:``, ``if:``, ``with:``, ``working-directory:`` and the action's
+  ``outputs:``, never in ``run:`` (a ``${{`` there is refused: SPEC §8, script injection);
+- a ``uses:`` step must name a third-party action pinned by a full commit SHA, and runs a
+  stand-in from ``STAND_INS`` (the real ones download things: setup-python an interpreter);
 - each ``shell: bash`` step runs as ``bash --noprofile --norc -eo pipefail {0}`` with fresh
   ``GITHUB_OUTPUT``/``GITHUB_ENV``/``GITHUB_PATH``/``GITHUB_STEP_SUMMARY``/``GITHUB_STATE``
   files; the files are read after the step exits with the runner's parser, ``GITHUB_ENV`` and
@@ -20,10 +22,12 @@ What it reproduces (actions/runner, see shared/reference/ci-formats.md §1-§2):
 from __future__ import annotations
 
 import os
+import platform
 import re
 import subprocess
+import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,14 +56,17 @@ __all__ = [
     "HarnessError",
     "Job",
     "Log",
+    "StandIn",
     "StepResult",
     "assert_hidden",
+    "cli_error",
     "error_messages",
     "load_action",
     "parse_file_command",
 ]
 
 BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
+_PINNED = re.compile(r"(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})")
 FILE_COMMANDS = (
     "GITHUB_OUTPUT",
     "GITHUB_ENV",
@@ -67,6 +74,29 @@ FILE_COMMANDS = (
     "GITHUB_STEP_SUMMARY",
     "GITHUB_STATE",
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# Stand-ins for the third-party actions that the composite actions nest
+
+StandIn = Callable[[Mapping[str, str]], dict[str, str]]
+
+
+def _setup_python(inputs: Mapping[str, str]) -> dict[str, str]:
+    """
+    actions/setup-python with ``update-environment: false``: hands over an interpreter only.
+
+    A stand-in because the real action downloads CPython; the interpreter running the tests
+    takes the place of the tool cache's, as the real one's ``python-path`` output would.
+    """
+    if inputs.get("update-environment") != "false":
+        raise HarnessError("setup-python must not change the job's PATH (update-environment)")
+    if not inputs.get("python-version"):
+        raise HarnessError("setup-python needs an explicit python-version")
+    return {"python-path": sys.executable, "python-version": platform.python_version()}
+
+
+STAND_INS: dict[str, StandIn] = {"actions/setup-python": _setup_python}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,6 +205,8 @@ class Job:
     exported_env: dict[str, str] = field(default_factory=dict)
     path_entries: list[str] = field(default_factory=list)
     timeout: float = 120.0
+    # Every stand-in that ran: (action, its with: inputs).
+    stand_in_calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.runner_temp = self.root / "runner-temp"
@@ -275,12 +307,23 @@ class _ActionRun:
     def run_step(self, index: int, step: dict[str, Any]) -> StepResult:
         step_id = str(step.get("id", f"__{index}"))
         name = str(step.get("name", step_id))
-        script = _checked_script(step, name)
+        stand_in = _checked_stand_in(step, name) if "uses" in step else None
+        script = "" if stand_in else _checked_script(step, name)
         if not condition(step.get("if"), self.contexts(), self.status):
             self.steps_context[step_id] = {"outputs": {}, "outcome": "skipped"}
             return StepResult(step_id, name, "skipped", None, "", Log(), {}, [], [], [], "", {})
 
         contexts = self.contexts()
+        if stand_in:
+            action, function = stand_in
+            inputs = {
+                str(key): interpolate(_scalar(value), contexts)
+                for key, value in (step.get("with") or {}).items()
+            }
+            self.job.stand_in_calls.append((action, inputs))
+            outputs = function(inputs)
+            self.steps_context[step_id] = {"outputs": outputs, "outcome": "success"}
+            return StepResult(step_id, name, "success", 0, "", Log(), outputs, [], [], [], "", {})
         files = {
             kind: self.job.file_commands / f"{kind.lower()}_{uuid.uuid4()}"
             for kind in FILE_COMMANDS
@@ -288,7 +331,7 @@ class _ActionRun:
         for path in files.values():
             path.write_bytes(b"")
         step_env = {
-            str(key): interpolate(str(value), contexts)
+            str(key): interpolate(_scalar(value), contexts)
             for key, value in (step.get("env") or {}).items()
         }
         env = self._environment(step_env, files)
@@ -383,12 +426,32 @@ class _ActionRun:
         return output_pairs, env_pairs, path_entries
 
 
+def _scalar(value: object) -> str:
+    """
+    Return a YAML scalar of ``with:``/``env:`` as the runner passes it: booleans lower-case.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _checked_stand_in(step: dict[str, Any], name: str) -> tuple[str, StandIn]:
+    """
+    Return the pinned action a ``uses:`` step names and the stand-in that imitates it.
+    """
+    match = _PINNED.fullmatch(str(step["uses"]))
+    if match is None:
+        raise HarnessError(f"step {name!r}: uses: must pin an action by its full commit SHA")
+    action = match["action"]
+    if action not in STAND_INS:
+        raise HarnessError(f"step {name!r}: no stand-in for {action}")
+    return action, STAND_INS[action]
+
+
 def _checked_script(step: dict[str, Any], name: str) -> str:
     """
     Return the step's script after checking it is one this harness (and our rules) allow.
     """
-    if "uses" in step:
-        raise HarnessError(f"step {name!r}: nested 'uses:' steps are not supported here")
     script = step.get("run")
     if not isinstance(script, str):
         raise HarnessError(f"step {name!r} has no run: script")
@@ -445,3 +508,16 @@ def error_messages(result: ActionResult) -> list[str]:
     return [
         item.message for item in result.errors if item.properties.get("title") == "spatiafi-ops"
     ]
+
+
+def cli_error(result: ActionResult) -> str:
+    """
+    Return the CLI's one-sentence error: its ``::error::`` annotation, else its ``Error:`` line.
+
+    Under ``--log-format github`` (auto when GITHUB_ACTIONS=true) the CLI annotates the failure
+    itself; a CLI without that format prints a plain ``Error: ...`` line on stderr.
+    """
+    if result.errors:
+        return result.errors[-1].message
+    lines = [line for line in result.log.lines if line.startswith("Error: ")]
+    return lines[-1].removeprefix("Error: ") if lines else ""

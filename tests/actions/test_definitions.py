@@ -24,9 +24,15 @@ else:  # pragma: no cover - Python 3.10
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = sorted((REPO / "examples" / "workflows").glob("*.yml"))
+CI_WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 ACTION_DIRS = [TOKEN_ACTION, ROTATE_ACTION]
 _EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
-_ALLOWED_ENV = re.compile(r"(SPATIAFI_[A-Z0-9_]+|GH_TOKEN)")
+_ALLOWED_ENV = re.compile(r"(SPATIAFI_[A-Z0-9_]+|GH_TOKEN|PYTHONUTF8)")
+# A third-party action at a full commit SHA, and the release it is, in a comment after it.
+_PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
+_VERSION_COMMENT = re.compile(r"# v\d+\.\d+\.\d+$")
+# Examples name this project's own actions with placeholders a user must replace.
+_OWN_PLACEHOLDER = re.compile(r"OWNER/spatiafi-ops/actions/(token|rotate)@<full-commit-sha>")
 
 
 def _steps(action_dir: Path) -> list[dict[str, Any]]:
@@ -34,16 +40,117 @@ def _steps(action_dir: Path) -> list[dict[str, Any]]:
     return steps
 
 
+def _run_steps(action_dir: Path) -> list[dict[str, Any]]:
+    return [step for step in _steps(action_dir) if "run" in step]
+
+
+def _uses_lines(path: Path) -> list[tuple[str, str]]:
+    """
+    Return every ``uses:`` of a workflow or action file with the rest of its line.
+
+    Read from the YAML (so no ``uses:`` is missed) and matched to its line for the comment.
+    """
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    found: list[str] = []
+    for job in (data.get("jobs") or {}).values():
+        found += [job["uses"]] if "uses" in job else []
+        found += [step["uses"] for step in job.get("steps") or [] if "uses" in step]
+    found += [
+        step["uses"] for step in (data.get("runs") or {}).get("steps") or [] if "uses" in step
+    ]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    pairs = []
+    for ref in found:
+        (line,) = [line for line in lines if re.search(rf"uses:\s*{re.escape(ref)}(\s|$)", line)][
+            :1
+        ]
+        pairs.append((ref, line.split(ref, 1)[1].strip()))
+    return pairs
+
+
 @pytest.mark.parametrize("action_dir", ACTION_DIRS, ids=lambda p: p.name)
 def test_inputs_reach_scripts_only_through_env(action_dir: Path) -> None:
     """
     No ${{ }} inside run:, every step is bash, and step env names are SPATIAFI_* (or GH_TOKEN).
+
+    Every step that runs Python sets PYTHONUTF8: on Windows its stdio would otherwise use the
+    ANSI code page, and an ::add-mask:: of a non-ASCII secret would not match the log.
     """
-    for step in _steps(action_dir):
+    for step in _run_steps(action_dir):
         assert "${{" not in step["run"], step.get("name")
         assert step["shell"] == "bash"
         for name in step.get("env") or {}:
             assert _ALLOWED_ENV.fullmatch(name), f"{name} in step {step.get('name')!r}"
+        if re.search(r"SPATIAFI_OPS|PYTHON", step["run"]):
+            assert step["env"]["PYTHONUTF8"] == "1", step.get("name")
+
+
+@pytest.mark.parametrize("action_dir", ACTION_DIRS, ids=lambda p: p.name)
+def test_later_steps_run_the_installed_paths_without_setting_up_again(action_dir: Path) -> None:
+    """
+    One install step per action; every later step runs the paths it wrote to its outputs.
+    """
+    steps = _steps(action_dir)
+    (python,) = [step for step in steps if "uses" in step]
+    assert python["with"] == {"python-version": "3.13", "update-environment": False}
+    assert [step.get("id") for step in steps[:2]] == ["python", "install"]
+    assert "setup.py" in steps[1]["run"]
+    for step in steps[2:]:
+        assert "setup" not in step["run"], step["name"]
+        for name, value in (step.get("env") or {}).items():
+            if name in ("SPATIAFI_OPS", "SPATIAFI_ACTION_PYTHON_EXE"):
+                assert value in (
+                    "${{ steps.install.outputs.cli }}",
+                    "${{ steps.install.outputs.python }}",
+                )
+
+
+@pytest.mark.parametrize("action_dir", ACTION_DIRS, ids=lambda p: p.name)
+def test_no_input_installs_from_a_package_index(action_dir: Path) -> None:
+    """
+    The version input is gone: the action installs its own checkout, pinned by the action's SHA.
+    """
+    assert "version" not in load_action(action_dir)["inputs"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*CI_WORKFLOWS, *WORKFLOWS, *(d / "action.yml" for d in ACTION_DIRS)],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_every_action_is_pinned_by_a_full_commit_sha(path: Path) -> None:
+    """
+    Every uses: outside this repository names a 40-hex commit SHA with a "# vX.Y.Z" comment.
+
+    In-repository uses ($/ or ./) need no pin; the examples name this project's own actions
+    with the placeholders OWNER and <full-commit-sha>, never a realistic-looking SHA.
+    """
+    for ref, comment in _uses_lines(path):
+        if ref.startswith(("./", "$/")):
+            assert path in CI_WORKFLOWS, (
+                f"{ref}: only this repository's workflows use local actions"
+            )
+            continue
+        if path in WORKFLOWS and ref.startswith("OWNER/"):
+            assert _OWN_PLACEHOLDER.fullmatch(ref), ref
+            assert comment == "# vX.Y.Z", ref
+            continue
+        assert _PINNED.fullmatch(ref), ref
+        assert _VERSION_COMMENT.fullmatch(comment), f"{ref} {comment!r}"
+
+
+def test_the_pins_agree_across_files() -> None:
+    """
+    One SHA per third-party action everywhere, so an update cannot leave an old copy behind.
+    """
+    seen: dict[str, set[str]] = {}
+    for path in [*CI_WORKFLOWS, *WORKFLOWS, *(d / "action.yml" for d in ACTION_DIRS)]:
+        for ref, comment in _uses_lines(path):
+            if _PINNED.fullmatch(ref):
+                action, sha = ref.split("@")
+                seen.setdefault(action, set()).add(f"{sha} {comment}")
+    assert seen
+    assert {action: pins for action, pins in seen.items() if len(pins) > 1} == {}
 
 
 @pytest.mark.parametrize("action_dir", ACTION_DIRS, ids=lambda p: p.name)
@@ -53,7 +160,7 @@ def test_every_input_is_used_and_maps_to_the_cli_variable(action_dir: Path) -> N
     """
     definition = load_action(action_dir)
     used: dict[str, set[str]] = {}
-    for step in definition["runs"]["steps"]:
+    for step in _run_steps(action_dir):
         for name, value in (step.get("env") or {}).items():
             for expression in _EXPRESSION.findall(str(value)):
                 for match in re.findall(r"inputs\.([a-z0-9-]+)", expression):
@@ -114,17 +221,42 @@ def test_schemas_and_zizmor_pass_offline() -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
+def _workflow_run_steps(workflow: Path) -> list[dict[str, Any]]:
+    data = yaml.safe_load(workflow.read_text(encoding="utf-8"))
+    return [
+        step for job in data["jobs"].values() for step in job.get("steps") or [] if "run" in step
+    ]
+
+
+@pytest.mark.parametrize("workflow", CI_WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_scripts_take_values_only_through_env(workflow: Path) -> None:
+    """
+    No ${{ }} inside the project's own run: scripts either, and every job runs bash.
+    """
+    data = yaml.safe_load(workflow.read_text(encoding="utf-8"))
+    assert data["defaults"]["run"]["shell"] == "bash"
+    steps = _workflow_run_steps(workflow)
+    assert steps
+    for step in steps:
+        assert "${{" not in step["run"], step.get("name", step["run"])
+
+
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
-@pytest.mark.parametrize("action_dir", ACTION_DIRS, ids=lambda p: p.name)
-def test_run_scripts_pass_shellcheck(action_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [*(d / "action.yml" for d in ACTION_DIRS), *CI_WORKFLOWS],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_run_scripts_pass_shellcheck(path: Path, tmp_path: Path) -> None:
     """
-    Each run: script is clean bash (setup.sh's variables and functions come from `source`).
+    Each run: script is clean bash, with nothing sourced from elsewhere.
     """
-    for index, step in enumerate(_steps(action_dir)):
-        script = tmp_path / f"{action_dir.name}-{index}.sh"
+    steps = _run_steps(path.parent) if path.name == "action.yml" else _workflow_run_steps(path)
+    for index, step in enumerate(steps):
+        script = tmp_path / f"{path.stem}-{index}.sh"
         script.write_text("# shellcheck shell=bash\n" + step["run"], encoding="utf-8")
         completed = subprocess.run(
-            ["shellcheck", "-e", "SC1091,SC2154", str(script)],
+            ["shellcheck", str(script)],
             capture_output=True,
             text=True,
             check=False,
@@ -132,19 +264,15 @@ def test_run_scripts_pass_shellcheck(action_dir: Path, tmp_path: Path) -> None:
         assert completed.returncode == 0, completed.stdout
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
-def test_example_workflows_pin_actions_by_sha(workflow: Path) -> None:
+@pytest.mark.parametrize("workflow", [*CI_WORKFLOWS, *WORKFLOWS], ids=lambda p: p.name)
+def test_workflows_grant_nothing_by_default(workflow: Path) -> None:
     """
-    Every uses: names a full 40-hex commit SHA with a version comment, and permissions are set.
+    permissions: {} at the top, so each job asks for exactly what it needs.
     """
-    text = workflow.read_text(encoding="utf-8")
-    uses = re.findall(r"uses:\s*(\S+)(.*)", text)
-    assert uses
-    for ref, comment in uses:
-        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), ref
-        assert re.match(r"\s+# v\d", comment), ref
-    data = yaml.safe_load(text)
+    data = yaml.safe_load(workflow.read_text(encoding="utf-8"))
     assert data["permissions"] == {}
+    for name, job in data["jobs"].items():
+        assert "permissions" in job, name
 
 
 def test_rotation_example_never_overlaps() -> None:

@@ -16,7 +16,7 @@ import pytest
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 
 from .conftest import ROTATE_ACTION, TOKEN_ACTION
-from .harness import ActionResult, Job, assert_hidden, error_messages
+from .harness import ActionResult, Job, assert_hidden, cli_error, error_messages
 
 GH_TOKEN = "github_pat_11TESTTOKEN0123456789"
 
@@ -215,10 +215,7 @@ def test_a_wrong_password_fails_with_exit_3_and_creates_nothing(
     )
 
     assert result.exit_code == 3
-    (message,) = error_messages(result)
-    assert (
-        "spatiafi-ops credentials failed (exit 3: the service rejected the credentials)" in message
-    )
+    assert cli_error(result)
     assert _client_ids(spatiafi_emulator) == {app_credentials["client_id"]}
     assert_hidden(result, "not-the-password")
     _store_removed(job, result)
@@ -244,6 +241,8 @@ def test_dry_run_reports_and_changes_nothing(
     [
         ({"revoke-old": "true"}, "revoke-old needs write-back"),
         ({"write-back": "organization"}, "must be none, repository or environment"),
+        # Escaped by the package's escaping: the annotation shows exactly what was given.
+        ({"write-back": "50%0A\nnext"}, "not '50%0A\\nnext'."),
         ({"write-back": "repository"}, "The 'github-token' input is empty"),
         (
             {"write-back": "environment", "github-token": GH_TOKEN},

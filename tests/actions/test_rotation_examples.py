@@ -17,7 +17,9 @@ import pytest
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 from tests.conftest import record_output
 
-from .conftest import REPO
+from .conftest import REPO, needs_posix_bash
+
+pytestmark = needs_posix_bash
 
 WRAPPER = REPO / "examples" / "cron" / "spatiafi-rotate"
 SYSTEMD = REPO / "examples" / "systemd"

@@ -1,14 +1,17 @@
 """
-actions/setup.sh: sourced only, checks the interpreter, builds and reuses its own venv.
+actions/setup.py: checks the interpreter, builds its venv once per job, names the CLI in outputs.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import os
+import re
 import subprocess
 import sys
-import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -17,58 +20,115 @@ from spatiafi_ops.emulator import EmulatorHandle
 from .conftest import ACTIONS, REPO, TOKEN_ACTION
 from .harness import Job, assert_hidden, error_messages
 
-
-def _without_prepared_venv(job: Job) -> Job:
-    del job.env["SPATIAFI_ACTION_VENV"]
-    return job
+SETUP = ACTIONS / "setup.py"
 
 
-def test_refuses_to_run_unless_sourced(tmp_path: Path) -> None:
+def _load_setup() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("spatiafi_action_setup", SETUP)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_old_interpreter_gets_a_clear_error_not_a_syntax_error(tmp_path: Path) -> None:
     """
-    Executing setup.sh (instead of sourcing it) fails with an ::error:: line.
+    Python 3.9 (Windows images' default) is named and refused with exit 2, nothing built.
+
+    No such interpreter is on this machine: the script runs under this one with
+    ``sys.version_info`` replaced, the one thing an old interpreter would change; that it
+    would parse there at all is the grammar check below.
     """
+    output = tmp_path / "output"
+    output.write_text("", encoding="utf-8")
     completed = subprocess.run(
-        ["bash", str(ACTIONS / "setup.sh")],
+        [
+            sys.executable,
+            "-c",
+            "import runpy, sys; sys.version_info = (3, 9, 18, 'final', 0); "
+            f"runpy.run_path({str(SETUP)!r}, run_name='__main__')",
+        ],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
-        env={"PATH": os.environ["PATH"], "RUNNER_TEMP": str(tmp_path)},
+        env={**os.environ, "RUNNER_TEMP": str(tmp_path), "GITHUB_OUTPUT": str(output)},
         check=False,
     )
-    assert completed.returncode == 1
-    assert completed.stderr.startswith(
-        "::error title=spatiafi-ops::actions/setup.sh must be sourced"
-    )
+
+    assert completed.returncode == 2
+    detail, annotation = completed.stderr.splitlines()
+    assert detail == f"spatiafi-ops: {sys.executable} is Python 3.9.18"
+    assert annotation.startswith("::error title=spatiafi-ops::spatiafi-ops needs Python 3.10")
+    assert output.read_text(encoding="utf-8") == ""
+    assert not (tmp_path / "spatiafi-ops").exists()
 
 
-def test_refuses_an_old_python(job: Job, tmp_path: Path) -> None:
+def test_the_script_parses_on_interpreters_it_must_refuse() -> None:
     """
-    An interpreter older than 3.10 is named in the error, before any venv is built.
+    Python 3.7 grammar, so that an old interpreter reaches the version check.
     """
-    fake = tmp_path / "python3.8"
-    fake.write_text(
-        '#!/bin/sh\ncase "$*" in *platform*) echo 3.8.10 ;; *) exit 1 ;; esac\n', encoding="utf-8"
-    )
-    fake.chmod(0o755)
-    _without_prepared_venv(job).env["SPATIAFI_ACTION_PYTHON"] = str(fake)
-    result = job.run(TOKEN_ACTION, {"client-id": "x", "client-secret": "y"})
+    ast.parse(SETUP.read_text(encoding="utf-8"), feature_version=(3, 7))
 
-    assert result.exit_code == 1
-    (message,) = error_messages(result)
-    assert f"needs Python 3.10 or newer, but {fake} is 3.8.10" in message
-    assert not list((job.runner_temp / "spatiafi-ops").glob("venv-*"))
+
+def test_annotations_are_fixed_text_that_needs_no_escaping() -> None:
+    """
+    The escaping lives in spatiafi_ops.emit._quoting, not installed yet: no %, CR or LF here.
+    """
+    setup = _load_setup()
+    messages = [
+        value for name, value in vars(setup).items() if name.isupper() and isinstance(value, str)
+    ]
+    assert len(messages) >= 6
+    for message in messages:
+        assert not re.search(r"[%\r\n]", message), message
+
+
+def test_a_prepared_environment_in_the_windows_layout(tmp_path: Path) -> None:
+    """
+    Windows venvs keep executables in Scripts\\ with .exe names; those are the outputs.
+    """
+    setup = _load_setup()
+    environment = tmp_path / "venv"
+    (environment / "Scripts").mkdir(parents=True)
+    (environment / "pyvenv.cfg").write_text("home = C:\\Python313\n", encoding="utf-8")
+    (environment / "Scripts" / "spatiafi-ops.exe").write_bytes(b"MZ")
+    environ = {
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "SPATIAFI_ACTION_VENV": str(environment),
+    }
+
+    cli, python = setup.prepare(environ, python="python.exe", version=(3, 13, 1), windows=True)
+
+    assert cli == environment / "Scripts" / "spatiafi-ops.exe"
+    assert python == environment / "Scripts" / "python.exe"
+    with pytest.raises(setup.SetupError) as raised:  # the POSIX layout is not there
+        setup.prepare(environ, python="python3", version=(3, 13, 1), windows=False)
+    assert raised.value.exit_code == 5
+
+
+def test_outside_a_job_nothing_is_built(tmp_path: Path) -> None:
+    """
+    Without RUNNER_TEMP and GITHUB_OUTPUT there is no job to install into: exit 5.
+    """
+    setup = _load_setup()
+    with pytest.raises(setup.SetupError) as raised:
+        setup.prepare({}, python="python3", version=(3, 13, 1), windows=False)
+    assert raised.value.exit_code == 5
 
 
 def test_refuses_a_prepared_environment_that_is_no_venv(job: Job) -> None:
     """
-    SPATIAFI_ACTION_VENV must be a virtual environment: never the system Python.
+    SPATIAFI_ACTION_VENV must be a virtual environment holding spatiafi-ops, never /usr.
     """
     job.env["SPATIAFI_ACTION_VENV"] = "/usr"
     result = job.run(TOKEN_ACTION, {"client-id": "x", "client-secret": "y"})
 
     assert result.exit_code == 5
     (message,) = error_messages(result)
-    assert "is not a virtual environment; refusing to use a system Python" in message
+    assert message.startswith("SPATIAFI_ACTION_VENV is not a virtual environment")
+    assert "SPATIAFI_ACTION_VENV=/usr" in result.log.text
+    assert result.step("mint").outcome == "skipped"
 
 
 @pytest.mark.slow
@@ -76,12 +136,14 @@ def test_installs_the_checkout_into_an_isolated_venv_once_per_job(
     job: Job, spatiafi_emulator: EmulatorHandle, app_credentials: dict[str, str]
 ) -> None:
     """
-    The real install: hash-pinned requirements plus the action's checkout, reused by later runs.
+    The real install: setup-python's interpreter, hash-pinned wheels, the checkout; reused after.
+
+    pip reads the machine's index configuration, as on a runner.
     """
-    _without_prepared_venv(job).env["SPATIAFI_ACTION_PYTHON"] = sys.executable
+    del job.env["SPATIAFI_ACTION_VENV"], job.env["SPATIAFI_ACTION_PYTHON"]
     for name, value in os.environ.items():
         if name.startswith("PIP_"):
-            job.env[name] = value  # the machine's index configuration, as on a runner
+            job.env[name] = value
     job.env.setdefault("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
     inputs = {
         "client-id": app_credentials["client_id"],
@@ -94,19 +156,25 @@ def test_installs_the_checkout_into_an_isolated_venv_once_per_job(
     (venv,) = (job.runner_temp / "spatiafi-ops").glob("venv-*")
     assert first.outputs["cli"] == str(venv / "bin" / "spatiafi-ops")
     assert (venv / ".spatiafi-ops-action").read_text().startswith(f"checkout {REPO} ")
-    installed = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import spatiafi_ops; print(spatiafi_ops.__file__)"],
+    probe = (
+        "import importlib.metadata as m, spatiafi_ops; "
+        "print(spatiafi_ops.__file__); print(m.version('cryptography'))"
+    )
+    installed, cryptography = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe],
         cwd=job.workspace,
         capture_output=True,
         text=True,
         check=True,
-    ).stdout
+    ).stdout.splitlines()
     assert installed.startswith(str(venv))  # a copy in the venv, not the checkout
+    pinned = re.search(r"^cryptography==(\S+)", (ACTIONS / "requirements.txt").read_text(), re.M)
+    assert pinned is not None
+    assert cryptography == pinned[1]  # from the hash-pinned file, not the index's newest
     assert_hidden(first, first.outputs["access-token"])
 
-    started = time.monotonic()
     second = job.run(TOKEN_ACTION, inputs)
     assert second.success, second.log.text
     assert f"spatiafi-ops: reusing {venv}" in second.log.text
+    assert "spatiafi-ops: building" not in "\n".join(second.step("install").log.lines)
     assert second.outputs["access-token"] == first.outputs["access-token"]
-    assert time.monotonic() - started < 15  # no second install

@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,12 +19,18 @@ from tests.conftest import RecordingRunner
 from tests.e2e.conftest import create_credentials
 from tests.unit.ci_readers import parse_github_file, parse_gitlab_dotenv, registered_masks
 
+# The shell format is for POSIX shells; Windows' bash, if any, is a port or WSL's launcher.
+needs_bash = pytest.mark.skipif(
+    shutil.which("bash") is None or sys.platform == "win32", reason="needs bash (POSIX)"
+)
+
 
 def stored(config: Path) -> dict[str, str]:
     data: dict[str, str] = json.loads((config / "app_credentials.json").read_text())
     return data
 
 
+@needs_bash
 def test_shell_output_evaluates_to_the_stored_credentials(
     runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
 ) -> None:
@@ -126,6 +134,7 @@ def test_emit_usage_errors(
     assert fragment in result.stderr
 
 
+@needs_bash
 def test_token_formats_share_the_emitters(runner: RecordingRunner, service: EmulatorHandle) -> None:
     """token --format shell and json carry the same token as raw, from the cache."""
     create_credentials(runner)

@@ -144,6 +144,10 @@ def test_dotenv_refusal_names_the_variable_not_the_value() -> None:
     assert "s3cret" not in str(caught.value)
 
 
+@pytest.mark.skipif(
+    not (shutil.which("bash") and shutil.which("dash") and Path("/usr/bin/env").exists()),
+    reason="needs bash, dash and /usr/bin/env (POSIX)",
+)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=st.lists(VALUES, min_size=1, max_size=8))
 def test_dotenv_round_trips_through_python_dotenv_bash_and_dash(

@@ -24,9 +24,15 @@ VALUES = st.lists(
 ).map("".join)
 
 
-# zsh is optional: installed on some machines only.
+# zsh is optional: installed on some machines only. Windows has no /usr/bin/env to run them.
 SHELLS = [
-    pytest.param(name, marks=pytest.mark.skipif(not shutil.which(name), reason=f"no {name}"))
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            not shutil.which(name) or not Path("/usr/bin/env").exists(),
+            reason=f"needs {name} and /usr/bin/env (POSIX)",
+        ),
+    )
     for name in ("bash", "dash", "zsh")
 ]
 

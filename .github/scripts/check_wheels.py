@@ -1,0 +1,137 @@
+"""
+Check that a hash-pinned requirements file installs from wheels on every hosted runner.
+
+    python .github/scripts/check_wheels.py actions/requirements.txt
+
+For each runner platform (Linux x86_64 and arm64, macOS x86_64 and arm64, Windows x64) and
+each supported Python, it keeps the requirements whose environment markers hold there and
+runs ``pip download --only-binary :all: --require-hashes --no-deps`` for that platform's
+wheel tags: what the actions' install step does, minus the install. pip evaluates markers
+for the interpreter running it, not the target, hence the filtering here. Needs the package
+index and ``packaging`` (pinned in the same requirements file).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.markers import Marker
+
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+# Oldest glibc a wheel may need on the Ubuntu runners (24.04 has 2.39).
+GLIBC_MINORS = range(39, 16, -1)
+
+
+@dataclass(frozen=True)
+class Platform:
+    """
+    A hosted runner platform: its marker values and the wheel tags it accepts.
+    """
+
+    name: str
+    system: str
+    machine: str
+    tags: tuple[str, ...]
+
+
+def _manylinux(arch: str) -> tuple[str, ...]:
+    return (*(f"manylinux_2_{minor}_{arch}" for minor in GLIBC_MINORS), f"manylinux2014_{arch}")
+
+
+# pip widens a macosx tag to older macOS versions and universal2 wheels itself.
+PLATFORMS = (
+    Platform("linux-x86_64", "Linux", "x86_64", _manylinux("x86_64")),
+    Platform("linux-arm64", "Linux", "aarch64", _manylinux("aarch64")),
+    Platform("macos-x86_64", "Darwin", "x86_64", ("macosx_15_0_x86_64",)),
+    Platform("macos-arm64", "Darwin", "arm64", ("macosx_15_0_arm64",)),
+    Platform("windows-x64", "Windows", "AMD64", ("win_amd64",)),
+)
+
+
+def marker_environment(platform: Platform, python: str) -> dict[str, str]:
+    """
+    Return PEP 508 marker values of CPython *python* on *platform*.
+    """
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": f"{python}.0",
+        "os_name": "nt" if platform.system == "Windows" else "posix",
+        "platform_machine": platform.machine,
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_system": platform.system,
+        "platform_version": "",
+        "python_full_version": f"{python}.0",
+        "python_version": python,
+        "sys_platform": {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}[platform.system],
+    }
+
+
+def requirements_for(text: str, environment: dict[str, str]) -> str:
+    """
+    Return the requirement blocks of *text* whose markers hold in *environment*, unmarked.
+    """
+    kept = []
+    for block in re.split(r"\n(?=[A-Za-z])", text):
+        head, _, rest = block.partition("\\\n")
+        if "==" not in head:
+            continue
+        requirement, _, marker = head.partition(";")
+        if marker.strip() and not Marker(marker.strip().rstrip("\\").strip()).evaluate(environment):
+            continue
+        kept.append(f"{requirement.strip()} \\\n{rest}")
+    return "\n".join(kept) + "\n"
+
+
+def check(requirements: Path, platform: Platform, python: str, workdir: Path) -> str:
+    """
+    Download every wheel *platform* and *python* need; return pip's error, or "" when none.
+    """
+    name = f"{platform.name}-py{python}"
+    filtered = workdir / f"{name}.txt"
+    filtered.write_text(
+        requirements_for(
+            requirements.read_text(encoding="utf-8"), marker_environment(platform, python)
+        ),
+        encoding="utf-8",
+    )
+    command = [
+        sys.executable,
+        *("-m", "pip", "download", "--quiet", "--disable-pip-version-check"),
+        *("--no-deps", "--require-hashes", "--only-binary", ":all:"),
+        *("--implementation", "cp", "--python-version", python),
+        *(option for tag in platform.tags for option in ("--platform", tag)),
+        *("--dest", str(workdir / name), "--requirement", str(filtered)),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode == 0:
+        return ""
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+    return errors[-1] if errors else done.stderr.strip()
+
+
+def main(argv: list[str]) -> int:
+    """
+    Check every platform and Python; print one line each; 1 when any lacks a wheel.
+    """
+    if len(argv) != 1:
+        print("usage: check_wheels.py REQUIREMENTS", file=sys.stderr)
+        return 2
+    requirements = Path(argv[0])
+    failures = 0
+    with tempfile.TemporaryDirectory() as workdir:
+        for python in PYTHONS:
+            for platform in PLATFORMS:
+                error = check(requirements, platform, python, Path(workdir))
+                failures += bool(error)
+                print(f"{'FAIL' if error else 'ok  '} {platform.name:13} Python {python} {error}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
