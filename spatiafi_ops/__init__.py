@@ -27,8 +27,11 @@ if TYPE_CHECKING:
         LocalStateError,
         LockTimeout,
         LoginRequired,
+        MissingExtra,
         OutputError,
         RequestRejected,
+        SecretStoreRefused,
+        SecretStoreUnavailable,
         ServiceError,
         ServiceUnavailable,
         SpatiafiOpsError,
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     )
     from ._http import RetryPolicy
     from ._models import AccessToken, AppCredentials, ProvisionResult, UserLogin, Variable
-    from ._store import load_credentials
+    from ._sources import load_credentials
     from ._token_cache import get_token
     from .rotation import (
         Policy,
@@ -64,6 +67,7 @@ _EXPORTS = {
     "LocalStateError": "_errors",
     "LockTimeout": "_errors",
     "LoginRequired": "_errors",
+    "MissingExtra": "_errors",
     "OutputError": "_errors",
     "Policy": "rotation",
     "ProfileOutcome": "rotation",
@@ -71,6 +75,8 @@ _EXPORTS = {
     "RequestRejected": "_errors",
     "RetryPolicy": "_http",
     "RunContext": "rotation",
+    "SecretStoreRefused": "_errors",
+    "SecretStoreUnavailable": "_errors",
     "ServiceError": "_errors",
     "ServiceUnavailable": "_errors",
     "Settings": "_config",
@@ -84,7 +90,7 @@ _EXPORTS = {
     "ensure_credentials": "rotation",
     "get_session": "_auth",
     "get_token": "_token_cache",
-    "load_credentials": "_store",
+    "load_credentials": "_sources",
     "mint_token": "_auth",
     "parse_duration": "_durations",
     "revoke_credentials": "rotation",
@@ -105,6 +111,7 @@ __all__ = [
     "LocalStateError",
     "LockTimeout",
     "LoginRequired",
+    "MissingExtra",
     "OutputError",
     "Policy",
     "ProfileOutcome",
@@ -112,6 +119,8 @@ __all__ = [
     "RequestRejected",
     "RetryPolicy",
     "RunContext",
+    "SecretStoreRefused",
+    "SecretStoreUnavailable",
     "ServiceError",
     "ServiceUnavailable",
     "Settings",

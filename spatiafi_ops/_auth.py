@@ -167,7 +167,7 @@ def get_session(
     ``spatiafi-ops token``'s do (*use_cache* False: a fresh one per session), and are
     renewed when less than *min_ttl* is left. API requests are yours to retry.
     """
-    from ._store import load_credentials
+    from ._sources import load_credentials
 
     settings = settings if settings is not None else Settings.from_env()
     if credentials is None:

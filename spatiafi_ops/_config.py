@@ -161,6 +161,12 @@ class SettingSpec(NamedTuple):
             raise InvalidSetting(f"{source}: {exc}", setting=source) from None
 
 
+def _source(text: str) -> str:
+    from ._sources import check_source_spec
+
+    return check_source_spec(text)
+
+
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("auth_url", "--auth-url", "SPATIAFI_AUTH_URL", normalize_auth_url),
     SettingSpec("profile", "--profile", "SPATIAFI_PROFILE", validate_profile_name),
@@ -180,6 +186,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "SPATIAFI_ALLOW_INSECURE_TRANSPORT",
         parse_flag,
     ),
+    SettingSpec("credentials_from", "--credentials-from", "SPATIAFI_CREDENTIALS_FROM", _source),
 )
 SETTING_BY_FIELD = {spec.field: spec for spec in SETTINGS}
 
@@ -201,6 +208,9 @@ class Settings(NamedTuple):
     allow_insecure_permissions: bool = False
     # http:// to a host that is not loopback sends secrets in cleartext: refused unless set.
     allow_insecure_transport: bool = False
+    # Where consumers read app credentials (a source spec, see _sources); None: env, else
+    # the profile.
+    credentials_from: str | None = None
 
     @property
     def url(self) -> str:

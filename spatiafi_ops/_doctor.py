@@ -154,7 +154,7 @@ def check_mint(settings: Settings) -> Check:
     Mint one token with the credentials in use (never cached, never printed).
     """
     from ._auth import mint_token
-    from ._store import load_credentials
+    from ._sources import load_credentials
 
     try:
         credentials = load_credentials(settings)

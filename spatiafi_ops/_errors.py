@@ -6,12 +6,14 @@ The exception tree of spatiafi-ops, in its own module to avoid import loops.
     SpatiafiOpsError              base; never raised bare              (CLI exit 1)
     ├── UsageError                a value the caller gave is invalid       (exit 2)
     │   ├── LoginRequired         no username or password to be had (no terminal to ask)
-    │   └── InsecureTransport     http:// to a host that is not loopback
+    │   ├── InsecureTransport     http:// to a host that is not loopback
+    │   └── MissingExtra          an optional integration whose extra is not installed
     ├── ServiceError              the service failed or answered nonsense  (exit 4)
     │   ├── ServiceUnavailable    network, timeout, 429, 5xx: the only class retried
     │   │   └── DeadlineExceeded  the overall --deadline is spent
     │   ├── UnexpectedResponse    200 without access_token, non-JSON body, wrong shape
     │   ├── RequestRejected       a 4xx that is not about the credentials (404, 422, ...)
+    │   ├── SecretStoreUnavailable  a sink or source (AWS, gh, a command) failed transiently
     │   └── CredentialsRejected   bad password, invalid or revoked client  (exit 3)
     └── LocalStateError           local files, locks, output targets       (exit 5)
         ├── CredentialFileError   missing, corrupt or incomplete credential file
@@ -20,6 +22,7 @@ The exception tree of spatiafi-ops, in its own module to avoid import loops.
         ├── CredentialsExist      the profile already holds credentials (use --force)
         ├── UnsafeValue           a value the chosen output format cannot carry
         ├── OutputError           an output target that is unset or unwritable
+        ├── SecretStoreRefused    a sink or source refused, or is misconfigured
         └── ClockSkew             our clock and the service's disagree too much to mint
 
 The library knows nothing of processes: ``spatiafi_ops.cli`` maps these classes to
@@ -50,6 +53,12 @@ class LoginRequired(UsageError):
 class InsecureTransport(UsageError):
     """
     Credentials would travel in cleartext: ``http://`` to a host that is not loopback.
+    """
+
+
+class MissingExtra(UsageError):
+    """
+    An optional integration was asked for, but its extra is not installed.
     """
 
 
@@ -180,3 +189,25 @@ class ClockSkew(LocalStateError):
     def __init__(self, message: str, *, offset: float | None = None, path: str | None = None):
         super().__init__(message, path=path)
         self.offset = offset
+
+
+class SecretStoreUnavailable(ServiceError):
+    """
+    A place credentials are published to or read from failed in a way a later run can
+    get past (unreachable, throttled, timed out). ``target`` names it (no secret).
+    """
+
+    def __init__(self, message: str, *, target: str) -> None:
+        super().__init__(message)
+        self.target = target
+
+
+class SecretStoreRefused(LocalStateError):
+    """
+    A place credentials are published to or read from refused them, or is misconfigured
+    (no such secret, no permission, no ``gh`` on PATH). ``target`` names it (no secret).
+    """
+
+    def __init__(self, message: str, *, target: str) -> None:
+        super().__init__(message)
+        self.target = target

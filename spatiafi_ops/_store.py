@@ -315,6 +315,20 @@ class Store:
         return credentials
 
 
+# What a child process (exec's command, a publishing command) never inherits: the app
+# credentials as a pair, and the user's password.
+WITHHELD_VARIABLES = frozenset(
+    {"SPATIAFI_CLIENT_ID", "SPATIAFI_CLIENT_SECRET", "SPATIAFI_PASSWORD"}
+)
+
+
+def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
+    """
+    Return *environ* without the variables that hold (or half-hold) credentials.
+    """
+    return {name: value for name, value in environ.items() if name not in WITHHELD_VARIABLES}
+
+
 def credentials_from_env(environ: Mapping[str, str] | None = None) -> AppCredentials | None:
     """
     Return credentials from ``SPATIAFI_CLIENT_ID``/``_SECRET`` when both are non-empty.
@@ -331,16 +345,3 @@ def credentials_from_env(environ: Mapping[str, str] | None = None) -> AppCredent
             reason="set both SPATIAFI_CLIENT_ID and SPATIAFI_CLIENT_SECRET, or neither",
         )
     return None
-
-
-def load_credentials(
-    settings: Settings | None = None, environ: Mapping[str, str] | None = None
-) -> AppCredentials:
-    """
-    Return app credentials from the environment, else from the profile (py-spatiafi order).
-    """
-    settings = settings if settings is not None else Settings.from_env()
-    from_env = credentials_from_env(environ)
-    if from_env is not None:
-        return from_env
-    return Store(settings).require()

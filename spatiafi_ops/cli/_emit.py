@@ -98,7 +98,7 @@ def emit(
     shell (eval/source), dotenv, docker (--env-file), json, github (masked outputs),
     gitlab (dotenv report).
     """
-    from .._store import load_credentials
+    from .._sources import load_credentials
     from .._token_cache import get_token
 
     credentials = load_credentials(state.settings)

@@ -22,10 +22,6 @@ from ._params import min_ttl_option
 from ._root import CliState, CommandFailed
 from ._token import current_token
 
-# Removed from the command's environment: it gets a token that expires, not what mints
-# one (the app credentials, as a pair) nor the user's password.
-WITHHELD_VARIABLES = ("SPATIAFI_CLIENT_ID", "SPATIAFI_CLIENT_SECRET", "SPATIAFI_PASSWORD")
-
 # As a POSIX shell reports them (POSIX.1-2017 XCU 2.8.2 "Exit Status for Commands").
 EXIT_CANNOT_EXECUTE = 126
 EXIT_NOT_FOUND = 127
@@ -78,11 +74,13 @@ def command_environment(
     environ: Mapping[str, str], token: AccessToken, *, prefix: str
 ) -> dict[str, str]:
     """
-    Return *environ* without the withheld variables, plus the token's variables.
+    Return *environ* without the credentials that mint tokens, plus the token's variables:
+    the command gets a token that expires, not what mints one.
     """
+    from .._store import without_credentials
     from ..emit import build_variables
 
-    env = {name: value for name, value in environ.items() if name not in WITHHELD_VARIABLES}
+    env = without_credentials(environ)
     env.update(
         (variable.name, variable.value) for variable in build_variables(None, token, prefix=prefix)
     )

@@ -21,11 +21,9 @@ def current_token(settings: Settings, *, min_ttl: float, use_cache: bool) -> Acc
     Return a token minted with the app credentials, from the cache when it can:
     the one place where `token` and `exec` find their credentials.
     """
-    from .._store import load_credentials
-    from .._token_cache import get_token
+    from .._sources import token_from_source
 
-    credentials = load_credentials(settings)
-    return get_token(credentials, settings, min_ttl=min_ttl, use_cache=use_cache)[0]
+    return token_from_source(settings, min_ttl=min_ttl, use_cache=use_cache)[0]
 
 
 @click.command()

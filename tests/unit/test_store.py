@@ -14,7 +14,8 @@ import pytest
 from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import CredentialFileError, InsecurePermissions
 from spatiafi_ops._models import AppCredentials
-from spatiafi_ops._store import ProfilePaths, Store, list_profiles, load_credentials
+from spatiafi_ops._sources import load_credentials
+from spatiafi_ops._store import ProfilePaths, Store, list_profiles
 
 CREDS = AppCredentials(
     client_id="0b0c5b1e-1111-4222-8333-444455556666",

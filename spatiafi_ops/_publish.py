@@ -1,0 +1,289 @@
+"""
+Sinks: where a rotation publishes new credentials for the consumers that read them there.
+
+``--publish SINK`` (repeatable; ``SPATIAFI_PUBLISH``, one per line) on every verb that
+changes credentials. The engine publishes after the switch, journals each sink's success,
+and revokes the previous client only once every sink has the new one (docs/many-machines.md)::
+
+    command:SHELL-COMMAND                     the credentials as JSON on the command's stdin
+    github:OWNER/REPO[/environments/ENV]      gh secret set (stdin), one JSON secret
+    github:org/ORG                            ... an organisation secret
+    aws-secretsmanager:SECRET-ID              a new AWSCURRENT version (extra spatiafi-ops[aws])
+
+A sink raises ``SecretStoreUnavailable`` (exit 4, a later run resumes) or
+``SecretStoreRefused`` (exit 5, refused or misconfigured), never with a secret in the text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+from urllib.parse import parse_qsl
+
+from ._errors import SecretStoreRefused, SecretStoreUnavailable, UsageError
+from ._models import AppCredentials, format_timestamp
+from ._redaction import scrub
+from ._store import without_credentials
+
+# sysexits.h EX_TEMPFAIL: "temporary failure, try again later" — a command's way to say
+# it could not reach its store; any other failure means it refused.
+EX_TEMPFAIL = 75
+DEFAULT_SECRET_NAME = "SPATIAFI_APP_CREDENTIALS"
+_GITHUB_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+_SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+
+
+class Payload(NamedTuple):
+    """
+    What a sink publishes: the profile's new credentials and the client they replace.
+    """
+
+    profile: str
+    credentials: AppCredentials
+    previous_client_id: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """
+        Return the one JSON object every sink writes (it holds the secret).
+        """
+        created = self.credentials.created_at
+        return {
+            "profile": self.profile,
+            "client_id": self.credentials.client_id,
+            "client_secret": self.credentials.client_secret,
+            "user_id": self.credentials.user_id,
+            "created_at": format_timestamp(created) if created is not None else None,
+            "auth_url": self.credentials.auth_url,
+            "previous_client_id": self.previous_client_id,
+        }
+
+    def encoded(self) -> bytes:
+        return json.dumps(self.to_json()).encode("utf-8")
+
+
+class Sink(Protocol):
+    """
+    A place credentials are published to; ``target`` is its spec, which names it in results.
+    """
+
+    @property
+    def target(self) -> str:
+        """
+        Return the sink's spec as given (never holds a secret).
+        """
+
+    def publish(self, payload: Payload, *, timeout: float) -> None:
+        """
+        Write *payload* within *timeout* seconds; idempotent, so a rerun may repeat it.
+        """
+
+
+def _tail(stderr: bytes) -> str:
+    """
+    Return the last line a failed tool wrote, scrubbed and printable, for its error.
+    """
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    if not lines:
+        return "no output"
+    last = scrub(lines[-1])
+    return "".join(ch if ch.isprintable() else "?" for ch in last)[:200]
+
+
+def _run(
+    target: str, argv: list[str], data: bytes, *, timeout: float
+) -> subprocess.CompletedProcess[bytes]:
+    """
+    Run *argv* with *data* on stdin and no credential in its environment; stop it (and
+    what it started) when *timeout* is spent.
+
+    Raises:
+        SecretStoreRefused: when the program cannot be started.
+        SecretStoreUnavailable: when it runs past *timeout*.
+    """
+    posix = sys.platform != "win32"
+    try:
+        process = subprocess.Popen(  # noqa: S603 - argv chosen by the user's sink spec
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=without_credentials(os.environ),
+            start_new_session=posix,
+        )
+    except OSError as exc:
+        raise SecretStoreRefused(
+            f"cannot run the sink {target}: {exc.strerror or exc}", target=target
+        ) from None
+    try:
+        _, stderr = process.communicate(data, timeout=max(0.1, timeout))
+    except subprocess.TimeoutExpired:
+        _stop(process, posix)
+        raise SecretStoreUnavailable(
+            f"the sink {target} did not finish within {timeout:.0f}s and was stopped; "
+            "a later run publishes again",
+            target=target,
+        ) from None
+    return subprocess.CompletedProcess(argv, process.returncode, b"", stderr)
+
+
+def _stop(process: subprocess.Popen[bytes], posix: bool) -> None:
+    if posix:
+        import signal
+
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            process.kill()
+    else:
+        process.kill()
+    process.communicate()
+
+
+@dataclass(frozen=True)
+class CommandSink:
+    """
+    ``command:SHELL-COMMAND``: runs through ``sh -c`` (``cmd /d /s /c`` on Windows) with
+    the credentials JSON on stdin. Exit 0 publishes; 75 (EX_TEMPFAIL), a signal or a
+    timeout is transient (exit 4); any other status is a refusal (exit 5).
+    """
+
+    command: str
+
+    @property
+    def target(self) -> str:
+        return f"command:{self.command}"
+
+    def publish(self, payload: Payload, *, timeout: float) -> None:
+        if sys.platform == "win32":
+            argv = [os.environ.get("COMSPEC", "cmd.exe"), "/d", "/s", "/c", self.command]
+        else:
+            argv = ["/bin/sh", "-c", self.command]
+        done = _run(self.target, argv, payload.encoded(), timeout=timeout)
+        code = done.returncode
+        if code == 0:
+            return
+        detail = _tail(done.stderr)
+        if code < 0 or code == EX_TEMPFAIL:
+            raise SecretStoreUnavailable(
+                f"the sink {self.target} failed (status {code}: {detail}); a later run "
+                "publishes again",
+                target=self.target,
+            )
+        raise SecretStoreRefused(
+            f"the sink {self.target} refused the credentials (status {code}: {detail})",
+            target=self.target,
+        )
+
+
+@dataclass(frozen=True)
+class GitHubSink:
+    """
+    ``github:OWNER/REPO[/environments/ENV]`` or ``github:org/ORG``, through ``gh secret set``
+    with the value on stdin: one JSON secret (``?secret=NAME``, default
+    ``SPATIAFI_APP_CREDENTIALS``), one write, so readers never see a mismatched pair; with
+    ``?pair=PREFIX`` also py-spatiafi's ``PREFIXCLIENT_ID`` and ``PREFIXCLIENT_SECRET``.
+    """
+
+    spec: str
+    scope: tuple[str, ...]  # gh's arguments that choose the repository/environment/org
+    secret: str = DEFAULT_SECRET_NAME
+    pair_prefix: str | None = None
+
+    @property
+    def target(self) -> str:
+        return self.spec
+
+    def publish(self, payload: Payload, *, timeout: float) -> None:
+        data = payload.to_json()
+        values = [(self.secret, json.dumps({k: v for k, v in data.items() if k != "profile"}))]
+        if self.pair_prefix is not None:
+            values += [
+                (f"{self.pair_prefix}CLIENT_ID", payload.credentials.client_id),
+                (f"{self.pair_prefix}CLIENT_SECRET", payload.credentials.client_secret),
+            ]
+        for name, value in values:
+            argv = ["gh", "secret", "set", name, *self.scope]
+            done = _run(self.target, argv, value.encode("utf-8"), timeout=timeout)
+            if done.returncode == 0:
+                continue
+            # gh's exit statuses: 4 = authentication needed, 1 = the call failed.
+            detail = _tail(done.stderr)
+            if done.returncode == 1:
+                raise SecretStoreUnavailable(
+                    f"gh could not set {name} for {self.target} ({detail}); a later run "
+                    "publishes again",
+                    target=self.target,
+                )
+            raise SecretStoreRefused(
+                f"gh refused to set {name} for {self.target} (status {done.returncode}: "
+                f"{detail}); check GH_TOKEN and its permissions",
+                target=self.target,
+            )
+
+
+def _github_sink(spec: str, rest: str) -> GitHubSink:
+    path, _, query = rest.partition("?")
+    parts = path.split("/")
+    if len(parts) == 2 and parts[0] == "org":
+        scope: tuple[str, ...] = ("--org", parts[1])
+    elif len(parts) == 2:
+        scope = ("--repo", f"{parts[0]}/{parts[1]}")
+    elif len(parts) == 4 and parts[2] == "environments":
+        scope = ("--repo", f"{parts[0]}/{parts[1]}", "--env", parts[3])
+    else:
+        raise UsageError(
+            f"{spec!r} is not a GitHub sink; use github:OWNER/REPO, "
+            "github:OWNER/REPO/environments/ENV or github:org/ORG"
+        )
+    if not all(_GITHUB_NAME.fullmatch(part) for part in parts):
+        raise UsageError(f"{spec!r} names an invalid GitHub owner, repository or environment")
+    options: Mapping[str, str] = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = set(options) - {"secret", "pair"}
+    if unknown:
+        raise UsageError(f"{spec!r}: unknown option {sorted(unknown)[0]!r} (secret=, pair=)")
+    secret = options.get("secret", DEFAULT_SECRET_NAME)
+    pair = options.get("pair")
+    for name in (secret, f"{pair}CLIENT_ID" if pair is not None else "X"):
+        if not _SECRET_NAME.fullmatch(name):
+            raise UsageError(f"{spec!r}: {name!r} cannot name a GitHub secret")
+    return GitHubSink(spec, scope, secret, pair)
+
+
+def parse_sink(spec: str) -> Sink:
+    """
+    Return the sink that *spec* names.
+
+    Raises:
+        UsageError: for an unknown kind or a malformed spec (exit 2).
+        MissingExtra: for ``aws-secretsmanager:`` without ``spatiafi-ops[aws]``.
+    """
+    kind, sep, rest = spec.strip().partition(":")
+    if not sep or not rest:
+        raise UsageError(
+            f"{spec[:80]!r} is not a sink; use command:..., github:..., or "
+            "aws-secretsmanager:SECRET-ID"
+        )
+    if kind == "command":
+        return CommandSink(rest)
+    if kind == "github":
+        return _github_sink(spec.strip(), rest)
+    if kind == "aws-secretsmanager":
+        from ._aws import SecretsManagerSink
+
+        return SecretsManagerSink(rest)
+    raise UsageError(
+        f"unknown sink kind {kind[:40]!r}; use command:, github: or aws-secretsmanager:"
+    )
+
+
+def parse_sinks(text: str) -> tuple[Sink, ...]:
+    """
+    Return the sinks of ``SPATIAFI_PUBLISH``: one spec per line, blank lines skipped.
+    """
+    return tuple(parse_sink(line) for line in text.splitlines() if line.strip())

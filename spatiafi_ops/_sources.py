@@ -1,0 +1,238 @@
+"""
+Sources: where a consumer reads its app credentials at run time.
+
+``--credentials-from SOURCE`` / ``SPATIAFI_CREDENTIALS_FROM`` (``Settings.credentials_from``)
+for ``token``, ``exec``, ``emit`` and ``load_credentials``::
+
+    env                          SPATIAFI_CLIENT_ID + SPATIAFI_CLIENT_SECRET
+    env:NAME                     a JSON object {client_id, client_secret, ...} in variable NAME
+    file:PATH                    a JSON file of that shape (private, like the store's)
+    profile                      the profile's stored credentials
+    aws-secretsmanager:SECRET-ID the AWSCURRENT version (extra spatiafi-ops[aws])
+
+Without one, py-spatiafi's order: the environment pair when both are set, else the profile.
+The token cache is keyed by the secret's fingerprint, so a consumer follows a rotation on
+its next call: new credentials in the source, a new cache key, a new token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ._config import Settings
+from ._errors import CredentialFileError, CredentialsRejected, UsageError
+from ._models import AccessToken, AppCredentials
+from ._store import Store, credentials_from_env, credentials_from_json, read_private_json
+
+SOURCE_KINDS = ("env", "env:", "file:", "profile", "aws-secretsmanager:")
+
+
+class Source(Protocol):
+    """
+    A place app credentials are read from; ``target`` names it (never holds a secret).
+    """
+
+    @property
+    def target(self) -> str:
+        """
+        Return the source's spec.
+        """
+
+    def load(self, settings: Settings) -> AppCredentials:
+        """
+        Return the credentials the source holds now.
+        """
+
+
+@dataclass(frozen=True)
+class EnvSource:
+    """
+    ``env``: the ``SPATIAFI_CLIENT_ID`` / ``SPATIAFI_CLIENT_SECRET`` pair, both required.
+    """
+
+    environ: Mapping[str, str] | None = None
+
+    @property
+    def target(self) -> str:
+        return "env"
+
+    def load(self, settings: Settings) -> AppCredentials:
+        credentials = credentials_from_env(self.environ)
+        if credentials is None:
+            raise CredentialFileError(
+                "--credentials-from env: set both SPATIAFI_CLIENT_ID and SPATIAFI_CLIENT_SECRET"
+            )
+        return credentials
+
+
+@dataclass(frozen=True)
+class EnvJsonSource:
+    """
+    ``env:NAME``: one JSON object in a variable (what the ``github:`` sink publishes).
+    """
+
+    name: str
+    environ: Mapping[str, str] | None = None
+
+    @property
+    def target(self) -> str:
+        return f"env:{self.name}"
+
+    def load(self, settings: Settings) -> AppCredentials:
+        env = os.environ if self.environ is None else self.environ
+        text = env.get(self.name, "")
+        if not text.strip():
+            raise CredentialFileError(f"--credentials-from {self.target}: {self.name} is not set")
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise CredentialFileError(
+                f"--credentials-from {self.target}: {self.name} does not hold JSON"
+            ) from None
+        return credentials_from_json(data, Path(f"${self.name}"))
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """
+    ``file:PATH``: a py-spatiafi credentials file, checked like the store's own.
+    """
+
+    path: Path
+
+    @property
+    def target(self) -> str:
+        return f"file:{self.path}"
+
+    def load(self, settings: Settings) -> AppCredentials:
+        if not self.path.exists():
+            raise CredentialFileError(
+                f"--credentials-from {self.target}: no such file", path=str(self.path)
+            )
+        data = read_private_json(self.path, allow_insecure=settings.allow_insecure_permissions)
+        return credentials_from_json(data, self.path)
+
+
+@dataclass(frozen=True)
+class ProfileSource:
+    """
+    ``profile``: the profile's stored credentials.
+    """
+
+    @property
+    def target(self) -> str:
+        return "profile"
+
+    def load(self, settings: Settings) -> AppCredentials:
+        return Store(settings).require()
+
+
+@dataclass(frozen=True)
+class DefaultSource:
+    """
+    py-spatiafi's order: the environment pair when both are set, else the profile.
+    """
+
+    environ: Mapping[str, str] | None = None
+
+    @property
+    def target(self) -> str:
+        return "env, else profile"
+
+    def load(self, settings: Settings) -> AppCredentials:
+        from_env = credentials_from_env(self.environ)
+        if from_env is not None:
+            return from_env
+        return Store(settings).require()
+
+
+def check_source_spec(spec: str) -> str:
+    """
+    Return *spec* if it names a source (the setting's parser: no import, no I/O).
+
+    Raises:
+        ValueError: naming the kinds there are.
+    """
+    text = spec.strip()
+    if text in ("env", "profile"):
+        return text
+    for kind in ("env:", "file:", "aws-secretsmanager:"):
+        if text.startswith(kind) and len(text) > len(kind):
+            return text
+    raise ValueError(
+        f"{spec[:80]!r} is not a credentials source; use env, env:NAME, file:PATH, profile "
+        "or aws-secretsmanager:SECRET-ID"
+    )
+
+
+def parse_source(spec: str, environ: Mapping[str, str] | None = None) -> Source:
+    """
+    Return the source that *spec* names.
+
+    Raises:
+        UsageError: for a malformed spec; MissingExtra for AWS without its extra.
+    """
+    try:
+        text = check_source_spec(spec)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if text == "env":
+        return EnvSource(environ)
+    if text == "profile":
+        return ProfileSource()
+    kind, _, rest = text.partition(":")
+    if kind == "env":
+        return EnvJsonSource(rest, environ)
+    if kind == "file":
+        return FileSource(Path(rest))
+    from ._aws import SecretsManagerSource
+
+    return SecretsManagerSource(rest)
+
+
+def source_for(settings: Settings, environ: Mapping[str, str] | None = None) -> Source:
+    """
+    Return the source the settings name, or py-spatiafi's default order.
+    """
+    if settings.credentials_from:
+        return parse_source(settings.credentials_from, environ)
+    return DefaultSource(environ)
+
+
+def load_credentials(
+    settings: Settings | None = None, environ: Mapping[str, str] | None = None
+) -> AppCredentials:
+    """
+    Return app credentials from ``settings.credentials_from``, else from the environment
+    pair, else from the profile (py-spatiafi's order).
+    """
+    settings = settings if settings is not None else Settings.from_env()
+    return source_for(settings, environ).load(settings)
+
+
+def token_from_source(
+    settings: Settings, *, min_ttl: float, use_cache: bool = True
+) -> tuple[AccessToken, bool]:
+    """
+    Return a token minted with the credentials the settings point at (and whether it
+    came from the cache).
+
+    A rejection is checked against the source once: if a rotation replaced the
+    credentials since they were read (and revoked the old client), the new ones are used.
+    """
+    from ._token_cache import get_token
+
+    source = source_for(settings)
+    credentials = source.load(settings)
+    try:
+        return get_token(credentials, settings, min_ttl=min_ttl, use_cache=use_cache)
+    except CredentialsRejected:
+        latest = source.load(settings)
+        if latest == credentials:
+            raise
+        return get_token(latest, settings, min_ttl=min_ttl, use_cache=use_cache)
