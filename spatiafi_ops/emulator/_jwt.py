@@ -65,10 +65,15 @@ def b64url_decode(text: str) -> bytes:
         raise JWTError("segment is not unpadded base64url") from exc
 
 
+def _refuse_constant(name: str) -> Any:
+    # RFC 8259 §6: NaN and Infinity are not JSON numbers (Python's json accepts them).
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(b64url_decode(segment))
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = json.loads(b64url_decode(segment), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
         raise JWTError(f"{what} is not base64url JSON") from exc
     if not isinstance(value, dict):
         raise JWTError(f"{what} is not a JSON object")
