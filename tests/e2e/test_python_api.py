@@ -31,9 +31,7 @@ def test_load_credentials_reads_what_the_cli_stored(
 def test_get_session_mints_and_renews_its_own_token(service: EmulatorHandle) -> None:
     """An expired session token is re-minted before the next API request."""
     client = service.create_client()
-    credentials = AppCredentials(
-        client_id=client["client_id"], client_secret=client["client_secret"]
-    )
+    credentials = AppCredentials(client_id=client.client_id, client_secret=client.client_secret)
     session = spatiafi_ops.get_session(credentials, Settings(auth_url=service.url), policy=FAST)
     assert service.count("token") == 1
     me = session.get(service.url + "/api/v1/users/me", timeout=5)
@@ -48,9 +46,7 @@ def test_get_session_mints_and_renews_its_own_token(service: EmulatorHandle) -> 
 def test_get_session_retries_its_token_requests(service: EmulatorHandle) -> None:
     """Renewal goes through the same retry policy as the CLI."""
     client = service.create_client()
-    credentials = AppCredentials(
-        client_id=client["client_id"], client_secret=client["client_secret"]
-    )
+    credentials = AppCredentials(client_id=client.client_id, client_secret=client.client_secret)
     service.set_faults(Fault(route="token", status=503, times=1))
     spatiafi_ops.get_session(credentials, Settings(auth_url=service.url), policy=FAST)
     assert service.count("token") == 2
@@ -61,7 +57,7 @@ def test_get_session_reads_the_environment(
 ) -> None:
     """With no arguments: SPATIAFI_AUTH_URL and SPATIAFI_CLIENT_ID/SECRET, like py-spatiafi."""
     client = service.create_client()
-    monkeypatch.setenv("SPATIAFI_CLIENT_ID", client["client_id"])
-    monkeypatch.setenv("SPATIAFI_CLIENT_SECRET", client["client_secret"])
+    monkeypatch.setenv("SPATIAFI_CLIENT_ID", client.client_id)
+    monkeypatch.setenv("SPATIAFI_CLIENT_SECRET", client.client_secret)
     session = spatiafi_ops.get_session()
     assert session.token["token_type"] == "bearer"
