@@ -70,10 +70,6 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-def _whole(seconds: float) -> int:
-    return round(seconds)
-
-
 class ClientAuthenticator:
     """
     Decides which client a token request authenticates as, or why it does not.
@@ -213,24 +209,24 @@ class ClientAuthenticator:
         exp = values.get("exp")
         if exp is None:
             raise _invalid_client("client_assertion has no exp")
-        server = f"the server's time {_whole(now)}"
+        server = f"the server's time {round(now)}"
         leeway = f"(leeway {skew} s); check the clock"
         if exp <= now - skew:
             raise _invalid_client(
-                f"The token is expired: client_assertion exp {_whole(exp)} is "
-                f"{_whole(now - exp)} s before {server} {leeway}"
+                f"The token is expired: client_assertion exp {round(exp)} is "
+                f"{round(now - exp)} s before {server} {leeway}"
             )
         iat = values.get("iat")
         if iat is not None and iat > now + skew:
             raise _invalid_client(
-                f"The token was issued in the future: client_assertion iat {_whole(iat)} is "
-                f"{_whole(iat - now)} s after {server} {leeway}"
+                f"The token was issued in the future: client_assertion iat {round(iat)} is "
+                f"{round(iat - now)} s after {server} {leeway}"
             )
         nbf = values.get("nbf")
         if nbf is not None and nbf > now + skew:
             raise _invalid_client(
-                f"The token is not yet valid: client_assertion nbf {_whole(nbf)} is "
-                f"{_whole(nbf - now)} s after {server} {leeway}"
+                f"The token is not yet valid: client_assertion nbf {round(nbf)} is "
+                f"{round(nbf - now)} s after {server} {leeway}"
             )
         limit = self.config.max_assertion_lifetime
         if limit is None:
@@ -238,12 +234,12 @@ class ClientAuthenticator:
         if iat is not None and exp - iat > limit:
             raise _invalid_client(
                 f"The token lives too long: client_assertion exp - iat is "
-                f"{_whole(exp - iat)} s, more than the {limit} s allowed"
+                f"{round(exp - iat)} s, more than the {limit} s allowed"
             )
         if iat is None and exp - now > limit + skew:
             raise _invalid_client(
-                f"The token lives too long: client_assertion exp {_whole(exp)} is "
-                f"{_whole(exp - now)} s after {server}, more than the {limit} s allowed "
+                f"The token lives too long: client_assertion exp {round(exp)} is "
+                f"{round(exp - now)} s after {server}, more than the {limit} s allowed "
                 f"{leeway}"
             )
         return exp

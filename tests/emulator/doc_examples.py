@@ -10,7 +10,9 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "emulator.md"
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = ROOT / "docs" / "emulator.md"
+README = ROOT / "README.md"
 
 _EXAMPLE = re.compile(
     r"```http\n(?P<request>.*?)```\n\nAnswer `(?P<status>\d{3}) [^`]*`"
@@ -33,6 +35,14 @@ class Example(NamedTuple):
 
 def guide_text() -> str:
     return GUIDE.read_text(encoding="utf-8")
+
+
+def python_blocks(text: str, containing: str) -> list[str]:
+    """
+    Return the ```python blocks of *text* that contain *containing*.
+    """
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    return [block for block in blocks if containing in block]
 
 
 def examples(text: str) -> list[Example]:

@@ -26,7 +26,8 @@ TOKEN_FIELDS = {"access_token", "token_type", "expires_at", "expires_in"}
 
 @pytest.fixture(name="lenient")
 def _lenient(spatiafi_emulator_factory: Callable[..., EmulatorHandle]) -> EmulatorHandle:
-    return spatiafi_emulator_factory(lenient_client_auth=True)
+    # The factory takes a config object as well as fields (the plugin test uses fields).
+    return spatiafi_emulator_factory(EmulatorConfig(lenient_client_auth=True))
 
 
 def _post(creds: AppCredentials) -> dict[str, str]:
