@@ -70,6 +70,37 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+def _claim_date(claims: dict[str, Any], name: str) -> float | None:
+    """
+    Return the NumericDate claim *name*, or ``None`` when the assertion has none.
+
+    Raises:
+        ClientAuthFailed: when the claim is there but is not a NumericDate.
+    """
+    if name not in claims:
+        return None
+    value = numeric_date(claims[name])
+    if value is None:
+        raise _invalid_client(f"client_assertion {name} is not a NumericDate")
+    return value
+
+
+def _clock_rejection(
+    sentence: str, claim: str, value: float, now: float, skew: int, limit: str = ""
+) -> ClientAuthFailed:
+    """
+    Return the rejection of a claim that is wrong for the server's clock: joserfc's sentence
+    for the failure, then the claim, its value, the gap and the server's time.
+    """
+    gap = value - now
+    side = "after" if gap > 0 else "before"
+    beyond = f", more than {limit}" if limit else ""
+    return _invalid_client(
+        f"{sentence}: client_assertion {claim} {round(value)} is {round(abs(gap))} s {side} "
+        f"the server's time {round(now)}{beyond} (leeway {skew} s); check the clock"
+    )
+
+
 class ClientAuthenticator:
     """
     Decides which client a token request authenticates as, or why it does not.
@@ -198,36 +229,17 @@ class ClientAuthenticator:
         """
         now = self.state.now()
         skew = self.config.clock_skew
-        values: dict[str, float] = {}
-        for name in ("exp", "iat", "nbf"):
-            if name not in claims:
-                continue
-            value = numeric_date(claims[name])
-            if value is None:
-                raise _invalid_client(f"client_assertion {name} is not a NumericDate")
-            values[name] = value
-        exp = values.get("exp")
+        exp = _claim_date(claims, "exp")
         if exp is None:
             raise _invalid_client("client_assertion has no exp")
-        server = f"the server's time {round(now)}"
-        leeway = f"(leeway {skew} s); check the clock"
+        iat = _claim_date(claims, "iat")
+        nbf = _claim_date(claims, "nbf")
         if exp <= now - skew:
-            raise _invalid_client(
-                f"The token is expired: client_assertion exp {round(exp)} is "
-                f"{round(now - exp)} s before {server} {leeway}"
-            )
-        iat = values.get("iat")
+            raise _clock_rejection("The token is expired", "exp", exp, now, skew)
         if iat is not None and iat > now + skew:
-            raise _invalid_client(
-                f"The token was issued in the future: client_assertion iat {round(iat)} is "
-                f"{round(iat - now)} s after {server} {leeway}"
-            )
-        nbf = values.get("nbf")
+            raise _clock_rejection("The token was issued in the future", "iat", iat, now, skew)
         if nbf is not None and nbf > now + skew:
-            raise _invalid_client(
-                f"The token is not yet valid: client_assertion nbf {round(nbf)} is "
-                f"{round(nbf - now)} s after {server} {leeway}"
-            )
+            raise _clock_rejection("The token is not yet valid", "nbf", nbf, now, skew)
         limit = self.config.max_assertion_lifetime
         if limit is None:
             return exp
@@ -237,9 +249,7 @@ class ClientAuthenticator:
                 f"{round(exp - iat)} s, more than the {limit} s allowed"
             )
         if iat is None and exp - now > limit + skew:
-            raise _invalid_client(
-                f"The token lives too long: client_assertion exp {round(exp)} is "
-                f"{round(exp - now)} s after {server}, more than the {limit} s allowed "
-                f"{leeway}"
+            raise _clock_rejection(
+                "The token lives too long", "exp", exp, now, skew, f"the {limit} s allowed"
             )
         return exp
