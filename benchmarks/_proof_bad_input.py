@@ -26,6 +26,7 @@ from _proof_common import (
 )
 from _proof_servers import canned, emulator
 
+from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 
 _PORT = re.compile(r"127\.0\.0\.1:\d{4,5}")
@@ -41,6 +42,14 @@ class Outcome:
     followed: bool = False
 
 
+def _py_spatiafi_file(client: AppCredentials) -> bytes:
+    """
+    Return the file py-spatiafi writes: the create route's answer as JSON.
+    """
+    data = {"user_id": client.user_id, "client_id": client.client_id}
+    return json.dumps({**data, "client_secret": client.client_secret}).encode()
+
+
 def run_case(
     recorder: Recorder, handle: EmulatorHandle, steal: str, root: Path, index: int, case: Case
 ) -> Outcome:
@@ -52,8 +61,8 @@ def run_case(
     config.mkdir(parents=True, mode=0o700)
     if case.stored:
         client = handle.create_client()
-        recorder.add_secrets([client["client_secret"]], "client secret")
-        write_private(config / "app_credentials.json", json.dumps(client).encode())
+        recorder.add_secrets([client.client_secret], "client secret")
+        write_private(config / "app_credentials.json", _py_spatiafi_file(client))
     if case.setup is not None:
         case.setup(config)
     with contextlib.ExitStack() as stack:
@@ -69,8 +78,8 @@ def run_case(
             url = emu.url
             if case.stored:
                 client = emu.create_client()
-                recorder.add_secrets([client["client_secret"]], "client secret")
-                write_private(config / "app_credentials.json", json.dumps(client).encode())
+                recorder.add_secrets([client.client_secret], "client secret")
+                write_private(config / "app_credentials.json", _py_spatiafi_file(client))
         env = base_env(home, url, SPATIAFI_DEADLINE="1.5", SPATIAFI_TIMEOUT="1")
         if case.user:
             env.update(user_env(DEFAULT_EMAIL, DEFAULT_PASSWORD))

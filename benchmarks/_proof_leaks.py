@@ -94,8 +94,8 @@ def tour(recorder: Recorder, root: Path) -> tuple[int, list[str]]:
             if done.code != 0:
                 failed.append(f"`{' '.join(args)}` exit {done.code}")
         extra = handle.create_client()
-        recorder.add_secrets([extra["client_secret"]], "client secret")
-        done = recorder.run(["credentials", "revoke", extra["client_id"]], env, label="tour revoke")
+        recorder.add_secrets([extra.client_secret], "client secret")
+        done = recorder.run(["credentials", "revoke", extra.client_id], env, label="tour revoke")
         runs += 1
         if done.code != 0:
             failed.append(f"`credentials revoke` exit {done.code}")

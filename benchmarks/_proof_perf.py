@@ -71,7 +71,7 @@ def token_ratios(recorder: Recorder, root: Path, runs: int) -> list[Figure]:
             base_cached.append(_timed(recorder, bare, env))
             cached.append(_timed(recorder, [CONSOLE_SCRIPT, "token"], env))
         client = handle.create_client()
-        recorder.add_secrets([client["client_secret"]], "client secret")
+        recorder.add_secrets([client.client_secret], "client secret")
         handle.reset()
         base_miss, miss = [], []
         for _ in range(runs):

@@ -47,23 +47,23 @@ def permanent_failures(recorder: Recorder, root: Path) -> Table:
             )
 
         revoked = handle.create_client()
-        handle.delete_client(revoked["client_id"])
+        handle.delete_client(revoked.client_id)
         env = base_env(
             root / "perm-revoked",
             handle.url,
-            SPATIAFI_CLIENT_ID=revoked["client_id"],
-            SPATIAFI_CLIENT_SECRET=revoked["client_secret"],
+            SPATIAFI_CLIENT_ID=revoked.client_id,
+            SPATIAFI_CLIENT_SECRET=revoked.client_secret,
         )
-        recorder.add_secrets([revoked["client_secret"]], "client secret")
+        recorder.add_secrets([revoked.client_secret], "client secret")
         case("`token --no-cache`, revoked client", ["token", "--no-cache"], env, "token", "revoked")
 
         live = handle.create_client()
-        recorder.add_secrets([live["client_secret"]], "client secret")
+        recorder.add_secrets([live.client_secret], "client secret")
         env = base_env(
             root / "perm-401",
             handle.url,
-            SPATIAFI_CLIENT_ID=live["client_id"],
-            SPATIAFI_CLIENT_SECRET=live["client_secret"],
+            SPATIAFI_CLIENT_ID=live.client_id,
+            SPATIAFI_CLIENT_SECRET=live.client_secret,
         )
         handle.reset()
         handle.set_faults(Fault(route="token", status=401))

@@ -118,8 +118,8 @@ def main() -> int:
                 target=worker,
                 args=(
                     (
-                        creds["client_id"],
-                        creds["client_secret"],
+                        creds.client_id,
+                        creds.client_secret,
                         handle.token_url,
                         options.per_client,
                         options.duration,

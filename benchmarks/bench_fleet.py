@@ -68,9 +68,9 @@ def seed_profiles(url: str, config_dir: Path, count: int) -> None:
     for index in range(count):
         client = handle.create_client()
         credentials = AppCredentials(
-            client_id=client["client_id"],
-            client_secret=client["client_secret"],
-            user_id=client["user_id"],
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+            user_id=client.user_id,
             created_at=created_at,
             auth_url=url,
         )

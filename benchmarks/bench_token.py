@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, running
 
 BARE_IMPORT = "import requests, authlib.integrations.requests_client, structlog, click, tenacity"
@@ -59,13 +60,13 @@ def interleaved(
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def fresh_assertion(emulator: EmulatorHandle, client: dict[str, str]) -> str:
+def fresh_assertion(emulator: EmulatorHandle, client: AppCredentials) -> str:
     from authlib.oauth2.rfc7523 import client_secret_jwt_sign
     from joserfc.jwk import OctKey
 
     token: bytes | str = client_secret_jwt_sign(
-        OctKey.import_key(client["client_secret"]),
-        client_id=client["client_id"],
+        OctKey.import_key(client.client_secret),
+        client_id=client.client_id,
         token_endpoint=emulator.token_url,
     )
     return token.decode() if isinstance(token, bytes) else token

@@ -8,8 +8,13 @@ Fixtures:
     ``spatiafi_emulator_session``: one emulator for the whole session (127.0.0.1, free port).
     ``spatiafi_emulator``: that emulator, reset before the test (no faults, counters at zero,
     no clients, the seeded users, clock offset 0).
-    ``spatiafi_emulator_factory``: ``factory(**EmulatorConfig fields)`` starts a dedicated
-    emulator (say ``client_management=False``), stopped after the test.
+    ``spatiafi_emulator_factory``: ``factory(config=None, **EmulatorConfig fields)`` starts a
+    dedicated emulator, stopped after the test: ``factory(lenient_client_auth=True)`` for one
+    that also accepts client_secret_basic, client_secret_post and the password grant (the
+    others accept only client_secret_jwt), ``factory(clock_offset=-600)`` for one whose
+    clock runs ten minutes behind, ``factory(client_management=False)``...
+
+Guide: docs/emulator.md.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from spatiafi_ops.emulator import EmulatorHandle
+    from spatiafi_ops.emulator import EmulatorConfig, EmulatorHandle
 
 
 @pytest.fixture(name="spatiafi_emulator_session", scope="session")
@@ -46,14 +51,14 @@ def _spatiafi_emulator(spatiafi_emulator_session: EmulatorHandle) -> EmulatorHan
 @pytest.fixture(name="spatiafi_emulator_factory")
 def _spatiafi_emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
     """
-    Yield a function that starts a dedicated emulator with the given config fields.
+    Yield a function that starts a dedicated emulator from a config and/or its fields.
     """
     from spatiafi_ops.emulator import Emulator
 
     started: list[Emulator] = []
 
-    def factory(**config: Any) -> EmulatorHandle:
-        emulator = Emulator(**config)
+    def factory(config: EmulatorConfig | None = None, **overrides: Any) -> EmulatorHandle:
+        emulator = Emulator(config, **overrides)
         started.append(emulator)
         return emulator.start()
 

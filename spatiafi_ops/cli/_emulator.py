@@ -122,6 +122,21 @@ def emulator() -> None:
     help=f"Seed the tutorial's user {DEFAULT_USER.email}.",
 )
 @click.option(
+    "--lenient-client-auth",
+    is_flag=True,
+    help="Also accept client_secret_basic, client_secret_post and grant_type=password on "
+    "the token route (default: only client_secret_jwt, as the official client sends).",
+)
+@click.option(
+    "--clock-offset",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Run the emulated clock SECONDS ahead of this machine's (negative: behind); "
+    "Date headers, tokens and assertion checks all follow it.",
+)
+@click.option(
     "--access-log/--no-access-log",
     default=True,
     show_default=True,
@@ -138,24 +153,31 @@ def serve_command(
     users: list[tuple[str, str]],
     inactive_users: list[tuple[str, str]],
     default_user: bool,
+    lenient_client_auth: bool,
+    clock_offset: float,
     access_log: bool,
 ) -> None:
     """
     Serve the emulator until SIGINT or SIGTERM; print its base URL on stdout first.
     """
-    _configure_logging(access_log)
     seeded = [DEFAULT_USER] if default_user else []
     seeded += [User(email, password) for email, password in users]
     seeded += [User(email, password, is_active=False) for email, password in inactive_users]
-    config = EmulatorConfig(
-        host=host,
-        port=port,
-        issuer=issuer.rstrip("/") if issuer else None,
-        users=tuple(seeded),
-        client_management=client_management,
-        faults=(*latencies, *faults),
-        seed=seed,
-    )
+    try:
+        config = EmulatorConfig(
+            host=host,
+            port=port,
+            issuer=issuer.rstrip("/") if issuer else None,
+            users=tuple(seeded),
+            client_management=client_management,
+            faults=(*latencies, *faults),
+            seed=seed,
+            lenient_client_auth=lenient_client_auth,
+            clock_offset=clock_offset,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--clock-offset'") from None
+    _configure_logging(access_log)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

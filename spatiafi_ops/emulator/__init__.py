@@ -12,7 +12,10 @@ real service**. Stdlib only: importing it never imports requests or authlib.
 
     with running() as emulator:          # 127.0.0.1, a free port, a background thread
         print(emulator.url, emulator.token_url)
-        creds = emulator.create_client()  # {"user_id", "client_id", "client_secret"}
+        creds = emulator.create_client()  # spatiafi_ops.AppCredentials, auth_url set
+
+The token route accepts only ``client_secret_jwt`` unless started with
+``lenient_client_auth=True``. Guide: docs/emulator.md.
 """
 
 from __future__ import annotations

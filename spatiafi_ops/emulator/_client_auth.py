@@ -1,14 +1,15 @@
 """
 Client authentication on the token route: strict ``client_secret_jwt`` (RFC 7523 §3), plus
-``client_secret_basic``/``client_secret_post`` where enabled.
+``client_secret_basic``/``client_secret_post`` when the emulator is lenient.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 import secrets
-from typing import Any, TypeGuard
+from typing import Any
 from urllib.parse import unquote
 
 from . import _jwt, _paths
@@ -17,6 +18,8 @@ from ._messages import Request, Response, oauth_error
 from ._state import ClientRecord, State
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# Beyond 2**53 seconds a float cannot count whole seconds: no clock reads such a date.
+_MAX_NUMERIC_DATE = float(2**53)
 
 
 class ClientAuthFailed(Exception):
@@ -37,11 +40,19 @@ def _invalid_request(description: str) -> ClientAuthFailed:
     return ClientAuthFailed(oauth_error(400, "invalid_request", description))
 
 
-def is_number(value: object) -> TypeGuard[int | float]:
+def numeric_date(value: object) -> float | None:
     """
-    Tell whether a JSON claim is a number (``true`` is not one, though Python says so).
+    Return a JSON NumericDate (RFC 7519 §2) as a float, or ``None`` when *value* is not one.
+
+    ``true`` is not a number (though Python says so), NaN and infinities never expire, and an
+    integer too large for a float would make arithmetic raise: all are refused here.
     """
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and abs(value) > _MAX_NUMERIC_DATE:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and abs(number) <= _MAX_NUMERIC_DATE else None
 
 
 def basic_credentials(header: str) -> tuple[str, str] | None:
@@ -59,6 +70,37 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+def _claim_date(claims: dict[str, Any], name: str) -> float | None:
+    """
+    Return the NumericDate claim *name*, or ``None`` when the assertion has none.
+
+    Raises:
+        ClientAuthFailed: when the claim is there but is not a NumericDate.
+    """
+    if name not in claims:
+        return None
+    value = numeric_date(claims[name])
+    if value is None:
+        raise _invalid_client(f"client_assertion {name} is not a NumericDate")
+    return value
+
+
+def _clock_rejection(
+    sentence: str, claim: str, value: float, now: float, skew: int, limit: str = ""
+) -> ClientAuthFailed:
+    """
+    Return the rejection of a claim that is wrong for the server's clock: joserfc's sentence
+    for the failure, then the claim, its value, the gap and the server's time.
+    """
+    gap = value - now
+    side = "after" if gap > 0 else "before"
+    beyond = f", more than {limit}" if limit else ""
+    return _invalid_client(
+        f"{sentence}: client_assertion {claim} {round(value)} is {round(abs(gap))} s {side} "
+        f"the server's time {round(now)}{beyond} (leeway {skew} s); check the clock"
+    )
+
+
 class ClientAuthenticator:
     """
     Decides which client a token request authenticates as, or why it does not.
@@ -71,7 +113,8 @@ class ClientAuthenticator:
 
     def authenticate(self, request: Request, form: dict[str, str]) -> ClientRecord:
         """
-        Return the client the request authenticates as: assertion, Basic, or form secret.
+        Return the client the request authenticates as: by assertion, or (when lenient) by
+        Basic or form secret.
 
         Raises:
             ClientAuthFailed: with the 400/401 response to send.
@@ -86,25 +129,49 @@ class ClientAuthenticator:
             if assertion_type != ASSERTION_TYPE:
                 raise _invalid_client("client_assertion_type is not supported")
             return self._verify_assertion(assertion, request)
-        if not self.config.client_secret_auth:
-            raise _invalid_request("client_assertion is missing")
         header = request.headers.get("authorization", "")
         if header:
-            pair = basic_credentials(header)
-            if pair is None:
-                raise _invalid_client("the Authorization header is not valid client Basic auth")
-            # RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-            return self._check_secret(unquote(pair[0]), unquote(pair[1]))
+            return self._basic(header)
+        if "client_secret" in form:
+            self._require_lenient("client_secret_post")
         if "client_id" in form or "client_secret" in form:
             if not form.get("client_id") or "client_secret" not in form:
-                raise _invalid_request("client_id and client_secret must be sent together")
+                raise _invalid_request(
+                    "client_id and client_secret must be sent together"
+                    if self.config.lenient_client_auth
+                    else "client_assertion is missing"
+                )
             return self._check_secret(form["client_id"], form["client_secret"])
         raise _invalid_request("client_assertion is missing")
 
-    def _check_secret(self, client_id: str, client_secret: str) -> ClientRecord:
+    def _require_lenient(self, method: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        if not self.config.lenient_client_auth:
+            # authlib's wording for a method the client is not registered for.
+            description = (
+                f"The client cannot authenticate with method: {method}; "
+                "use client_secret_jwt (a client_assertion)"
+            )
+            raise ClientAuthFailed(oauth_error(401, "invalid_client", description, headers))
+
+    def _basic(self, header: str) -> ClientRecord:
+        # RFC 6749 §5.2: a failed Authorization-header authentication is a 401 with a
+        # WWW-Authenticate for the scheme the client used.
+        challenge = (("www-authenticate", "Basic"),)
+        self._require_lenient("client_secret_basic", challenge)
+        pair = basic_credentials(header)
+        if pair is None:
+            description = "the Authorization header is not valid client Basic auth"
+            raise ClientAuthFailed(oauth_error(401, "invalid_client", description, challenge))
+        # RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+        return self._check_secret(unquote(pair[0]), unquote(pair[1]), challenge)
+
+    def _check_secret(
+        self, client_id: str, client_secret: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> ClientRecord:
         client = self.state.client(client_id)
         if client is None or not secrets.compare_digest(client.key, client_secret.encode()):
-            raise _invalid_client("the client is unknown, revoked, or its secret is wrong")
+            description = "the client is unknown, revoked, or its secret is wrong"
+            raise ClientAuthFailed(oauth_error(401, "invalid_client", description, headers))
         return client
 
     def _verify_assertion(self, assertion: str, request: Request) -> ClientRecord:
@@ -129,16 +196,17 @@ class ClientAuthenticator:
             _jwt.verify_hs256(parsed, client.key)
         except _jwt.JWTError as exc:
             raise _invalid_client(f"client_assertion rejected: {exc}") from None
-        self._check_times_and_audience(claims, request)
+        self._check_audience(claims, request)
+        exp = self._check_times(claims)
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti:
             raise _invalid_client("client_assertion has no jti")
-        expires = float(claims["exp"]) + self.config.clock_skew
+        expires = exp + self.config.clock_skew
         if self.config.strict_jti and not self.state.use_jti(client.client_id, jti, expires):
             raise _invalid_client("client_assertion jti has already been used")
         return client
 
-    def _check_times_and_audience(self, claims: dict[str, Any], request: Request) -> None:
+    def _check_audience(self, claims: dict[str, Any], request: Request) -> None:
         audiences = {self.token_url, f"http://{request.host}{_paths.TOKEN_PATH}"}
         aud = claims.get("aud")
         if isinstance(aud, str):
@@ -149,18 +217,39 @@ class ClientAuthenticator:
             )
         if not aud_ok:
             raise _invalid_client(f"client_assertion aud must be {self.token_url}")
+
+    def _check_times(self, claims: dict[str, Any]) -> float:
+        """
+        Check ``exp``, ``iat``, ``nbf`` and the lifetime against the emulated clock; return
+        ``exp``.
+
+        A time rejection starts with the sentence joserfc (authlib's JWT library) uses, then
+        names the claim, its value, the server's time and the gap, so that a client can tell
+        a clock problem from bad credentials (RFC 7519 §4.1.4-6).
+        """
         now = self.state.now()
         skew = self.config.clock_skew
-        exp = claims.get("exp")
-        if not is_number(exp):
-            raise _invalid_client("client_assertion has no numeric exp")
+        exp = _claim_date(claims, "exp")
+        if exp is None:
+            raise _invalid_client("client_assertion has no exp")
+        iat = _claim_date(claims, "iat")
+        nbf = _claim_date(claims, "nbf")
         if exp <= now - skew:
-            raise _invalid_client("client_assertion has expired")
-        for name in ("iat", "nbf"):
-            value = claims.get(name)
-            if value is None:
-                continue
-            if not is_number(value):
-                raise _invalid_client(f"client_assertion {name} is not a number")
-            if value > now + skew:
-                raise _invalid_client(f"client_assertion {name} is in the future")
+            raise _clock_rejection("The token is expired", "exp", exp, now, skew)
+        if iat is not None and iat > now + skew:
+            raise _clock_rejection("The token was issued in the future", "iat", iat, now, skew)
+        if nbf is not None and nbf > now + skew:
+            raise _clock_rejection("The token is not yet valid", "nbf", nbf, now, skew)
+        limit = self.config.max_assertion_lifetime
+        if limit is None:
+            return exp
+        if iat is not None and exp - iat > limit:
+            raise _invalid_client(
+                f"The token lives too long: client_assertion exp - iat is "
+                f"{round(exp - iat)} s, more than the {limit} s allowed"
+            )
+        if iat is None and exp - now > limit + skew:
+            raise _clock_rejection(
+                "The token lives too long", "exp", exp, now, skew, f"the {limit} s allowed"
+            )
+        return exp

@@ -4,6 +4,7 @@ The emulator's settings as value objects, with the documented defaults (auth API
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ._faults import Fault
@@ -15,7 +16,25 @@ DEFAULT_API_AUDIENCE = "https://api.spatiafi.com"
 ACCESS_TOKEN_LIFETIME = 900
 EXPIRES_AT_MARGIN = 60
 CLOCK_SKEW = 60
+MAX_ASSERTION_LIFETIME = 3600
+# About 31 years either way: far enough for any skew experiment, near enough that every
+# emulated time stays a valid HTTP date (RFC 9110 §5.6.7) and a plausible NumericDate.
+MAX_CLOCK_OFFSET = 1e9
 KEEPALIVE_TIMEOUT = 30.0
+
+
+def check_clock_offset(offset: object) -> float:
+    """
+    Return *offset* as a float if it is a usable clock offset in seconds.
+
+    Raises:
+        ValueError: when it is not a finite number within ``MAX_CLOCK_OFFSET``.
+    """
+    if isinstance(offset, bool) or not isinstance(offset, (int, float)):
+        raise ValueError("the clock offset must be a number of seconds")
+    if not math.isfinite(offset) or abs(offset) > MAX_CLOCK_OFFSET:
+        raise ValueError(f"the clock offset must be finite and within ±{MAX_CLOCK_OFFSET:.0f} s")
+    return float(offset)
 
 
 @dataclass(frozen=True)
@@ -48,9 +67,19 @@ class EmulatorConfig:
     ``port=0`` binds a free port. ``issuer`` defaults to ``http://HOST:PORT`` of the bound
     socket (a wildcard host is shown as loopback); the token URL, and so the only accepted
     assertion ``aud``, is ``issuer + "/api/v1/auth/jwt/token"`` (or the same path under the
-    ``Host`` the client used). ``client_secret_auth`` also accepts ``client_secret_basic`` and
-    ``client_secret_post`` on the token route, as the reference's emulator contract says;
-    turn it off to accept only ``client_secret_jwt`` assertions.
+    ``Host`` the client used).
+
+    The token route is strict by default: only ``client_credentials`` with a
+    ``client_secret_jwt`` assertion (RFC 7523 §2.2), the one method the official client uses,
+    so that code using another method fails here as it would in production.
+    ``lenient_client_auth=True`` also accepts ``client_secret_basic``, ``client_secret_post``
+    (RFC 6749 §2.3.1) and ``grant_type=password`` (§4.3).
+
+    ``clock_offset`` moves the emulated clock (seconds, negative = behind): every time the
+    server shows or checks (``Date`` headers, token ``iat``/``exp``/``expires_at``/
+    ``expires_in``, assertion ``exp``/``iat``/``nbf``) follows it. An assertion may live at
+    most ``max_assertion_lifetime`` seconds (``None``: no limit); ``clock_skew`` is the
+    leeway of every time check.
     """
 
     host: str = DEFAULT_HOST
@@ -65,6 +94,10 @@ class EmulatorConfig:
     expires_at_margin: int = EXPIRES_AT_MARGIN
     clock_skew: int = CLOCK_SKEW
     strict_jti: bool = True
-    client_secret_auth: bool = True
+    lenient_client_auth: bool = False
+    max_assertion_lifetime: int | None = MAX_ASSERTION_LIFETIME
     clock_offset: float = 0.0
     keepalive_timeout: float = KEEPALIVE_TIMEOUT
+
+    def __post_init__(self) -> None:
+        check_clock_offset(self.clock_offset)

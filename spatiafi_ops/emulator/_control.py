@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
 from . import _paths
-from ._config import DEFAULT_EMAIL, User
+from ._config import DEFAULT_EMAIL, User, check_clock_offset
 from ._faults import Fault, FaultInjector
 from ._messages import Request, Response, detail, empty, json_response
 from ._routes import Service
@@ -35,7 +34,7 @@ def _body(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         raise ControlError("the body is not JSON") from None
     if not isinstance(data, dict):
         raise ControlError("the body must be a JSON object")
@@ -49,16 +48,35 @@ def _flag(data: dict[str, Any], name: str, default: bool = False) -> bool:
     return value
 
 
+def _is_text(value: object) -> bool:
+    """
+    Tell whether *value* is a string that UTF-8 can carry (JSON may hold lone surrogates).
+    """
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _user_from(data: dict[str, Any]) -> User:
     email, password = data.get("email"), data.get("password")
-    if not isinstance(email, str) or not email or not isinstance(password, str):
+    if not (
+        isinstance(email, str)
+        and isinstance(password, str)
+        and email
+        and _is_text(email)
+        and _is_text(password)
+    ):
         raise ControlError("a user needs a non-empty string email and a string password")
     groups, roles = data.get("groups", []), data.get("roles", [])
     for name, value in (("groups", groups), ("roles", roles)):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not all(_is_text(v) for v in value):
             raise ControlError(f"{name} must be a list of strings")
     user_id = data.get("id")
-    if user_id is not None and not isinstance(user_id, str):
+    if user_id is not None and not _is_text(user_id):
         raise ControlError("id must be a string")
     return User(
         email=email,
@@ -139,6 +157,7 @@ class Control:
                 "issuer": self.service.issuer,
                 "token_url": self.service.token_url,
                 "client_management": config.client_management,
+                "lenient_client_auth": config.lenient_client_auth,
                 "control_routes": [
                     "GET /_emulator/counters",
                     "GET|PUT|DELETE /_emulator/faults",
@@ -207,12 +226,10 @@ class Control:
         """
         Set the clock offset in seconds from ``{"offset": N}``.
         """
-        offset = data.get("offset")
-        if isinstance(offset, bool) or not isinstance(offset, (int, float)):
-            raise ControlError("offset must be a number of seconds")
-        if not math.isfinite(offset):
-            raise ControlError("offset must be finite")
-        self.state.clock_offset = float(offset)
+        try:
+            self.state.clock_offset = check_clock_offset(data.get("offset"))
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
         return self.clock()
 
     def reset(self, data: dict[str, Any]) -> Response:

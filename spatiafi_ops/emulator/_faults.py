@@ -5,7 +5,6 @@ Fault injection: which request of which route fails how, reproducibly from a see
 from __future__ import annotations
 
 import http
-import math
 import random
 import secrets
 import threading
@@ -15,6 +14,8 @@ from typing import Any, Literal, get_args
 
 from ._messages import Response, json_response
 from ._paths import ANY_ROUTE, canonical_route
+
+MAX_LATENCY = 3600.0
 
 Kind = Literal["status", "drop", "reset", "truncate", "latency"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -96,8 +97,8 @@ class Fault:
             raise ValueError(f"fault times {self.times} must be at least 1")
         if self.retry_after is not None and self.retry_after < 0:
             raise ValueError(f"fault retry_after {self.retry_after} must not be negative")
-        if not (math.isfinite(self.latency) and self.latency >= 0):
-            raise ValueError(f"fault latency {self.latency} must be a finite number >= 0")
+        if not 0 <= self.latency <= MAX_LATENCY:  # also false for NaN
+            raise ValueError(f"fault latency {self.latency} must be within 0..{MAX_LATENCY} s")
 
     def to_dict(self) -> dict[str, Any]:
         """

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._models import AppCredentials
 from . import _paths
 from ._faults import Fault
 
@@ -162,14 +163,21 @@ class EmulatorHandle:
 
     def create_client(
         self, email: str | None = None, *, user_id: str | None = None
-    ) -> dict[str, str]:
+    ) -> AppCredentials:
         """
-        Create app credentials for a user (default: the seeded default user) and return
-        ``{"user_id", "client_id", "client_secret"}``, the create route's shape.
+        Create app credentials for a user (default: the seeded default user).
+
+        Returns the package's ``AppCredentials`` with ``user_id`` and ``auth_url`` set to
+        this emulator, as ``spatiafi_ops.mint_token(creds, settings)`` takes them.
         """
         body = {"email": email} if user_id is None else {"user_id": user_id}
         result = self._call("POST", "/clients", body)
-        return {key: result[key] for key in ("user_id", "client_id", "client_secret")}
+        return AppCredentials(
+            client_id=result["client_id"],
+            client_secret=result["client_secret"],
+            user_id=result["user_id"],
+            auth_url=self.url,
+        )
 
     def delete_client(self, client_id: str) -> bool:
         """

@@ -65,10 +65,20 @@ def b64url_decode(text: str) -> bytes:
         raise JWTError("segment is not unpadded base64url") from exc
 
 
+def _refuse_constant(name: str) -> Any:
+    # RFC 8259 §6: NaN and Infinity are not JSON numbers (Python's json accepts them).
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# One decoder for every token: json.loads(..., parse_constant=...) would build one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(b64url_decode(segment))
-    except (ValueError, UnicodeDecodeError) as exc:
+        # RFC 7519 §7.2: the segments are UTF-8 JSON.
+        value = _DECODER.decode(b64url_decode(segment).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
         raise JWTError(f"{what} is not base64url JSON") from exc
     if not isinstance(value, dict):
         raise JWTError(f"{what} is not a JSON object")

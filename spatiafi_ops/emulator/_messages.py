@@ -56,14 +56,20 @@ def detail(status: int, text: str, headers: tuple[tuple[str, str], ...] = ()) ->
     return json_response(status, {"detail": text}, headers)
 
 
-def oauth_error(status: int, error: str, description: str | None = None) -> Response:
+def oauth_error(
+    status: int,
+    error: str,
+    description: str | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Response:
     """
     Return RFC 6749 §5.2's error shape; the description never holds a secret.
     """
     data = {"error": error}
     if description is not None:
         data["error_description"] = description
-    return json_response(status, data, (("cache-control", "no-store"), ("pragma", "no-cache")))
+    no_store = (("cache-control", "no-store"), ("pragma", "no-cache"))
+    return json_response(status, data, (*no_store, *headers))
 
 
 def empty(status: int, headers: tuple[tuple[str, str], ...] = ()) -> Response:

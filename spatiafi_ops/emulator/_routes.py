@@ -14,7 +14,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import _jwt, _paths
-from ._client_auth import ClientAuthenticator, ClientAuthFailed, basic_credentials, is_number
+from ._client_auth import ClientAuthenticator, ClientAuthFailed, basic_credentials, numeric_date
 from ._config import EmulatorConfig
 from ._messages import Request, Response, detail, empty, json_response, oauth_error
 from ._state import State, UserRecord
@@ -163,10 +163,10 @@ class Service:
             return None
         claims = parsed.claims
         aud = claims.get("aud")
-        exp = claims.get("exp")
+        exp = numeric_date(claims.get("exp"))
         if claims.get("iss") != self.issuer or not isinstance(aud, list) or self.issuer not in aud:
             return None
-        if not is_number(exp) or exp <= self.state.now():
+        if exp is None or exp <= self.state.now():
             return None
         user_id = claims.get("user_id")
         user = self.state.user_by_id(user_id) if isinstance(user_id, str) else None
@@ -199,10 +199,15 @@ class Service:
         if isinstance(form, Response):
             return form
         grant_type = form.get("grant_type")
-        if grant_type == "password":
+        if grant_type == "password" and self.config.lenient_client_auth:
             return self._password_grant(form)
         if grant_type != "client_credentials":
-            return oauth_error(400, "unsupported_grant_type", "use grant_type=client_credentials")
+            shown = "no grant_type" if grant_type is None else f"grant_type {grant_type[:40]!r}"
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                f"{shown} is not supported; use grant_type=client_credentials",
+            )
         try:
             client = self._clients.authenticate(request, form)
         except ClientAuthFailed as failed:

@@ -85,7 +85,7 @@ class Emulator:
             daemon=True,
         )
         self._thread.start()
-        logger.info("emulator_started url=%s", self.url)
+        logger.info("emulator_started url=%s", self.url, extra={"url": self.url})
         return self.handle
 
     def stop(self) -> None:
@@ -100,7 +100,7 @@ class Emulator:
             self._thread.join()
         self._server.close_connections()
         self._server.server_close()
-        logger.info("emulator_stopped url=%s", self.url)
+        logger.info("emulator_stopped url=%s", self.url, extra={"url": self.url})
 
     def __enter__(self) -> EmulatorHandle:
         return self.start()

@@ -122,13 +122,37 @@ class _Handler(BaseHTTPRequestHandler):
     """
 
     protocol_version = "HTTP/1.1"
+    # A malformed request line gets an HTTP/1.1 error with headers, as uvicorn (h11) answers,
+    # not the stdlib's bare HTTP/0.9 body.
+    default_request_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: EmulatorServer
+    _started: float | None = None
 
     def setup(self) -> None:
         super().setup()
         # An idle keep-alive connection is closed after this long (uvicorn does it after 5 s).
         self.connection.settimeout(self.server.keepalive_timeout)
+
+    def _now(self) -> float:
+        control = self.server.control
+        return control.state.now() if control is not None else time.time()
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The stdlib's error pages (send_error: 400, 414, 431...) take their Date from here:
+        # on the emulated clock too, like every other answer.
+        return self.server.http_date(self._now() if timestamp is None else timestamp)
+
+    def handle_one_request(self) -> None:
+        # A request the stdlib refuses before parsing (414) must not log the previous path.
+        self.path = ""
+        self._started = None
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        # The access log's duration runs from here: request line read, headers next.
+        self._started = time.perf_counter()
+        return super().parse_request()
 
     def _dispatch(self) -> None:
         control = self.server.control
@@ -159,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             response = service.handle(request)
         except Exception:  # the boundary of one request: log it, answer as Starlette would
-            logger.exception("emulator_request_failed route=%s", route)
+            logger.exception("emulator_request_failed route=%s", route, extra={"route": route})
             response = Response(500, b"Internal Server Error", "text/plain; charset=utf-8")
         if fault is not None:
             self._inject(fault)
@@ -212,13 +236,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     def _head(self, response: Response, length: int) -> list[str]:
-        now = time.time()
-        control = self.server.control
-        if control is not None:
-            now = control.state.now()
         lines = [
             f"HTTP/1.1 {response.status} {_PHRASES.get(response.status, 'Unknown')}",
-            f"date: {self.server.http_date(now)}",
+            f"date: {self.date_time_string()}",
             f"server: {SERVER_HEADER}",
             f"content-length: {length}",
         ]
@@ -229,20 +249,22 @@ class _Handler(BaseHTTPRequestHandler):
             lines.append("connection: close")
         return lines
 
-    def _send(self, response: Response) -> None:
+    def _send(self, response: Response, fault: str | None = None) -> None:
         body = b"" if self.command == "HEAD" else response.body
         head = "\r\n".join(self._head(response, len(response.body))) + "\r\n\r\n"
+        # Logged before the write: once a client has its answer, the record exists.
+        self._log(response.status, fault)
         self.wfile.write(head.encode("latin-1") + body)
-        self._log(response.status)
 
     def _inject(self, fault: Fault) -> None:
         """
         Answer with *fault* instead of the real response.
         """
         if fault.kind == "status":
-            self._send(fault.response())
+            self._send(fault.response(), fault.kind)
             return
         self.close_connection = True
+        self._log(None, fault.kind)
         if fault.kind == "reset":
             self.wfile.write(_RESET_PREFIX)
             self.server.mark_reset(self.connection)
@@ -251,13 +273,29 @@ class _Handler(BaseHTTPRequestHandler):
             head = "\r\n".join(self._head(Response(200), 64)) + "\r\n\r\n"
             self.wfile.write(head.encode("latin-1") + body)
             self.server.mark_reset(self.connection)
-        self._log(0, fault.kind)
 
-    def _log(self, status: int, note: str = "") -> None:
-        # Only the method, the path (never the query, headers or body) and the outcome.
-        if logger.isEnabledFor(logging.INFO):
-            path = self.path.partition("?")[0]
-            logger.info("%s %s %s", self.command, path, note or status)
+    def _log(self, status: int | None, fault: str | None = None) -> None:
+        """
+        Log one access record: the method, the path (never the query, headers or body), the
+        status (``None`` when a fault cut the answer), the fault and the duration, both in
+        the message and as ``extra`` fields for a structured renderer.
+        """
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        started, self._started = self._started, None
+        method = self.command or "-"
+        path = self.path.partition("?")[0][:200] or "-"
+        duration_ms = None if started is None else round((time.perf_counter() - started) * 1e3, 3)
+        fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+        outcome = "-" if status is None else str(status)
+        if fault is not None:
+            fields["fault"] = fault
+            outcome += f" (fault: {fault})"
+        logger.info("%s %s %s", method, path, outcome, extra=fields)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Called by send_error for requests the stdlib refused itself (400, 414, 431...).
+        self._log(int(code) if isinstance(code, int) else None)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("http_server " + format, *args)

@@ -63,4 +63,9 @@ def _app_credentials(spatiafi_emulator: EmulatorHandle) -> dict[str, str]:
     """
     App credentials of the emulator's default user: ``{"user_id", "client_id", "client_secret"}``.
     """
-    return spatiafi_emulator.create_client()
+    created = spatiafi_emulator.create_client()
+    return {
+        "user_id": str(created.user_id),
+        "client_id": created.client_id,
+        "client_secret": created.client_secret,
+    }

@@ -118,11 +118,11 @@ def test_cmd_inherits_neither_the_client_secret_nor_the_password(
 ) -> None:
     """The app credentials (as a pair) and the user's password are taken out of CMD's env."""
     client = service.create_client()
-    record_secret(client["client_secret"])
+    record_secret(client.client_secret)
     env = {
         **os.environ,
-        "SPATIAFI_CLIENT_ID": client["client_id"],
-        "SPATIAFI_CLIENT_SECRET": client["client_secret"],
+        "SPATIAFI_CLIENT_ID": client.client_id,
+        "SPATIAFI_CLIENT_SECRET": client.client_secret,
         "UNRELATED": "kept",
     }
     proc = spatiafi_ops("exec", "--", "record", env=env)
@@ -132,7 +132,7 @@ def test_cmd_inherits_neither_the_client_secret_nor_the_password(
     assert "SPATIAFI_ACCESS_TOKEN" in child_env
     for withheld in ("SPATIAFI_CLIENT_SECRET", "SPATIAFI_CLIENT_ID", "SPATIAFI_PASSWORD"):
         assert withheld not in child_env
-    assert client["client_secret"] not in json.dumps(child_env)
+    assert client.client_secret not in json.dumps(child_env)
     assert os.environ["SPATIAFI_PASSWORD"] not in json.dumps(child_env)
     assert child_env["UNRELATED"] == "kept"
 
@@ -335,9 +335,9 @@ def test_cmd_never_runs_without_a_token(
         create_credentials(runner)
     if case == "rejected":
         client = service.create_client()
-        env["SPATIAFI_CLIENT_ID"] = client["client_id"]
-        env["SPATIAFI_CLIENT_SECRET"] = client["client_secret"][::-1]
-        record_secret(client["client_secret"])
+        env["SPATIAFI_CLIENT_ID"] = client.client_id
+        env["SPATIAFI_CLIENT_SECRET"] = client.client_secret[::-1]
+        record_secret(client.client_secret)
     elif case == "unreachable":
         service.set_faults(Fault(route="token", status=503))
         env["SPATIAFI_DEADLINE"] = "1"

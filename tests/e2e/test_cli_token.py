@@ -134,12 +134,12 @@ def test_environment_credentials_take_precedence(
 ) -> None:
     """SPATIAFI_CLIENT_ID/SECRET mint without any stored profile."""
     client = service.create_client()
-    record_secret(client["client_secret"])
+    record_secret(client.client_secret)
     result = runner.run(
         [TOKEN, "--format", "json"],
         env={
-            "SPATIAFI_CLIENT_ID": client["client_id"],
-            "SPATIAFI_CLIENT_SECRET": client["client_secret"],
+            "SPATIAFI_CLIENT_ID": client.client_id,
+            "SPATIAFI_CLIENT_SECRET": client.client_secret,
         },
     )
     assert result.exit_code == 0, result.stderr
@@ -154,13 +154,13 @@ def test_a_new_secret_never_reuses_a_token_minted_with_the_old_one(
     """The cache key includes a fingerprint of the secret."""
     old = service.create_client()
     new = service.create_client()
-    record_secret(old["client_secret"], new["client_secret"])
+    record_secret(old.client_secret, new.client_secret)
     env_old = {
-        "SPATIAFI_CLIENT_ID": old["client_id"],
-        "SPATIAFI_CLIENT_SECRET": old["client_secret"],
+        "SPATIAFI_CLIENT_ID": old.client_id,
+        "SPATIAFI_CLIENT_SECRET": old.client_secret,
     }
     assert runner.run([TOKEN], env=env_old).exit_code == 0
-    wrong = {"SPATIAFI_CLIENT_ID": old["client_id"], "SPATIAFI_CLIENT_SECRET": new["client_secret"]}
+    wrong = {"SPATIAFI_CLIENT_ID": old.client_id, "SPATIAFI_CLIENT_SECRET": new.client_secret}
     rejected = runner.run([TOKEN], env=wrong)
     assert rejected.exit_code == 3
     assert service.count(TOKEN) == 2

@@ -184,11 +184,11 @@ def test_revoke_on_a_service_without_deletion_exits_4(
     """The service cannot revoke: say so and name the client to revoke by hand."""
     handle = unmanaged_service
     other = handle.create_client()
-    record_secret(other["client_secret"])
-    result = runner.run([*REVOKE, other["client_id"]])
+    record_secret(other.client_secret)
+    result = runner.run([*REVOKE, other.client_id])
     assert result.exit_code == 4
-    assert f"revoke client {other['client_id']} by hand" in result.stderr
-    assert other["client_id"] in live_ids(handle)
+    assert f"revoke client {other.client_id} by hand" in result.stderr
+    assert other.client_id in live_ids(handle)
 
 
 def test_ensure_waits_for_another_runs_lock_instead_of_answering_for_it(
@@ -238,10 +238,11 @@ def test_the_tutorials_legacy_file_is_retired_once_credentials_are_written(
     config.mkdir(mode=0o700, parents=True)
     legacy = config / "app_credentials"
     old = service.create_client()
-    record_secret(old["client_secret"])
-    legacy.write_text(json.dumps(old))
+    record_secret(old.client_secret)
+    tutorial = {"user_id": old.user_id, "client_id": old.client_id}
+    legacy.write_text(json.dumps({**tutorial, "client_secret": old.client_secret}))
     legacy.chmod(0o600)
     out = run_json(runner, [*ROTATE, "--max-age", "0", "--grace", "0"])
-    assert out["previous_client_id"] == old["client_id"]
+    assert out["previous_client_id"] == old.client_id
     assert not legacy.exists()
     assert any(p.name.endswith("-legacy.json") for p in (config / "backups").iterdir())

@@ -39,7 +39,7 @@ def _settings(service: EmulatorHandle, dirs: dict[str, Path]) -> Settings:
 
 def _credentials(service: EmulatorHandle) -> AppCredentials:
     client = service.create_client()
-    return AppCredentials(client_id=client["client_id"], client_secret=client["client_secret"])
+    return AppCredentials(client_id=client.client_id, client_secret=client.client_secret)
 
 
 def test_get_session_mints_and_renews_its_own_token(
@@ -137,7 +137,7 @@ def test_get_session_reads_the_environment(
 ) -> None:
     """With no arguments: SPATIAFI_AUTH_URL and SPATIAFI_CLIENT_ID/SECRET, like py-spatiafi."""
     client = service.create_client()
-    monkeypatch.setenv("SPATIAFI_CLIENT_ID", client["client_id"])
-    monkeypatch.setenv("SPATIAFI_CLIENT_SECRET", client["client_secret"])
+    monkeypatch.setenv("SPATIAFI_CLIENT_ID", client.client_id)
+    monkeypatch.setenv("SPATIAFI_CLIENT_SECRET", client.client_secret)
     session = spatiafi_ops.get_session()
     assert session.token["token_type"] == "bearer"

@@ -34,7 +34,7 @@ TOKEN = "token"
 @pytest.fixture(name="client")
 def _client(service: EmulatorHandle) -> AppCredentials:
     created = service.create_client()
-    return AppCredentials(client_id=created["client_id"], client_secret=created["client_secret"])
+    return AppCredentials(client_id=created.client_id, client_secret=created.client_secret)
 
 
 def settings(service: EmulatorHandle, **kwargs: Any) -> Settings:
@@ -69,9 +69,9 @@ def test_minting_uses_a_client_secret_jwt_assertion(
     spatiafi_emulator_factory: Callable[..., EmulatorHandle],
 ) -> None:
     """Against a service that accepts only assertions, minting still works (no secret sent)."""
-    strict = spatiafi_emulator_factory(client_secret_auth=False)
+    strict = spatiafi_emulator_factory(lenient_client_auth=False)
     created = strict.create_client()
-    client = AppCredentials(client_id=created["client_id"], client_secret=created["client_secret"])
+    client = AppCredentials(client_id=created.client_id, client_secret=created.client_secret)
     assert mint_token(client, Settings(auth_url=strict.url), policy=FAST).ttl() > 600
     assert mint_token(client, Settings(auth_url=strict.url), policy=FAST).ttl() > 600
     assert strict.count(TOKEN) == 2

@@ -477,13 +477,13 @@ def test_reconciling_never_revokes_another_machines_client(
 ) -> None:
     """A client that existed before our lost create (same account, other host) survives."""
     other = service.create_client()
-    record_secret(other["client_secret"])
+    record_secret(other.client_secret)
     service.set_faults(Fault(route=CREATE_ROUTE, kind="drop", times=1))
     out = run_json(runner, [*ROTATE, "--grace", "0"])
     assert out["action"] == "rotated"
     assert out["orphaned_client_ids"] == []
-    assert other["client_id"] in {client["client_id"] for client in service.clients()}
-    assert other["client_id"] not in out["revoked_client_ids"]
+    assert other.client_id in {client["client_id"] for client in service.clients()}
+    assert other.client_id not in out["revoked_client_ids"]
 
 
 def test_a_fleet_run_logging_from_many_threads_keeps_stdout_pure_json(

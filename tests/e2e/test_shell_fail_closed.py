@@ -49,12 +49,12 @@ def script_env(service: EmulatorHandle, tmp_path: Path, *, good: bool) -> dict[s
     (*good*) or that the service rejects.
     """
     client = service.create_client()
-    record_secret(client["client_secret"])
-    secret = client["client_secret"] if good else client["client_secret"][::-1]
+    record_secret(client.client_secret)
+    secret = client.client_secret if good else client.client_secret[::-1]
     return {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "SPATIAFI_CLIENT_ID": client["client_id"],
+        "SPATIAFI_CLIENT_ID": client.client_id,
         "SPATIAFI_CLIENT_SECRET": secret,
         "TOKEN_OUT": str(tmp_path / "deployed-with"),
     }

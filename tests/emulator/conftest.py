@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import EmulatorHandle
 
 
@@ -29,5 +30,5 @@ def _http() -> Iterator[requests.Session]:
 
 
 @pytest.fixture(name="creds")
-def _creds(emulator: EmulatorHandle) -> dict[str, str]:
+def _creds(emulator: EmulatorHandle) -> AppCredentials:
     return emulator.create_client()

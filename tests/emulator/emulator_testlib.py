@@ -11,11 +11,15 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+
+from spatiafi_ops import AppCredentials
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEFAULT_EMAIL = "null@example.com"
@@ -69,8 +73,8 @@ def claims_for(client_id: str, aud: Any, **overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in claims.items() if value is not None}
 
 
-def assertion(creds: dict[str, str], aud: Any, **overrides: Any) -> str:
-    return sign(claims_for(creds["client_id"], aud, **overrides), creds["client_secret"])
+def assertion(creds: AppCredentials, aud: Any, **overrides: Any) -> str:
+    return sign(claims_for(creds.client_id, aud, **overrides), creds.client_secret)
 
 
 def basic(user: str, password: str) -> str:
@@ -99,3 +103,18 @@ def user_token(http: requests.Session, url: str, email: str = DEFAULT_EMAIL) -> 
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
+
+
+def raw_exchange(url: str, data: bytes) -> bytes:
+    """
+    Send *data* as-is on a fresh connection and return everything the server sends back
+    before closing (requests should ask for ``Connection: close`` or be refused).
+    """
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)

@@ -4,12 +4,15 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,7 @@ from click.testing import CliRunner
 from spatiafi_ops.cli._emulator import emulator as emulator_group
 from spatiafi_ops.emulator import EmulatorHandle
 
-from .emulator_testlib import basic
+from .emulator_testlib import DEFAULT_EMAIL, DEFAULT_PASSWORD, basic, raw_exchange
 
 
 def _command() -> list[str]:
@@ -108,6 +111,45 @@ def test_serve_flags_reach_the_emulator(http: requests.Session) -> None:
         assert http.get(handle.clients_url, timeout=10).status_code == 405
 
 
+def test_serve_seeds_a_non_latin1_user_who_logs_in_with_utf8_basic() -> None:
+    """
+    --user with a password outside Latin-1; a hand-built UTF-8 Basic header logs in.
+    """
+    password = "пароль-密码"
+    with _serving(f"--user=ким@example.com:{password}") as (_process, handle):
+        credentials = base64.b64encode(f"ким@example.com:{password}".encode()).decode("ascii")
+        reply = raw_exchange(
+            handle.url,
+            b"GET /api/v1/auth/jwt/token/basic HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Authorization: Basic " + credentials.encode("ascii") + b"\r\n\r\n",
+        )
+        assert reply.startswith(b"HTTP/1.1 200 OK\r\n"), reply[:300]
+        assert b'"access_token"' in reply
+
+
+def test_serve_is_strict_unless_lenient_client_auth(http: requests.Session) -> None:
+    """
+    Without the flag the password grant is refused; with --lenient-client-auth it works.
+    """
+    grant = {"grant_type": "password", "username": DEFAULT_EMAIL, "password": DEFAULT_PASSWORD}
+    with _serving("--no-access-log") as (_process, strict):
+        response = http.post(strict.token_url, data=grant, timeout=10)
+        assert (response.status_code, response.json()["error"]) == (400, "unsupported_grant_type")
+    with _serving("--no-access-log", "--lenient-client-auth") as (_process, lenient):
+        assert lenient.info()["lenient_client_auth"] is True
+        assert http.post(lenient.token_url, data=grant, timeout=10).status_code == 200
+
+
+def test_serve_clock_offset(http: requests.Session) -> None:
+    """
+    --clock-offset -600 (a negative value as a separate argument) runs the clock behind.
+    """
+    with _serving("--no-access-log", "--clock-offset", "-600") as (_process, handle):
+        assert handle.clock_offset() == -600
+        date = http.get(handle.basic_url, timeout=10).headers["date"]
+        assert abs(parsedate_to_datetime(date).timestamp() - (time.time() - 600)) < 30
+
+
 def test_port_in_use_is_a_clear_error() -> None:
     """
     A busy port is one Error: line and a non-zero exit, not a traceback.
@@ -135,6 +177,8 @@ def test_port_in_use_is_a_clear_error() -> None:
         ("--latency=token=slow", "[ROUTE=]SECONDS"),
         ("--user=no-colon", "EMAIL:PASSWORD"),
         ("--port=70000", "70000"),
+        ("--clock-offset=nan", "clock offset"),
+        ("--clock-offset=1e12", "clock offset"),
     ],
 )
 def test_bad_flags_are_usage_errors(flag: str, message: str) -> None:

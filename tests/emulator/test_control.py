@@ -9,6 +9,7 @@ import json
 import pytest
 import requests
 
+from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import EmulatorControlError, EmulatorHandle, Fault
 
 from .emulator_testlib import assertion, basic, mint, user_token
@@ -44,7 +45,7 @@ def test_control_requests_are_not_counted_or_faulted(
 
 
 def test_counters_are_keyed_by_method_and_route(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     Keys look like "POST /api/v1/auth/jwt/token"; unknown paths are counted too.
@@ -63,7 +64,7 @@ def test_counters_are_keyed_by_method_and_route(
 
 
 def test_reset_clears_counters_faults_replay_cache_and_clock(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     After reset an assertion seen before is fresh again, and clients survive by default.
@@ -77,7 +78,7 @@ def test_reset_clears_counters_faults_replay_cache_and_clock(
     assert emulator.faults()["faults"] == []
     assert emulator.clock_offset() == 0
     assert mint(http, emulator.token_url, token).status_code == 200
-    assert [c["client_id"] for c in emulator.clients()] == [creds["client_id"]]
+    assert [c["client_id"] for c in emulator.clients()] == [creds.client_id]
 
 
 def test_reset_with_clients_and_users(emulator: EmulatorHandle) -> None:
@@ -86,7 +87,7 @@ def test_reset_with_clients_and_users(emulator: EmulatorHandle) -> None:
     """
     emulator.create_user("extra@example.com", "pw")
     emulator.create_client("extra@example.com")
-    seeded_id = emulator.create_client()["user_id"]
+    seeded_id = emulator.create_client().user_id
     emulator.reset(users=True)
     assert [u["email"] for u in emulator.users()] == ["null@example.com"]
     assert [c["user_id"] for c in emulator.clients()] == [seeded_id]
@@ -126,13 +127,16 @@ def test_create_client_directly_and_list_without_secrets(
     POST /_emulator/clients returns usable credentials; GET never shows a secret.
     """
     creds = emulator.create_client()
-    assert set(creds) == {"user_id", "client_id", "client_secret"}
+    assert isinstance(creds, AppCredentials)
+    assert (creds.auth_url, creds.created_at) == (emulator.url, None)
+    assert creds.user_id == emulator.users()[0]["id"]
+    assert creds.client_secret not in repr(creds)
     assert mint(http, emulator.token_url, assertion(creds, emulator.token_url)).status_code == 200
     listed = http.get(emulator.control_url + "/clients", timeout=10)
     assert set(listed.json()[0]) == {"client_id", "user_id", "created_at"}
-    assert creds["client_secret"] not in listed.text
-    by_id = emulator.create_client(user_id=creds["user_id"])
-    assert by_id["user_id"] == creds["user_id"]
+    assert creds.client_secret not in listed.text
+    by_id = emulator.create_client(user_id=creds.user_id)
+    assert by_id.user_id == creds.user_id
     with pytest.raises(EmulatorControlError) as caught:
         emulator.create_client("ghost@example.com")
     assert caught.value.status == 404
@@ -143,8 +147,8 @@ def test_delete_client_through_control_api(emulator: EmulatorHandle) -> None:
     Revocation simulation works even when the service has no delete route.
     """
     creds = emulator.create_client()
-    assert emulator.delete_client(creds["client_id"]) is True
-    assert emulator.delete_client(creds["client_id"]) is False
+    assert emulator.delete_client(creds.client_id) is True
+    assert emulator.delete_client(creds.client_id) is False
 
 
 def test_clock_offset_round_trips(emulator: EmulatorHandle, http: requests.Session) -> None:

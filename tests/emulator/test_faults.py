@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 import requests
 
+from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import EmulatorControlError, EmulatorHandle, Fault
 
 from .emulator_testlib import assertion, mint
 
 
 def _post_many(
-    http: requests.Session, handle: EmulatorHandle, creds: dict[str, str], n: int
+    http: requests.Session, handle: EmulatorHandle, creds: AppCredentials, n: int
 ) -> list[int]:
     statuses = []
     for _ in range(n):
@@ -58,7 +59,7 @@ def test_retry_after_is_configurable(emulator: EmulatorHandle, http: requests.Se
 
 @pytest.mark.parametrize("kind", ["drop", "reset"])
 def test_dropped_and_reset_connections_raise_connection_error(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str], kind: str
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials, kind: str
 ) -> None:
     """
     drop closes without a response, reset sends half a status line then a TCP RST.
@@ -72,7 +73,7 @@ def test_dropped_and_reset_connections_raise_connection_error(
 
 
 def test_truncated_response_fails_in_the_client(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     truncate sends headers and part of the body, then a RST: never a usable response.
@@ -83,7 +84,7 @@ def test_truncated_response_fails_in_the_client(
 
 
 def test_fail_next_n_requests_then_recover(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     times=3 fails exactly the next three matching requests.
@@ -95,7 +96,7 @@ def test_fail_next_n_requests_then_recover(
 
 
 def test_faults_are_per_route(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     A fault on the token route leaves the Basic route alone; '*' hits every route.
@@ -109,7 +110,7 @@ def test_faults_are_per_route(
 
 
 def test_probability_frequency_and_reproducibility(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     p=0.3 over 400 requests fails about 120 times (binomial sd ≈ 9.2), identically per seed.
@@ -128,7 +129,7 @@ def test_probability_frequency_and_reproducibility(
 
 
 def test_seed_sequence_does_not_depend_on_other_routes(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     Each rule has its own random stream: traffic elsewhere does not shift it.
@@ -145,7 +146,7 @@ def test_seed_sequence_does_not_depend_on_other_routes(
 
 
 def test_counters_include_faulted_and_dropped_requests(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     Every request that arrived is counted, whatever happened to it.
@@ -161,7 +162,7 @@ def test_counters_include_faulted_and_dropped_requests(
 
 
 def test_latency_delays_at_least_the_configured_time(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     A latency fault adds its delay, then the request succeeds (only a lower bound checked).

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 import spatiafi_ops.emulator as emulator_module
+from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import Emulator, EmulatorConfig, EmulatorHandle, User, _jwt, running
 
 from .emulator_testlib import DEFAULT_PASSWORD, assertion, basic, mint
@@ -72,7 +73,7 @@ def test_emulator_object_start_stop_and_issuer_override(http: requests.Session) 
 
 
 def test_keep_alive_reuses_one_connection(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     HTTP/1.1 keep-alive: twenty mints over a single TCP connection.
@@ -88,7 +89,7 @@ def test_keep_alive_reuses_one_connection(
     assert [(pool.num_connections, pool.num_requests) for pool in pools] == [(1, 20)]
 
 
-def test_concurrent_clients_all_succeed(emulator: EmulatorHandle, creds: dict[str, str]) -> None:
+def test_concurrent_clients_all_succeed(emulator: EmulatorHandle, creds: AppCredentials) -> None:
     """
     Four threads with their own sessions, 50 mints each: all 200, all counted.
     """
@@ -113,7 +114,7 @@ def test_concurrent_clients_all_succeed(emulator: EmulatorHandle, creds: dict[st
 
 
 def test_concurrent_replays_of_one_assertion_succeed_once(
-    emulator: EmulatorHandle, creds: dict[str, str]
+    emulator: EmulatorHandle, creds: AppCredentials
 ) -> None:
     """
     The replay cache is race-free: eight simultaneous uses of one jti, one success.
@@ -136,7 +137,7 @@ def test_concurrent_replays_of_one_assertion_succeed_once(
     assert sorted(statuses) == [200] + [401] * 7
 
 
-def test_chunked_request_body_is_read(emulator: EmulatorHandle, creds: dict[str, str]) -> None:
+def test_chunked_request_body_is_read(emulator: EmulatorHandle, creds: AppCredentials) -> None:
     """
     A form sent with Transfer-Encoding: chunked is understood.
     """
@@ -185,7 +186,7 @@ def test_head_has_no_body_and_responses_are_one_write(emulator: EmulatorHandle) 
 def test_logs_never_contain_secrets(
     emulator: EmulatorHandle,
     http: requests.Session,
-    creds: dict[str, str],
+    creds: AppCredentials,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """
@@ -208,7 +209,7 @@ def test_logs_never_contain_secrets(
     assert "POST /api/v1/auth/jwt/token" in text
     for secret in (
         DEFAULT_PASSWORD,
-        creds["client_secret"],
+        creds.client_secret,
         created["client_secret"],
         token_assertion,
         user_token,

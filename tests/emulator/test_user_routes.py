@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import EmulatorHandle
 
 from .emulator_testlib import (
@@ -149,7 +150,8 @@ def test_create_client_returns_201_with_uuid_and_43_char_secret(
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", body["client_secret"])
     assert body["user_id"] == unverified_claims(token)["user_id"]
     # The new credentials mint at once.
-    assert mint(http, emulator.token_url, assertion(body, emulator.token_url)).status_code == 200
+    created = AppCredentials(body["client_id"], body["client_secret"])
+    assert mint(http, emulator.token_url, assertion(created, emulator.token_url)).status_code == 200
 
 
 def test_each_create_makes_a_new_client(emulator: EmulatorHandle, http: requests.Session) -> None:
@@ -227,7 +229,7 @@ def test_expired_user_token_is_401_via_clock_offset(
 
 
 def test_client_credentials_token_is_accepted_as_bearer(
-    emulator: EmulatorHandle, http: requests.Session, creds: dict[str, str]
+    emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
     Password and client-credentials tokens are interchangeable (reference §6).
@@ -236,7 +238,7 @@ def test_client_credentials_token_is_accepted_as_bearer(
     me = http.get(emulator.url + "/api/v1/users/me", headers=_bearer(token["access_token"]))
     assert me.status_code == 200
     assert me.json() == {
-        "id": creds["user_id"],
+        "id": creds.user_id,
         "email": DEFAULT_EMAIL,
         "is_active": True,
         "is_superuser": False,
@@ -272,11 +274,11 @@ def test_list_clients_shows_own_clients_without_secrets(
     response = http.get(emulator.clients_url, headers=_bearer(token), timeout=10)
     assert response.status_code == 200
     listed = response.json()
-    assert [c["client_id"] for c in listed] == [mine["client_id"]]
+    assert [c["client_id"] for c in listed] == [mine.client_id]
     assert set(listed[0]) == {"client_id", "user_id", "created_at"}
     assert abs(listed[0]["created_at"] - before) < 60
-    assert mine["client_secret"] not in response.text
-    assert theirs["client_id"] not in response.text
+    assert mine.client_secret not in response.text
+    assert theirs.client_id not in response.text
     assert http.get(emulator.clients_url, timeout=10).status_code == 401
 
 
@@ -289,14 +291,14 @@ def test_delete_client(emulator: EmulatorHandle, http: requests.Session) -> None
     theirs = emulator.create_client("other@example.com")
     headers = _bearer(user_token(http, emulator.url))
     url = emulator.clients_url
-    response = http.delete(url + mine["client_id"], headers=headers, timeout=10)
+    response = http.delete(url + mine.client_id, headers=headers, timeout=10)
     assert (response.status_code, response.content) == (204, b"")
-    assert http.delete(url + mine["client_id"], headers=headers, timeout=10).status_code == 404
-    response = http.delete(url + theirs["client_id"], headers=headers, timeout=10)
+    assert http.delete(url + mine.client_id, headers=headers, timeout=10).status_code == 404
+    response = http.delete(url + theirs.client_id, headers=headers, timeout=10)
     assert (response.status_code, response.json()) == (404, {"detail": "Not Found"})
     assert http.delete(url + str(uuid.uuid4()), headers=headers, timeout=10).status_code == 404
-    assert http.delete(url + theirs["client_id"], timeout=10).status_code == 401
-    assert [c["client_id"] for c in emulator.clients()] == [theirs["client_id"]]
+    assert http.delete(url + theirs.client_id, timeout=10).status_code == 401
+    assert [c["client_id"] for c in emulator.clients()] == [theirs.client_id]
     assert emulator.count("DELETE /api/v1/clients/{client_id}") == 5
     assert emulator.count("delete-client") == 5
 
@@ -313,7 +315,7 @@ def test_client_management_off_looks_like_a_service_without_it(
     response = http.get(emulator.clients_url, headers=headers, timeout=10)
     assert (response.status_code, response.json()) == (405, {"detail": "Method Not Allowed"})
     assert response.headers["allow"] == "POST"
-    response = http.delete(emulator.clients_url + creds["client_id"], headers=headers, timeout=10)
+    response = http.delete(emulator.clients_url + creds.client_id, headers=headers, timeout=10)
     assert (response.status_code, response.json()) == (404, {"detail": "Not Found"})
     assert http.post(emulator.clients_url, headers=headers, timeout=10).status_code == 201
     assert emulator.info()["client_management"] is False
