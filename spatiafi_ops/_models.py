@@ -140,6 +140,8 @@ class ProvisionResult(NamedTuple):
     revoke_after: float | None = None
     orphaned_client_ids: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Sinks that confirmed the current client in this run (issue 13): targets, no secret.
+    published: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """

@@ -4,11 +4,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ._output import echo_json
+from ._params import publish_option
 from ._root import CliState, LazyGroup
 from ._user import lazy_user, user_options
+
+if TYPE_CHECKING:
+    from .._publish import Sink
 
 # ensure / rotate / revoke live in their own module (provisioning, SPEC §5).
 PROVISIONING_COMMANDS = {
@@ -25,6 +31,7 @@ def credentials() -> None:
 
 @credentials.command()
 @user_options
+@publish_option
 @click.option("--force", is_flag=True, help="Replace stored credentials (kept as a backup).")
 @click.option(
     "--revoke-old/--keep-old",
@@ -34,7 +41,12 @@ def credentials() -> None:
 )
 @click.pass_obj
 def create(
-    state: CliState, username: str | None, password_stdin: bool, force: bool, revoke_old: bool
+    state: CliState,
+    username: str | None,
+    password_stdin: bool,
+    publish: tuple[Sink, ...],
+    force: bool,
+    revoke_old: bool,
 ) -> None:
     """
     Create app credentials and store them in the profile; print the result JSON.
@@ -45,7 +57,7 @@ def create(
     from ..rotation import Policy, RunContext, create_credentials
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))
-    policy = Policy(force=force, revoke_old=revoke_old, grace=0.0)
+    policy = Policy(force=force, revoke_old=revoke_old, grace=0.0, publish=publish)
     echo_json(create_credentials(context, policy).to_dict())
 
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from .._models import AccessToken, AppCredentials
-from ._params import FormatType, min_ttl_option
+from ._params import FormatType, credentials_from_option, min_ttl_option
 from ._root import CliState
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -83,6 +83,7 @@ def emit_variables(
 @output_options
 @click.option("--with-token", is_flag=True, help="Add a fresh access token and its expiry.")
 @min_ttl_option
+@credentials_from_option
 @click.pass_obj
 def emit(
     state: CliState,
@@ -102,7 +103,9 @@ def emit(
     from .._token_cache import get_token
 
     credentials = load_credentials(state.settings)
-    token = get_token(credentials, state.settings, min_ttl=min_ttl)[0] if with_token else None
+    token = None
+    if with_token:
+        token = get_token(credentials, state.settings, min_ttl=min_ttl)[0]
     emit_variables(
         output_format, credentials, token, output=output, prefix=prefix, github_env=github_env
     )

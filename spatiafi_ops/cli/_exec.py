@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import click
 
 from .._models import AccessToken
-from ._params import min_ttl_option
+from ._params import credentials_from_option, min_ttl_option
 from ._root import CliState, CommandFailed
 from ._token import current_token
 
@@ -145,6 +145,7 @@ def _cannot_run(name: str, executable: str, exc: OSError) -> CommandFailed:
     context_settings={"allow_interspersed_args": False},
 )
 @min_ttl_option
+@credentials_from_option
 @click.option(
     "--prefix",
     default="SPATIAFI_",

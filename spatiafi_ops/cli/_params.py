@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .._config import DEFAULT_MIN_TTL, InvalidSetting, SettingSpec
+from .._config import DEFAULT_MIN_TTL, SETTING_BY_FIELD, InvalidSetting, SettingSpec
 from .._durations import parse_duration
 
 if TYPE_CHECKING:
@@ -98,4 +98,46 @@ min_ttl_option = click.option(
     envvar="SPATIAFI_MIN_TTL",
     show_envvar=True,
     help="Reuse a cached token only if it has at least this long left.",
+)
+
+
+def _apply_credentials_from(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        ctx.obj = ctx.obj._replace(settings=ctx.obj.settings._replace(credentials_from=value))
+
+
+# Shared by `token`, `exec` and `emit`: where the app credentials are read; the setting
+# (SPATIAFI_CREDENTIALS_FROM) parsed by the one settings parser, the option overriding it.
+credentials_from_option = click.option(
+    "--credentials-from",
+    type=SettingType(SETTING_BY_FIELD["credentials_from"]),
+    callback=_apply_credentials_from,
+    expose_value=False,
+    metavar="SOURCE",
+    help="Read the app credentials from SOURCE: env, env:NAME, file:PATH, profile or "
+    "aws-secretsmanager:SECRET-ID  [env: SPATIAFI_CREDENTIALS_FROM; default: env, else "
+    "the profile]",
+)
+
+
+def _sinks(ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[Any, ...]:
+    import os
+
+    from .._publish import parse_sink, parse_sinks
+
+    if values:
+        return tuple(parse_sink(value) for value in values)
+    return parse_sinks(os.environ.get("SPATIAFI_PUBLISH", ""))
+
+
+# Shared by every command that changes credentials: where new credentials are published.
+publish_option = click.option(
+    "--publish",
+    "publish",
+    multiple=True,
+    metavar="SINK",
+    callback=_sinks,
+    help="Publish new credentials to SINK (command:..., github:OWNER/REPO, "
+    "aws-secretsmanager:SECRET-ID); repeatable. The replaced client is revoked only once "
+    "every sink has the new one  [env: SPATIAFI_PUBLISH, one sink per line]",
 )

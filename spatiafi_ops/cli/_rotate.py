@@ -5,15 +5,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from .._models import check_client_id
 from ._exit import exit_code_for
 from ._output import echo_json
-from ._params import DURATION
+from ._params import DURATION, publish_option
 from ._root import CliState
 from ._user import lazy_user, user_options
+
+if TYPE_CHECKING:
+    from .._publish import Sink
 
 DEFAULT_MAX_AGE = "30d"
 DEFAULT_GRACE = "1h"
@@ -45,6 +49,7 @@ def _dry_run_option(command: Callable[..., None]) -> Callable[..., None]:
 
 @click.command()
 @user_options
+@publish_option
 @_dry_run_option
 @click.option(
     "--wait",
@@ -55,7 +60,12 @@ def _dry_run_option(command: Callable[..., None]) -> Callable[..., None]:
 )
 @click.pass_obj
 def ensure(
-    state: CliState, username: str | None, password_stdin: bool, dry_run: bool, wait: float | None
+    state: CliState,
+    username: str | None,
+    password_stdin: bool,
+    publish: tuple[Sink, ...],
+    dry_run: bool,
+    wait: float | None,
 ) -> None:
     """
     Make sure the profile holds credentials that mint a token; print the result JSON.
@@ -66,12 +76,13 @@ def ensure(
     from ..rotation import Policy, RunContext, ensure_credentials
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))
-    result = ensure_credentials(context, Policy(dry_run=dry_run, wait=wait))
+    result = ensure_credentials(context, Policy(dry_run=dry_run, wait=wait, publish=publish))
     echo_json(result.to_dict())
 
 
 @click.command()
 @user_options
+@publish_option
 @click.option(
     "--max-age",
     type=DURATION,
@@ -103,6 +114,7 @@ def rotate(
     ctx: click.Context,
     username: str | None,
     password_stdin: bool,
+    publish: tuple[Sink, ...],
     max_age: float,
     grace: float,
     revoke_old: bool,
@@ -129,7 +141,14 @@ def rotate(
     state = ctx.find_object(CliState)
     assert state is not None
     context = RunContext(state.settings, lazy_user(username, password_stdin))
-    policy = Policy(max_age=max_age, grace=grace, revoke_old=revoke_old, dry_run=dry_run, wait=wait)
+    policy = Policy(
+        max_age=max_age,
+        grace=grace,
+        revoke_old=revoke_old,
+        dry_run=dry_run,
+        wait=wait,
+        publish=publish,
+    )
     if not all_profiles:
         echo_json(rotate_credentials(context, policy).to_dict())
         return

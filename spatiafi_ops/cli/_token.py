@@ -12,7 +12,7 @@ import click
 from .._config import Settings
 from .._models import AccessToken
 from ._emit import emit_variables, output_options
-from ._params import FormatType, min_ttl_option
+from ._params import FormatType, credentials_from_option, min_ttl_option
 from ._root import CliState
 
 
@@ -36,6 +36,7 @@ def current_token(settings: Settings, *, min_ttl: float, use_cache: bool) -> Acc
     help="raw: the token alone; or a format of `emit`, for the token's variables.",
 )
 @min_ttl_option
+@credentials_from_option
 @click.option(
     "--no-cache", is_flag=True, help="Mint a new token; neither read nor write the cache."
 )

@@ -17,6 +17,7 @@ from .._durations import MAX_DURATION, format_duration
 from .._errors import UsageError
 from .._http import DEFAULT_RETRY_POLICY, Deadline, RetryPolicy
 from .._models import UserLogin
+from .._publish import Sink
 from .._store import stored_client_ids
 
 DEFAULT_MAX_AGE = 30 * 86400.0
@@ -43,6 +44,8 @@ class Policy:
     - ``wait``: seconds to wait for another run's profile lock; ``None`` is the verb's
       default (``rotate``: 0, another run is doing the work; the others: the deadline).
     - ``retry``: the backoff between attempts of transient failures.
+    - ``publish``: sinks that get every new client (``spatiafi_ops._publish``); the
+      previous client is revoked only once all of them have the current one.
     """
 
     max_age: float = DEFAULT_MAX_AGE
@@ -52,6 +55,7 @@ class Policy:
     dry_run: bool = False
     wait: float | None = None
     retry: RetryPolicy = DEFAULT_RETRY_POLICY
+    publish: tuple[Sink, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("max_age", "grace", "wait"):

@@ -23,17 +23,29 @@ from .._errors import (
     CredentialsRejected,
     LocalStateError,
     RequestRejected,
+    SecretStoreRefused,
+    SecretStoreUnavailable,
     ServiceError,
     ServiceUnavailable,
     SpatiafiOpsError,
     UnexpectedResponse,
 )
+from .._http import Deadline
 from .._models import AccessToken, AppCredentials, format_timestamp
+from .._publish import Payload
 from .._store import Store
 from .._token_cache import TokenCache
 from ._context import Policy, RunContext
 from ._service import Service, orphan_candidates
-from ._state import Journal, Kind, Previous, RejectedRepair, RotationState, profile_client_ids
+from ._state import (
+    Journal,
+    Kind,
+    Previous,
+    Published,
+    RejectedRepair,
+    RotationState,
+    profile_client_ids,
+)
 
 log = _log.get_logger(__name__)
 
@@ -42,8 +54,19 @@ log = _log.get_logger(__name__)
 CREATE_ROUNDS = 8
 CRASH_ENV = "SPATIAFI_OPS_CRASH_AT"
 # In order of a change: journal written / create answered / secret journaled / new client
-# verified / store switched / a DELETE journaled / a DELETE answered.
-CRASH_POINTS = ("planned", "created", "journaled", "verified", "switched", "revoking", "revoked")
+# verified / store switched / a sink about to be written / a sink written, not yet recorded /
+# a DELETE journaled / a DELETE answered.
+CRASH_POINTS = (
+    "planned",
+    "created",
+    "journaled",
+    "verified",
+    "switched",
+    "publishing",
+    "published",
+    "revoking",
+    "revoked",
+)
 
 
 def crash_point(step: str) -> None:
@@ -73,6 +96,7 @@ class Report:
     orphaned: list[str] = field(default_factory=list)
     manual: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    published: list[str] = field(default_factory=list)
 
 
 class Engine:
@@ -80,8 +104,11 @@ class Engine:
     Drives one profile's journal to its end; the caller holds the profile lock.
     """
 
-    def __init__(self, ctx: RunContext, policy: Policy, store: Store, service: Service) -> None:
+    def __init__(
+        self, ctx: RunContext, policy: Policy, store: Store, service: Service, deadline: Deadline
+    ) -> None:
         self.ctx = ctx
+        self.deadline = deadline
         self.settings = ctx.settings
         self.policy = policy
         self.store = store
@@ -340,17 +367,75 @@ class Engine:
                 "profile's backups: revoke it once nothing uses it",
             )
 
+    # publish
+
+    def unpublished(self) -> list[str]:
+        """
+        Return the targets of the policy's sinks that lack the current client.
+        """
+        current = self.store.read()
+        published = self.state.published
+        if current is None:
+            return []
+        have = published.sinks if published and published.client_id == current.client_id else {}
+        return [sink.target for sink in self.policy.publish if sink.target not in have]
+
+    def publish(self) -> None:
+        """
+        Publish the current client to every sink that lacks it, journaling each success;
+        raise the first failure once every sink has been tried (the next run resumes).
+        """
+        missing = set(self.unpublished())
+        if not missing:
+            return
+        current = self.store.require()
+        if self.state.published is None or self.state.published.client_id != current.client_id:
+            self.state.published = Published(current.client_id)
+        published = self.state.published
+        previous = self.state.previous
+        payload = Payload(
+            self.store.profile,
+            current,
+            previous.credentials.client_id if previous is not None else None,
+        )
+        failure: SecretStoreUnavailable | SecretStoreRefused | None = None
+        for sink in self.policy.publish:
+            if sink.target not in missing:
+                continue
+            crash_point("publishing")
+            try:
+                sink.publish(payload, timeout=self.deadline.remaining())
+            except (SecretStoreUnavailable, SecretStoreRefused) as exc:
+                failure = failure or exc
+                self._warn("publish_failed", str(exc))
+                continue
+            crash_point("published")
+            published.sinks[sink.target] = time.time()
+            self.report.published.append(sink.target)
+            self.save()  # each confirmation is on disk before the next sink
+        if failure is not None:
+            raise failure
+
     # revoke
 
     def revoke_previous_if_due(self, *, now: float | None = None) -> None:
         """
-        Revoke the previous client once its grace period has passed.
+        Revoke the previous client once its grace period has passed and every sink has
+        the current one (a consumer reading a sink must never be left with a dead client).
         """
         previous = self.state.previous
         now = time.time() if now is None else now
         if previous is None or previous.revoke_after is None or now < previous.revoke_after:
             return
         client_id = previous.credentials.client_id
+        waiting = self.unpublished()
+        if waiting:
+            self._warn(
+                "previous_revoke_waiting",
+                f"client {client_id} stays valid until every sink has the current client "
+                f"(missing: {', '.join(waiting)})",
+            )
+            return
         holder = self.ctx.holders().get(client_id, self.store.profile)
         if holder != self.store.profile:
             # Another profile holds the same client (a copied file): never cut it off.

@@ -39,8 +39,22 @@ def _load(store: Store, settings: Settings) -> RotationState:
     return RotationState.load(store.paths, allow_insecure=settings.allow_insecure_permissions)
 
 
+def publish_steps(policy: Policy, client: str, have: frozenset[str] = frozenset()) -> list[str]:
+    """
+    Return a step per sink that lacks *client* (the sinks it would write, for --dry-run).
+    """
+    return [f"publish {client} to {s.target}" for s in policy.publish if s.target not in have]
+
+
+def _published_targets(state: RotationState, current: AppCredentials) -> frozenset[str]:
+    published = state.published
+    if published is None or published.client_id != current.client_id:
+        return frozenset()
+    return frozenset(published.sinks)
+
+
 def plan_ensure(
-    store: Store, settings: Settings, current: AppCredentials | None
+    store: Store, settings: Settings, current: AppCredentials | None, policy: Policy
 ) -> ProvisionResult:
     """
     Return what ensure would do for missing or rejected credentials: no further request.
@@ -54,6 +68,7 @@ def plan_ensure(
             plan.append(f"switch: the new client becomes current; {current.client_id} is backed up")
         else:
             plan.append("store the new client as the profile's credentials")
+    plan += publish_steps(policy, "the new client")
     reason = "the stored credentials were rejected" if current else "the profile has none"
     return build_result(store, "planned", current, reason=reason, plan=tuple(plan))
 
@@ -97,19 +112,22 @@ def rotation_due(
     return due, reason
 
 
-def _rotation_steps(current: AppCredentials, *, grace: float, revoke_old: bool) -> list[str]:
+def _rotation_steps(current: AppCredentials, policy: Policy) -> list[str]:
     old = current.client_id
-    if not revoke_old:
+    if not policy.revoke_old:
         last = f"keep {old} (--keep-old)"
-    elif grace <= 0:
+    elif policy.grace <= 0:
         last = f"revoke {old} now (no grace period)"
     else:
-        last = f"revoke {old} after the {format_duration(grace)} grace period"
+        last = f"revoke {old} after the {format_duration(policy.grace)} grace period"
+    if policy.publish and policy.revoke_old:
+        last += ", once every sink has the new client"
     return [
         CREATE_STEP,
         VERIFY_STEP,
         f"switch: the new client becomes current, {old} previous",
         f"invalidate the tokens cached for {old}",
+        *publish_steps(policy, "the new client"),
         last,
     ]
 
@@ -118,7 +136,6 @@ def plan_rotation(store: Store, settings: Settings, policy: Policy) -> Provision
     """
     Return what a rotation would do, from local state only: no request, no write.
     """
-    grace, revoke_old = policy.grace, policy.revoke_old
     state = _load(store, settings)
     current = store.require() if state.rotation is None else store.read()
     if state.rotation is not None:
@@ -132,15 +149,15 @@ def plan_rotation(store: Store, settings: Settings, policy: Policy) -> Provision
             plan=tuple(plan),
         )
     assert current is not None
-    plan = []
+    plan = publish_steps(policy, current.client_id, _published_targets(state, current))
     previous = state.previous
     now = time.time()
-    if revoke_old and previous and previous.revoke_after and now >= previous.revoke_after:
+    if policy.revoke_old and previous and previous.revoke_after and now >= previous.revoke_after:
         plan.append(f"revoke the previous client {previous.credentials.client_id} (grace is over)")
         previous = None
     due, reason = rotation_due(current, policy.max_age, previous)
     if due:
         if previous is not None:
             plan.append(f"move the kept client {previous.credentials.client_id} to the backups")
-        plan += _rotation_steps(current, grace=grace, revoke_old=revoke_old)
+        plan += _rotation_steps(current, policy)
     return build_result(store, "planned", current, state=state, reason=reason, plan=tuple(plan))

@@ -64,6 +64,7 @@ def build_result(
         revoke_after=previous.revoke_after if previous is not None else None,
         orphaned_client_ids=tuple(report.orphaned),
         warnings=tuple(report.warnings),
+        published=tuple(report.published),
     )
 
 

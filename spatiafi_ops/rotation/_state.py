@@ -19,6 +19,7 @@ The file sits beside the profile's credentials (0600, written atomically and fsy
       "previous": null | {...credentials, "rotation_id", "revoke_after": "<ISO>" | null},
       "revoking": [...],                         # DELETEs sent, outcome not recorded yet
       "rejected_repair": null | {"client_id", "at", "error"},  # a new client the service refused
+      "published": null | {"client_id", "sinks": {"<sink spec>": "<ISO>"}},  # who has it
       "created_client_ids": [...],               # clients this profile created, newest last
       "orphaned_client_ids": [...],              # lost-create clients found by reconciling
       "manual_revoke_client_ids": [...]          # clients the user must revoke by hand
@@ -188,6 +189,33 @@ class RejectedRepair:
 
 
 @dataclass
+class Published:
+    """
+    Which sinks confirmed the current client, and when: the previous client is revoked
+    only once every sink of the run has the current one.
+    """
+
+    client_id: str
+    sinks: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "sinks": {target: format_timestamp(at) for target, at in self.sinks.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Published:
+        sinks = data.get("sinks", {})
+        if not isinstance(sinks, dict):
+            raise ValueError("published sinks is not an object")
+        return cls(
+            client_id=check_client_id(str(data["client_id"])),
+            sinks={str(target): parse_timestamp(at) for target, at in sinks.items()},
+        )
+
+
+@dataclass
 class RotationState:
     """
     The parsed ``rotation-state.json`` of one profile.
@@ -197,6 +225,7 @@ class RotationState:
     previous: Previous | None = None
     revoking: list[str] = field(default_factory=list)
     rejected_repair: RejectedRepair | None = None
+    published: Published | None = None
     created_client_ids: list[str] = field(default_factory=list)
     orphaned_client_ids: list[str] = field(default_factory=list)
     manual_revoke_client_ids: list[str] = field(default_factory=list)
@@ -219,11 +248,13 @@ class RotationState:
             version = data["version"]
             rotation, previous = data.get("rotation"), data.get("previous")
             rejected = data.get("rejected_repair")
+            published = data.get("published")
             return cls(
                 rotation=Journal.from_json(rotation, path, version) if rotation else None,
                 previous=Previous.from_json(previous, path) if previous else None,
                 revoking=_client_ids(data.get("revoking", []), "revoking"),
                 rejected_repair=RejectedRepair.from_json(rejected) if rejected else None,
+                published=Published.from_json(published) if published else None,
                 created_client_ids=_client_ids(data.get("created_client_ids", []), "created"),
                 orphaned_client_ids=_client_ids(data.get("orphaned_client_ids", []), "orphans"),
                 manual_revoke_client_ids=_client_ids(
@@ -250,6 +281,7 @@ class RotationState:
             "previous": self.previous.to_json() if self.previous else None,
             "revoking": self.revoking,
             "rejected_repair": self.rejected_repair.to_json() if self.rejected_repair else None,
+            "published": self.published.to_json() if self.published else None,
             "created_client_ids": self.created_client_ids[-HISTORY_LIMIT:],
             "orphaned_client_ids": self.orphaned_client_ids[-HISTORY_LIMIT:],
             "manual_revoke_client_ids": self.manual_revoke_client_ids[-HISTORY_LIMIT:],

@@ -59,8 +59,9 @@ def _engine(ctx: RunContext, policy: Policy, store: Store) -> Iterator[Engine]:
     """
     Open the service of one profile run (one deadline) and the engine over its journal.
     """
-    with HttpService(ctx, policy.retry, ctx.new_deadline()) as service:
-        yield Engine(ctx, policy, store, service)
+    deadline = ctx.new_deadline()
+    with HttpService(ctx, policy.retry, deadline) as service:
+        yield Engine(ctx, policy, store, service, deadline)
 
 
 def _resume(engine: Engine, policy: Policy) -> ProvisionResult | None:
@@ -74,6 +75,7 @@ def _resume(engine: Engine, policy: Policy) -> ProvisionResult | None:
     journal = engine.resume()
     if journal is None and not engine.resumed_revocations:
         return None
+    engine.publish()
     if policy.revoke_old:
         engine.revoke_previous_if_due()
     if journal is None:
@@ -131,6 +133,7 @@ def _create(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
         )
         journal = engine.begin("replace" if current is not None else "create", current)
         new = engine.run(journal)
+        engine.publish()
         if policy.revoke_old:
             engine.revoke_previous_if_due()
         reason = "replaced on request (--force)" if current else "the profile held no credentials"
@@ -159,12 +162,11 @@ def ensure_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
 def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     deadline = ctx.new_deadline()
     current = store.read()
-    if current is not None and mints(current, ctx, policy.retry, deadline):
-        action: Action = "planned" if policy.dry_run else "unchanged"
-        return build_result(store, action, current, reason="the stored credentials mint a token")
-    if policy.dry_run:
-        return plan_ensure(store, ctx.settings, current)
     wait = ctx.settings.deadline if policy.wait is None else policy.wait
+    if current is not None and mints(current, ctx, policy.retry, deadline):
+        return _keep(ctx, policy, store, current, wait)
+    if policy.dry_run:
+        return plan_ensure(store, ctx.settings, current, policy)
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
             return lock_held_result(store)
@@ -184,10 +186,27 @@ def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
         )
         journal = engine.begin("repair" if latest is not None else "create", latest)
         new = engine.run(journal)
+        engine.publish()
     reason = (
         "the stored credentials were rejected" if journal.old else "the profile held no credentials"
     )
     return changed_result(store, journal, new, engine.state, engine.report, reason=reason)
+
+
+def _keep(
+    ctx: RunContext, policy: Policy, store: Store, current: AppCredentials, wait: float
+) -> ProvisionResult:
+    """
+    Return ensure's result for working credentials: unchanged, once every sink has them.
+    """
+    reason = "the stored credentials mint a token"
+    if policy.dry_run or not policy.publish:
+        action: Action = "planned" if policy.dry_run else "unchanged"
+        return build_result(store, action, current, reason=reason)
+    with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
+        if acquired:
+            engine.publish()  # a sink that lacks them gets them; none is written twice
+        return build_result(store, "unchanged", current, report=engine.report, reason=reason)
 
 
 def _refuse_churn(engine: Engine, rejected: AppCredentials) -> None:
@@ -251,6 +270,7 @@ def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
                 f"'spatiafi-ops --profile {store.profile} credentials ensure'",
                 path=str(store.paths.credentials),
             )
+        engine.publish()
         if policy.revoke_old:
             engine.revoke_previous_if_due()
         state = engine.state
@@ -275,6 +295,7 @@ def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
         )
         journal = engine.begin("rotate", current)
         new = engine.run(journal)
+        engine.publish()
         if policy.revoke_old:
             engine.revoke_previous_if_due()
         return changed_result(store, journal, new, engine.state, engine.report, reason=reason)

@@ -254,7 +254,7 @@ def test_the_ensure_plan(
 ) -> None:
     """ensure --dry-run: create, verify, then store or switch."""
     store = _store_with(tmp_path, current, RotationState())
-    result = plan_ensure(store, store.settings, current)
+    result = plan_ensure(store, store.settings, current, Policy())
     assert result.reason == reason
     assert result.plan[0].startswith("create")
     assert last in result.plan[-1]
