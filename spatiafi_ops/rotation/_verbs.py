@@ -270,12 +270,16 @@ def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
                 f"'spatiafi-ops --profile {store.profile} credentials ensure'",
                 path=str(store.paths.credentials),
             )
-        engine.publish()
-        if policy.revoke_old:
-            engine.revoke_previous_if_due()
         state = engine.state
+        if state.previous is not None:
+            # The previous client waits for the sinks to have the current one: publish what
+            # is missing first (with no previous, a rotation due now publishes its own).
+            engine.publish()
+            if policy.revoke_old:
+                engine.revoke_previous_if_due()
         due, reason = rotation_due(current, policy.max_age, state.previous)
         if not due:
+            engine.publish()
             action: Action = "revoked" if engine.report.revoked else "unchanged"
             return build_result(
                 store,
