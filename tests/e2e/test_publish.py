@@ -154,7 +154,10 @@ def test_sinks_never_get_a_secret_in_argv_or_environment(
     monkeypatch.setenv("SPATIAFI_CLIENT_ID", "00000000-0000-4000-8000-0000000000aa")
     record_secret("a-consumer-secret-123")
     probe = tmp_path / "probe"
-    sink = f"command:cat > /dev/null; env > '{probe}.env'; tr '\\0' ' ' < /proc/$$/cmdline > '{probe}.argv'"
+    sink = (
+        f"command:cat > /dev/null; env > '{probe}.env'; "
+        f"tr '\\0' ' ' < /proc/$$/cmdline > '{probe}.argv'"
+    )
     run_json(runner, ["credentials", "create", "--publish", sink])
     record_stored_secrets(clean_environment["config"])
     secret = stored(clean_environment["config"])["client_secret"]

@@ -49,7 +49,7 @@ def crash(*args: str, step: str) -> None:
 
 def test_the_crash_points_cover_every_step_in_order() -> None:
     """The hook names each step of create → journal → verify → switch → revoke."""
-    assert CRASH_POINTS == (*BEFORE_SWITCH, "switched", *PUBLISHING, *REVOKING)
+    assert (*BEFORE_SWITCH, "switched", *PUBLISHING, *REVOKING) == CRASH_POINTS
 
 
 @pytest.mark.parametrize("step", BEFORE_SWITCH + AFTER_SWITCH)
