@@ -29,6 +29,7 @@ from _proof_bad_input import bad_input
 from _proof_common import Figure, Recorder, Section, Table, configure_library_logs
 from _proof_concurrency import concurrency
 from _proof_crash import crashes
+from _proof_engine import engine
 from _proof_faults import transient_faults
 from _proof_leaks import ProcSampler, scan, scan_files, tour
 from _proof_perf import performance
@@ -52,6 +53,9 @@ class Scale:
     token_runs: int = 15
     fleet_profiles: int = 200
     level_profiles: int = 200
+    lost_creates: int = 12
+    sink_rotations: int = 50
+    publish_kills: int = 10
 
 
 QUICK = Scale(
@@ -62,6 +66,9 @@ QUICK = Scale(
     token_runs=5,
     fleet_profiles=40,
     level_profiles=20,
+    lost_creates=4,
+    sink_rotations=6,
+    publish_kills=2,
 )
 
 
@@ -222,6 +229,17 @@ def main() -> int:
             _timed(
                 "Concurrency",
                 lambda: concurrency(recorder, root / "concurrency", sizes=scale.concurrency),
+            ),
+            _timed(
+                "Engine: create, clocks, publishing",
+                lambda: engine(
+                    recorder,
+                    root / "engine",
+                    lost=scale.lost_creates,
+                    rotations=scale.sink_rotations,
+                    kills=scale.publish_kills,
+                    seed=seed,
+                ),
             ),
         ]
         bad = _timed("Bad input", lambda: bad_input(recorder, root / "bad"))
