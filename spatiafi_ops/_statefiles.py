@@ -38,6 +38,7 @@ class StateFile(NamedTuple):
     data: bytes
     mode: int  # permission bits
     mtime: float
+    open_to_others: bool  # group or others have a permission bit (never on Windows)
 
 
 def read_private_file(
@@ -78,7 +79,7 @@ def read_private_file(
         data = read_all(fd, path, limit=MAX_STATE_BYTES)
     finally:
         os.close(fd)
-    return StateFile(data, stat.S_IMODE(info.st_mode), info.st_mtime)
+    return StateFile(data, stat.S_IMODE(info.st_mode), info.st_mtime, is_open_to_others(info))
 
 
 def read_all(fd: int, path: Path, *, limit: int) -> bytes:

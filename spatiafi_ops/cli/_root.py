@@ -19,6 +19,7 @@ from .._config import (
     Settings,
 )
 from .._errors import SpatiafiOpsError
+from .._files import harden_process
 from .._redaction import scrub
 from .._version import __version__
 from ._exit import EXIT_BUG, exit_code_for, exit_codes_help
@@ -228,4 +229,5 @@ def main() -> None:
     """
     Run the CLI as the ``spatiafi-ops`` console script.
     """
+    harden_process()  # before any secret is read: no core file will hold one
     cli.main(prog_name="spatiafi-ops")
