@@ -248,16 +248,20 @@ def _try_lock(fd: int, path: Path) -> bool:
 _PR_SET_DUMPABLE = 4
 
 
-def harden_process() -> None:
+def harden_process(*, memory: bool = False) -> None:
     """
-    Keep this process's memory, which holds secrets, out of core files.
+    Keep this process's secrets out of core files; with *memory*, out of other processes.
 
     RLIMIT_CORE 0 stops the kernel writing a core file (a SIGQUIT under
-    ``ulimit -c unlimited`` would write one into the working directory); on Linux,
-    PR_SET_DUMPABLE 0 also keeps crash collectors and other processes of this user out of
-    our memory (prctl(2)). Only the soft limit is lowered, so that programs this process
-    starts keep theirs; exec(2) restores their dumpability. Best effort: where either is
-    missing, the platform's defaults stay.
+    ``ulimit -c unlimited`` would write one into the working directory). Only the soft
+    limit is lowered, so that programs this process starts may raise theirs again.
+
+    *memory*, on Linux: PR_SET_DUMPABLE 0 also keeps crash collectors that ignore that
+    limit, and other processes of this user, out of our memory (prctl(2); exec(2) gives
+    programs we start their own). For commands that hold a secret no file of ours holds
+    (the user's password, credentials read from stdin); it costs importing ctypes (~2
+    ms), more than a cached token can spare (make bench), whose secrets are all in this
+    user's own 0600 files anyway. Best effort: where either is missing, nothing changes.
     """
     if sys.platform != "win32":
         import resource
@@ -265,7 +269,7 @@ def harden_process() -> None:
         with contextlib.suppress(OSError, ValueError):
             _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
             resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
-    if sys.platform == "linux":
+    if memory and sys.platform == "linux":
         import ctypes
 
         with contextlib.suppress(OSError, AttributeError):

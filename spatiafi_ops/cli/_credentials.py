@@ -73,6 +73,7 @@ def import_(state: CliState, source: str | None, created_at: str | None, force: 
     from pathlib import Path
 
     from .._credentials_import import import_credentials, parse_created_at
+    from .._files import harden_process
 
     when = None
     if created_at is not None:
@@ -82,6 +83,8 @@ def import_(state: CliState, source: str | None, created_at: str | None, force: 
             raise click.BadParameter(str(exc), param_hint="--created-at") from None
     if source == "-" and sys.stdin.isatty():
         raise click.UsageError("standard input is a terminal; pipe the credential JSON in")
+    if source == "-":
+        harden_process(memory=True)  # a secret that is in no file of ours yet
     origin = sys.stdin.buffer if source == "-" else (Path(source) if source else None)
     result = import_credentials(state.settings, origin, created_at=when, force=force)
     echo_json(result.to_dict())

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .._files import harden_process
 from .._models import UserLogin
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,6 +40,7 @@ def resolve_user(username: str | None, password_stdin: bool) -> UserLogin:
     """
     Return the user's login from the documented sources, or fail with a usage error.
     """
+    harden_process(memory=True)  # the password is in no file of ours: keep it in here
     password: str | None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

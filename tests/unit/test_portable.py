@@ -164,20 +164,26 @@ def test_a_hardened_process_leaves_no_core_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(2) is Linux's")
-def test_harden_process_sets_the_core_limit_and_dumpability() -> None:
-    """RLIMIT_CORE's soft limit is 0 (the hard one is left) and PR_GET_DUMPABLE says 0."""
+def test_harden_process_sets_the_core_limit_and_with_memory_dumpability() -> None:
+    """
+    RLIMIT_CORE's soft limit becomes 0 (the hard one stays); PR_GET_DUMPABLE says 0 only
+    after memory=True (the cached token path does not pay for ctypes).
+    """
     probe = (
         "import ctypes, resource\n"
         "from spatiafi_ops._files import harden_process\n"
+        "dumpable = lambda: ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)\n"
         "hard = resource.getrlimit(resource.RLIMIT_CORE)[1]\n"
         "harden_process()\n"
         "soft, after = resource.getrlimit(resource.RLIMIT_CORE)\n"
-        "print(soft, after == hard, ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))\n"
+        "print(soft, after == hard, dumpable())\n"
+        "harden_process(memory=True)\n"
+        "print(dumpable())\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
-    assert done.stdout.split() == ["0", "True", "0"]
+    assert done.stdout.split() == ["0", "True", "1", "0"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="core files as Linux writes them")
@@ -219,3 +225,35 @@ sys.argv = ["spatiafi-ops", "credentials", "import", "-"]
 from spatiafi_ops.cli import main
 main()
 """
+
+
+def test_a_cached_token_imports_no_lock_library(
+    no_fcntl_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The cached path takes no lock, so it never pays for importing filelock (make bench)."""
+    TokenCache(tmp_path / "cache").save(
+        URL,
+        AppCredentials(CLIENT.client_id, "s" * 43),
+        AccessToken("cached.token.value", "bearer", time.time() + 800),
+    )
+    probe = (
+        "import sys\n"
+        "sys.argv = ['spatiafi-ops', 'token']\n"
+        "from spatiafi_ops.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print(sorted(m for m in sys.modules if m.split('.')[0] == 'filelock'),"
+        " file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=no_fcntl_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "cached.token.value\n"
+    assert done.stderr.strip().splitlines()[-1] == "[]"
