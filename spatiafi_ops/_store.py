@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Mapping
@@ -29,7 +30,13 @@ from ._errors import CredentialFileError, OutputError, SpatiafiOpsError, UsageEr
 from ._files import FILE_MODE, ensure_private_dir
 from ._models import AppCredentials, check_client_id, check_client_secret
 from ._redaction import REDACTED, register_secret
-from ._statefiles import check_private_dir, read_private_file
+from ._statefiles import (
+    NOFOLLOW,
+    NONBLOCK,
+    OPEN_FLAGS,
+    check_private_dir,
+    read_private_file,
+)
 
 log = _log.get_logger(__name__)
 
@@ -256,12 +263,11 @@ class Store:
         ensure_private_dir(backup.parent)
         try:
             path.replace(backup)
-            if sys.platform != "win32":
-                os.chmod(backup, FILE_MODE, follow_symlinks=False)
         except OSError as exc:
             raise OutputError(
                 f"cannot move {path} to {backup}: {exc.strerror}", path=str(path)
             ) from None
+        _make_private(backup)
         return backup
 
     def backup(self, credentials: AppCredentials) -> Path:
@@ -311,6 +317,21 @@ class Store:
                 path=str(self.paths.credentials),
             )
         return found
+
+
+def _make_private(path: Path) -> None:
+    """
+    Give the regular file at *path* mode 0600 (a file py-spatiafi wrote is 0644); a link
+    is left as it is, never followed.
+    """
+    if sys.platform != "win32":  # there the directory's ACL decides (docs/files.md)
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY | OPEN_FLAGS | NOFOLLOW | NONBLOCK)
+            try:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.fchmod(fd, FILE_MODE)
+            finally:
+                os.close(fd)
 
 
 def credentials_from_env(environ: Mapping[str, str] | None = None) -> AppCredentials | None:
