@@ -38,8 +38,8 @@ def ensure_private_dir(path: Path) -> None:
         OutputError: when the directory cannot be created.
         InsecurePermissions: when it exists but another user owns or can write to it.
     """
-    missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
+        missing = [p for p in (path, *path.parents) if not p.exists()]
         for directory in reversed(missing):
             directory.mkdir(mode=DIR_MODE, exist_ok=True)
     except OSError as exc:

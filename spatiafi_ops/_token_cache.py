@@ -110,7 +110,8 @@ class TokenCache:
         Forget the token cached for these credentials (after a rotation or a rejection).
         """
         # Not the .lock: another process may hold it, and a new file would not be locked.
-        with contextlib.suppress(FileNotFoundError):
+        # Best effort: a token left in a directory we cannot write is one we never read.
+        with contextlib.suppress(OSError):
             self.path_for(auth_url, credentials).unlink()
 
     @contextlib.contextmanager
