@@ -27,6 +27,8 @@ from spatiafi_ops.emit import (
     write_file,
 )
 
+POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes, FIFOs, device nodes")
+
 CREDENTIALS = AppCredentials("client-0001", "s3cr3t-Value-0123456789")
 
 
@@ -62,6 +64,7 @@ def test_stdout_gets_utf8_bytes_whatever_the_stream_encoding() -> None:
     assert raw.getvalue() == '{"A": "€😀"}\n'.encode()
 
 
+@POSIX
 def test_output_file_is_created_0600(outside_git: Path) -> None:
     """
     SPEC §4: --output files are created with mode 0600, whatever the umask.
@@ -73,6 +76,7 @@ def test_output_file_is_created_0600(outside_git: Path) -> None:
     assert path.read_text() == rendered.text
 
 
+@POSIX
 def test_output_file_is_replaced_atomically(outside_git: Path) -> None:
     """
     An existing file is replaced by rename (new inode, 0600), and no temp file remains.
@@ -97,6 +101,7 @@ def test_output_into_missing_directory_is_an_output_error(outside_git: Path) -> 
         write(render("json", []), output=path)
 
 
+@POSIX
 @pytest.mark.parametrize("marker", ["dir", "file"])
 def test_output_inside_a_git_work_tree_is_warned(tmp_path: Path, marker: str) -> None:
     """
@@ -142,9 +147,6 @@ def test_stdout_is_required_when_something_must_be_printed() -> None:
     """
     with pytest.raises(ValueError, match="stdout"):
         write(render("shell", build_variables(CREDENTIALS)))
-
-
-POSIX = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs, device nodes, /proc")
 
 
 class FifoReader:
