@@ -200,6 +200,12 @@ def cases() -> list[Case]:
             (fifo(at("config/rotation-state.json")),),
         ),
         Case(
+            "FIFO at the profile's .lock",
+            ["credentials", "rotate", "--max-age", "30d"],
+            5,
+            (fifo(at("config/.lock")),),
+        ),
+        Case(
             "FIFO at app_credentials.json, import in place",
             ["credentials", "import"],
             5,
