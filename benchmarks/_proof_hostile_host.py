@@ -28,7 +28,7 @@ from _proof_common import (
     tree_digest,
     user_env,
 )
-from _proof_hostile_traps import Case, cases, stored_credentials
+from _proof_hostile_traps import MINTED, Case, cases, stored_credentials
 from _proof_servers import emulator
 
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD
@@ -162,6 +162,9 @@ def run_case(recorder: Recorder, url: str, root: Path, index: int, case: Case) -
             for allowed in case.product
         )
     )
+    for product in case.product:
+        if (home / product).is_file() and product not in MINTED:
+            (home / product).unlink()  # an --output file: it holds a token, by design
     for handle in kept:
         if isinstance(handle, threading.Thread):
             handle.join(10)

@@ -93,7 +93,12 @@ def symlink(where: Where, target: Where) -> Step:
 
 
 def copy(source: Where, to: Where) -> Step:
-    return lambda home, env: to(home, env).write_bytes(source(home, env).read_bytes())
+    def step(home: Path, env: dict[str, str]) -> None:
+        to(home, env).parent.mkdir(mode=0o700, exist_ok=True)
+        to(home, env).write_bytes(source(home, env).read_bytes())
+        to(home, env).chmod(0o600)
+
+    return step
 
 
 def reader(where: Where) -> Step:
@@ -181,9 +186,9 @@ def cases() -> list[Case]:
             token,
             5,
             (
-                copy(CREDENTIALS, at("copy.json")),
+                copy(CREDENTIALS, at("elsewhere/app_credentials.json")),
                 remove(CREDENTIALS),
-                symlink(CREDENTIALS, at("copy.json")),
+                symlink(CREDENTIALS, at("elsewhere/app_credentials.json")),
             ),
         ),
         Case("FIFO at app_credentials.json", token, 5, (fifo(CREDENTIALS),)),
