@@ -15,6 +15,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._auth import get_session, mint_token
     from ._config import Settings
+    from ._credentials_import import import_credentials
     from ._durations import parse_duration
     from ._errors import (
         ClockSkew,
@@ -81,6 +82,7 @@ _EXPORTS = {
     "ensure_credentials": "_provisioning",
     "get_session": "_auth",
     "get_token": "_token_cache",
+    "import_credentials": "_credentials_import",
     "load_credentials": "_store",
     "mint_token": "_auth",
     "parse_duration": "_durations",
@@ -122,6 +124,7 @@ __all__ = [
     "ensure_credentials",
     "get_session",
     "get_token",
+    "import_credentials",
     "load_credentials",
     "mint_token",
     "parse_duration",
