@@ -31,6 +31,7 @@ from _proof_concurrency import concurrency
 from _proof_crash import crashes
 from _proof_engine import engine
 from _proof_faults import transient_faults
+from _proof_hostile_host import hostile_host
 from _proof_leaks import ProcSampler, scan, scan_files, tour
 from _proof_perf import performance
 from _proof_permanent import permanent_failures, shared_account
@@ -243,6 +244,7 @@ def main() -> int:
             ),
         ]
         bad = _timed("Bad input", lambda: bad_input(recorder, root / "bad"))
+        hostile = _timed("Hostile host", lambda: hostile_host(recorder, root / "hostile-host"))
         perf = _timed(
             "Performance",
             lambda: performance(
@@ -262,9 +264,9 @@ def main() -> int:
 
         leak = _timed("Leaks", leaks)
     seconds = time.perf_counter() - started
-    report = render([*sections, leak, perf], bad, seconds, scale, seed)
+    report = render([*sections, hostile, leak, perf], bad, seconds, scale, seed)
     options.output.write_text(report)
-    missed = [f for s in [*sections, leak, perf, bad] for f in s.figures if f.met is False]
+    missed = [f for s in [*sections, hostile, leak, perf, bad] for f in s.figures if f.met is False]
     print(
         f"proof: wrote {options.output} in {seconds:.0f} s; {len(missed)} goals missed",
         file=sys.stderr,

@@ -15,6 +15,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._auth import get_session, mint_token
     from ._config import Settings
+    from ._credentials_import import import_credentials
     from ._durations import parse_duration
     from ._errors import (
         ClockSkew,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         InsecureTransport,
         LocalStateError,
         LockTimeout,
+        LockUnavailable,
         LoginRequired,
         MissingExtra,
         OutputError,
@@ -66,6 +68,7 @@ _EXPORTS = {
     "InsecureTransport": "_errors",
     "LocalStateError": "_errors",
     "LockTimeout": "_errors",
+    "LockUnavailable": "_errors",
     "LoginRequired": "_errors",
     "MissingExtra": "_errors",
     "OutputError": "_errors",
@@ -91,6 +94,7 @@ _EXPORTS = {
     "get_session": "_auth",
     "get_token": "_token_cache",
     "load_credentials": "_sources",
+    "import_credentials": "_credentials_import",
     "mint_token": "_auth",
     "parse_duration": "_durations",
     "revoke_credentials": "rotation",
@@ -110,6 +114,7 @@ __all__ = [
     "InsecureTransport",
     "LocalStateError",
     "LockTimeout",
+    "LockUnavailable",
     "LoginRequired",
     "MissingExtra",
     "OutputError",
@@ -135,6 +140,7 @@ __all__ = [
     "ensure_credentials",
     "get_session",
     "get_token",
+    "import_credentials",
     "load_credentials",
     "mint_token",
     "parse_duration",

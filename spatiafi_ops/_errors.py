@@ -19,6 +19,7 @@ The exception tree of spatiafi-ops, in its own module to avoid import loops.
         ├── CredentialFileError   missing, corrupt or incomplete credential file
         ├── InsecurePermissions   a secret readable by group or others
         ├── LockTimeout           another run held the profile lock too long
+        ├── LockUnavailable       no kernel lock can be had here (a network share)
         ├── CredentialsExist      the profile already holds credentials (use --force)
         ├── UnsafeValue           a value the chosen output format cannot carry
         ├── OutputError           an output target that is unset or unwritable
@@ -154,6 +155,12 @@ class InsecurePermissions(LocalStateError):
 class LockTimeout(LocalStateError):
     """
     Another run held the profile lock for longer than we were willing to wait.
+    """
+
+
+class LockUnavailable(LocalStateError):
+    """
+    The file system cannot hold a kernel lock (a network share, a missing ``fcntl``).
     """
 
 

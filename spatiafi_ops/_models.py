@@ -59,6 +59,34 @@ def check_client_id(client_id: str) -> str:
     return client_id
 
 
+# C0 and C1 control characters and DEL: never part of a secret, always a copy-paste accident.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def check_client_secret(secret: str) -> str:
+    """
+    Return *secret* if it can be one: non-empty UTF-8 text without control characters.
+
+    The message never shows the secret.
+
+    Raises:
+        ValueError: with a sentence fit for the user.
+    """
+    if not secret:
+        raise ValueError("the client secret is empty")
+    try:
+        secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the client secret is not valid UTF-8 text") from None
+    found = _CONTROL.search(secret)
+    if found is not None:
+        raise ValueError(
+            f"the client secret holds a control character (U+{ord(found.group()):04X}) at "
+            f"position {found.start() + 1}"
+        )
+    return secret
+
+
 def _repr_hiding(record: tuple[Any, ...], secret_field: str) -> str:
     fields: tuple[str, ...] = getattr(record, "_fields")  # noqa: B009 - NamedTuple API
     shown = ", ".join(
@@ -68,7 +96,7 @@ def _repr_hiding(record: tuple[Any, ...], secret_field: str) -> str:
     return f"{type(record).__name__}({shown})"
 
 
-Action = Literal["created", "unchanged", "replaced", "rotated", "revoked", "planned"]
+Action = Literal["created", "unchanged", "replaced", "rotated", "revoked", "planned", "imported"]
 
 
 class AppCredentials(NamedTuple):

@@ -123,7 +123,7 @@ def _run(
     try:
         _, stderr = process.communicate(data, timeout=max(0.1, timeout))
     except subprocess.TimeoutExpired:
-        _stop(process, posix)
+        _stop(process)
         raise SecretStoreUnavailable(
             f"the sink {target} did not finish within {timeout:.0f}s and was stopped; "
             "a later run publishes again",
@@ -132,8 +132,11 @@ def _run(
     return subprocess.CompletedProcess(argv, process.returncode, b"", stderr)
 
 
-def _stop(process: subprocess.Popen[bytes], posix: bool) -> None:
-    if posix:
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """
+    Kill *process* and what it started (its own session on POSIX).
+    """
+    if sys.platform != "win32":
         import signal
 
         try:

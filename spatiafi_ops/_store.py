@@ -8,8 +8,9 @@ profile NAME: ``<config_dir>/profiles/NAME/app_credentials.json`` (SPEC §5).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+import stat
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,10 +18,24 @@ from typing import Any, NamedTuple
 
 from . import _log
 from ._config import DEFAULT_PROFILE, Settings, validate_profile_name
-from ._errors import CredentialFileError, SpatiafiOpsError
-from ._files import atomic_write, check_private, ensure_private_dir, is_insecure
-from ._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
+
+# The file format lives in _credfile; the rotation journal imports these names from here.
+from ._credfile import credentials_from_json as credentials_from_json  # noqa: PLC0414
+from ._credfile import credentials_to_json as credentials_to_json  # noqa: PLC0414
+from ._credfile import parse_state_json
+from ._credfile import read_private_json as read_private_json  # noqa: PLC0414
+from ._credfile import write_private_json as write_private_json  # noqa: PLC0414
+from ._errors import CredentialFileError, OutputError, SpatiafiOpsError, UsageError
+from ._files import FILE_MODE, ensure_private_dir
+from ._models import AppCredentials, check_client_id, check_client_secret
 from ._redaction import REDACTED, register_secret
+from ._statefiles import (
+    NOFOLLOW,
+    NONBLOCK,
+    OPEN_FLAGS,
+    check_private_dir,
+    read_private_file,
+)
 
 log = _log.get_logger(__name__)
 
@@ -29,8 +44,6 @@ LEGACY_FILE = "app_credentials"  # what the first tutorial wrote (SPEC §2)
 STATE_FILE = "rotation-state.json"
 LOCK_FILE = ".lock"
 BACKUP_DIR = "backups"
-
-
 class ProfilePaths(NamedTuple):
     """
     Where one profile keeps its files; rotation state and lock live beside the credentials.
@@ -65,6 +78,25 @@ class ProfilePaths(NamedTuple):
     @property
     def backups(self) -> Path:
         return self.directory / BACKUP_DIR
+
+    @property
+    def directories(self) -> tuple[Path, ...]:
+        """
+        The directories this profile's files depend on, from the config dir down.
+        """
+        if self.profile == DEFAULT_PROFILE:
+            return (self.directory,)
+        return (self.directory.parent.parent, self.directory.parent, self.directory)
+
+    def check_directories(self) -> None:
+        """
+        Refuse to use the profile if another user owns, or could write to, one of them.
+
+        Raises:
+            InsecurePermissions: naming the directory and the fix.
+        """
+        for directory in self.directories:
+            check_private_dir(directory)
 
 
 def list_profiles(config_dir: Path) -> list[str]:
@@ -110,113 +142,6 @@ def stored_client_ids(config_dir: Path) -> dict[str, str]:
     return holders
 
 
-def _is_profile_name(name: str) -> bool:
-    try:
-        validate_profile_name(name)
-    except ValueError:
-        return False
-    return True
-
-
-def credentials_from_json(data: Any, path: Path) -> AppCredentials:
-    """
-    Build credentials from a parsed file, naming what is missing or malformed.
-
-    Raises:
-        CredentialFileError: for a non-object, or a missing or empty id or secret.
-    """
-    if not isinstance(data, dict):
-        raise CredentialFileError(
-            f"{path} does not hold a JSON object; fix or remove it", path=str(path)
-        )
-    missing = [
-        k for k in ("client_id", "client_secret") if not isinstance(data.get(k), str) or not data[k]
-    ]
-    if missing:
-        raise CredentialFileError(
-            f"{path} is incomplete: {' and '.join(missing)} missing or empty; "
-            "fix it or create new credentials with 'credentials create --force'",
-            path=str(path),
-        )
-    try:
-        check_client_id(data["client_id"])
-    except ValueError as exc:
-        raise CredentialFileError(f"{path}: {exc}", path=str(path)) from None
-    created_at = None
-    if isinstance(data.get("created_at"), str):
-        try:
-            created_at = parse_timestamp(data["created_at"])
-        except ValueError:
-            raise CredentialFileError(
-                f"{path} has an invalid created_at {data['created_at']!r}", path=str(path)
-            ) from None
-    register_secret(data["client_secret"])
-    user_id = data.get("user_id")
-    auth_url = data.get("auth_url")
-    return AppCredentials(
-        client_id=data["client_id"],
-        client_secret=data["client_secret"],
-        user_id=str(user_id) if user_id is not None else None,
-        created_at=created_at,
-        auth_url=auth_url if isinstance(auth_url, str) else None,
-    )
-
-
-def credentials_to_json(credentials: AppCredentials) -> dict[str, Any]:
-    """
-    Return the file form: py-spatiafi's three keys first, then our non-secret metadata.
-    """
-    data: dict[str, Any] = {
-        "user_id": credentials.user_id,
-        "client_id": credentials.client_id,
-        "client_secret": credentials.client_secret,
-    }
-    if credentials.created_at is not None:
-        data["created_at"] = format_timestamp(credentials.created_at)
-    if credentials.auth_url is not None:
-        data["auth_url"] = credentials.auth_url
-    return data
-
-
-def read_private_json(path: Path, *, allow_insecure: bool = False) -> Any:
-    """
-    Read a JSON file that holds secrets, refusing insecure modes and reporting corruption.
-
-    Raises:
-        CredentialFileError: unreadable, a directory, or not JSON.
-        InsecurePermissions: readable by group or others (unless allowed).
-    """
-    if path.is_dir():
-        raise CredentialFileError(f"{path} is a directory, not a credential file", path=str(path))
-    check_private(path, allow_insecure=allow_insecure)
-    if allow_insecure and is_insecure(path):
-        log.warning("insecure_permissions_allowed", path=str(path))
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise CredentialFileError(
-            f"{path} is not UTF-8 text; fix or remove it", path=str(path)
-        ) from None
-    except OSError as exc:
-        raise CredentialFileError(f"cannot read {path}: {exc.strerror}", path=str(path)) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CredentialFileError(
-            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}); "
-            "it was left untouched: fix or remove it",
-            path=str(path),
-        ) from None
-
-
-def write_private_json(path: Path, data: Any) -> None:
-    """
-    Atomically write *data* as JSON with mode 0600 in a 0700 directory.
-    """
-    ensure_private_dir(path.parent)
-    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
-
-
 class Store:
     """
     One profile's stored credentials.
@@ -234,15 +159,67 @@ class Store:
         """
         Return the stored credentials, or ``None`` when the profile has none yet.
         """
-        for path in (self.paths.credentials, self.paths.legacy):
-            if path == self.paths.legacy and self.profile != DEFAULT_PROFILE:
-                break
-            if path.exists():
-                data = read_private_json(
-                    path, allow_insecure=self.settings.allow_insecure_permissions
-                )
-                return credentials_from_json(data, path)
+        found = self.read_located()
+        return found[0] if found is not None else None
+
+    def read_located(
+        self, *, allow_insecure: bool | None = None
+    ) -> tuple[AppCredentials, Path] | None:
+        """
+        Return the stored credentials and the file they were read from (our file, else
+        the tutorial's legacy one), or ``None`` when the profile has none yet.
+
+        Args:
+            allow_insecure: read a file open to group or others (the settings' choice
+                when ``None``); other users' files and links are refused whatever it says.
+
+        Raises:
+            CredentialFileError: a file that is corrupt, incomplete or not a regular file.
+            InsecurePermissions: a directory or file that is not this user's alone.
+        """
+        if allow_insecure is None:
+            allow_insecure = self.settings.allow_insecure_permissions
+        self.paths.check_directories()
+        for path in self.candidates():
+            stored = read_private_file(
+                path, allow_insecure=allow_insecure, fix=self._insecure_fix(path)
+            )
+            if stored is None:
+                continue
+            if stored.open_to_others:
+                log.warning("insecure_permissions_allowed", path=str(path))
+            return credentials_from_json(parse_state_json(stored.data, path), path), path
         return None
+
+    def candidates(self) -> tuple[Path, ...]:
+        """
+        The files the profile's credentials may be read from, in order.
+        """
+        if self.profile == DEFAULT_PROFILE:
+            return (self.paths.credentials, self.paths.legacy)
+        return (self.paths.credentials,)
+
+    def _insecure_fix(self, path: Path) -> str:
+        option = "" if self.profile == DEFAULT_PROFILE else f" --profile {self.profile}"
+        return (
+            f"run 'spatiafi-ops{option} credentials import' to adopt it (0600 in a 0700 "
+            f"directory), or 'chmod 600 {path}'"
+        )
+
+    def has_unfinished_rotation(self) -> bool:
+        """
+        Return whether the profile's rotation state holds a rotation in progress.
+
+        Raises:
+            CredentialFileError: when the state file is corrupt or not a regular file.
+        """
+        stored = read_private_file(
+            self.paths.state, allow_insecure=self.settings.allow_insecure_permissions
+        )
+        if stored is None:
+            return False
+        data = parse_state_json(stored.data, self.paths.state)
+        return isinstance(data, dict) and bool(data.get("rotation"))
 
     def resolved_settings(self) -> Settings:
         """
@@ -259,16 +236,31 @@ class Store:
         """
         Store *credentials* as the profile's current ones, atomically.
         """
+        self.paths.check_directories()
         write_private_json(self.paths.credentials, credentials_to_json(credentials))
         legacy = self.paths.legacy
         if self.profile == DEFAULT_PROFILE and legacy.is_file():
             # The tutorial's extension-less file would go on serving the replaced secret.
-            backup = (
-                self.paths.backups / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-legacy.json"
-            )
-            ensure_private_dir(backup.parent)
-            legacy.replace(backup)
+            self.set_aside(legacy, "legacy")
         log.debug("credentials_stored", profile=self.profile, client_id=credentials.client_id)
+
+    def set_aside(self, path: Path, label: str) -> Path:
+        """
+        Move *path* into the profile's backups, private, and return where it went.
+
+        Raises:
+            OutputError: when it cannot be moved.
+        """
+        backup = self._backup_path(label)
+        ensure_private_dir(backup.parent)
+        try:
+            path.replace(backup)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot move {path} to {backup}: {exc.strerror}", path=str(path)
+            ) from None
+        _make_private(backup)
+        return backup
 
     def backup(self, credentials: AppCredentials) -> Path:
         """
@@ -290,11 +282,11 @@ class Store:
         Raises:
             CredentialFileError: when the profile holds none.
         """
-        stored = self.require()
+        stored, path = self._require_located()
         data = credentials_to_json(stored)
         if not show_secret:
             data["client_secret"] = REDACTED
-        return {"profile": self.profile, "path": str(self.paths.credentials), **data}
+        return {"profile": self.profile, "path": str(path), **data}
 
     def require(self) -> AppCredentials:
         """
@@ -303,16 +295,43 @@ class Store:
         Raises:
             CredentialFileError: when the profile holds none.
         """
-        credentials = self.read()
-        if credentials is None:
+        return self._require_located()[0]
+
+    def _require_located(self) -> tuple[AppCredentials, Path]:
+        found = self.read_located()
+        if found is None:
             raise CredentialFileError(
                 f"no credentials stored for profile {self.profile!r} "
                 f"(looked for {self.paths.credentials}); create them with "
-                f"'spatiafi-ops --profile {self.profile} credentials create' or set "
+                f"'spatiafi-ops --profile {self.profile} credentials create', import "
+                "py-spatiafi's with 'credentials import PATH', or set "
                 "SPATIAFI_CLIENT_ID and SPATIAFI_CLIENT_SECRET",
                 path=str(self.paths.credentials),
             )
-        return credentials
+        return found
+
+
+def _make_private(path: Path) -> None:
+    """
+    Give the regular file at *path* mode 0600 (a file py-spatiafi wrote is 0644); a link
+    is left as it is, never followed.
+    """
+    if sys.platform != "win32":  # there the directory's ACL decides (docs/files.md)
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY | OPEN_FLAGS | NOFOLLOW | NONBLOCK)
+            try:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.fchmod(fd, FILE_MODE)
+            finally:
+                os.close(fd)
+
+
+def _is_profile_name(name: str) -> bool:
+    try:
+        validate_profile_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 # What a child process (exec's command, a publishing command) never inherits: the app
@@ -332,16 +351,52 @@ def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
 def credentials_from_env(environ: Mapping[str, str] | None = None) -> AppCredentials | None:
     """
     Return credentials from ``SPATIAFI_CLIENT_ID``/``_SECRET`` when both are non-empty.
+
+    A trailing newline in the secret (``echo`` or an editor put it there) is dropped with
+    a warning; anything else that cannot be an id or a secret is refused.
+
+    Raises:
+        UsageError: naming the variable; its value is never shown.
     """
     env = os.environ if environ is None else environ
     client_id = env.get("SPATIAFI_CLIENT_ID", "").strip()
     client_secret = env.get("SPATIAFI_CLIENT_SECRET", "")
     if client_id and client_secret:
-        register_secret(client_secret)
-        return AppCredentials(client_id=client_id, client_secret=client_secret)
+        credentials = AppCredentials(
+            client_id=_env_client_id(client_id), client_secret=_env_secret(client_secret)
+        )
+        register_secret(credentials.client_secret)  # once valid: the registry encodes it
+        return credentials
     if client_id or client_secret:
         log.warning(
             "partial_env_credentials_ignored",
             reason="set both SPATIAFI_CLIENT_ID and SPATIAFI_CLIENT_SECRET, or neither",
         )
     return None
+
+
+def _env_client_id(value: str) -> str:
+    try:
+        return check_client_id(value)
+    except ValueError:
+        raise UsageError(
+            "SPATIAFI_CLIENT_ID is not a client id (a UUID such as "
+            "b2628e59-7391-4ad4-b891-32706a5d7fc6); set it to the client_id alone"
+        ) from None
+
+
+def _env_secret(value: str) -> str:
+    secret = value.rstrip("\r\n")
+    if secret != value:
+        log.warning(
+            "client_secret_newline_stripped",
+            variable="SPATIAFI_CLIENT_SECRET",
+            reason="a trailing newline is never part of a secret; set the variable without it",
+        )
+    try:
+        return check_client_secret(secret)
+    except ValueError as exc:
+        raise UsageError(
+            f"SPATIAFI_CLIENT_SECRET cannot be a client secret: {exc}; set it to the "
+            "client_secret alone"
+        ) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
+import math
 import time
 from _blake2 import blake2b
 from collections.abc import Iterator
@@ -22,6 +22,7 @@ from ._errors import LocalStateError
 from ._files import atomic_write, ensure_private_dir, exclusive_lock
 from ._models import AccessToken, AppCredentials
 from ._redaction import register_secret
+from ._statefiles import check_private_dir, read_private_file
 
 if TYPE_CHECKING:
     from ._http import RetryPolicy  # requests: only on a miss
@@ -33,6 +34,9 @@ log = _log.get_logger(__name__)
 # BLAKE2b from its own module: hashlib would load OpenSSL, some 4 ms of the cached-token
 # path's budget (make bench).
 _CACHE_KEY_CONTEXT = b"spatiafi-ops token cache v1"
+# Access tokens live 15 minutes; a cached one said to live longer than a day is not one
+# the service issued (a misread expiry, or a planted file), so it is never served.
+MAX_TOKEN_LIFETIME = 24 * 3600.0
 
 
 def cache_key(auth_url: str, credentials: AppCredentials) -> str:
@@ -68,23 +72,25 @@ class TokenCache:
 
         A missing, unreadable or corrupt cache file is a miss, never an error: the cache
         is disposable. So is one that is not ours alone (another user could have planted
-        a token for us to send).
+        a token for us to send): a directory or file another user owns or can write, a
+        symbolic link, a FIFO (never waited on), a token that outlives any real one.
         """
         path = self.path_for(auth_url, credentials)
         try:
-            with path.open("rb") as handle:
-                info = os.fstat(handle.fileno())
-                if info.st_uid != os.getuid() or info.st_mode & 0o077:
-                    return None
-                data = json.loads(handle.read())
+            check_private_dir(self.directory)
+            stored = read_private_file(path)
+            if stored is None:
+                return None
+            data = json.loads(stored.data)
             token = AccessToken(
                 value=str(data["access_token"]),
                 token_type=str(data["token_type"]),
                 expires_at=float(data["expires_at"]),
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (LocalStateError, ValueError, KeyError, TypeError, RecursionError):
             return None
-        if token.ttl(time.time()) < min_ttl:
+        ttl = token.ttl(time.time())
+        if not token.value or not math.isfinite(ttl) or ttl > MAX_TOKEN_LIFETIME or ttl < min_ttl:
             return None
         register_secret(token.value)
         return token
@@ -108,7 +114,8 @@ class TokenCache:
         Forget the token cached for these credentials (after a rotation or a rejection).
         """
         # Not the .lock: another process may hold it, and a new file would not be locked.
-        with contextlib.suppress(FileNotFoundError):
+        # Best effort: a token left in a directory we cannot write is one we never read.
+        with contextlib.suppress(OSError):
             self.path_for(auth_url, credentials).unlink()
 
     @contextlib.contextmanager

@@ -71,3 +71,43 @@ def show(state: CliState, show_secret: bool) -> None:
     from .._store import Store
 
     echo_json(Store(state.settings).describe(show_secret=show_secret))
+
+
+@credentials.command("import")
+@click.argument("source", required=False, metavar="[PATH|-]")
+@click.option(
+    "--created-at",
+    metavar="WHEN",
+    help="When the credentials were created: ISO 8601 (2024-05-01, 2024-05-01T12:00:00Z), "
+    "a time ago (30d, 12h) or now. [default: the file's created_at, else its "
+    "modification time, else now]",
+)
+@click.option("--force", is_flag=True, help="Replace other stored credentials (kept as a backup).")
+@click.pass_obj
+def import_(state: CliState, source: str | None, created_at: str | None, force: bool) -> None:
+    """
+    Store app credentials that py-spatiafi or the tutorial wrote; print the result JSON.
+
+    Without PATH, adopt the profile's own file in place: made 0600 in a 0700 directory,
+    with a created_at. With PATH (app_credentials.json or the tutorial's app_credentials),
+    copy it into the profile; with -, read the JSON from standard input.
+    """
+    import sys
+    from pathlib import Path
+
+    from .._credentials_import import import_credentials, parse_created_at
+    from .._files import harden_process
+
+    when = None
+    if created_at is not None:
+        try:
+            when = parse_created_at(created_at)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--created-at") from None
+    if source == "-" and sys.stdin.isatty():
+        raise click.UsageError("standard input is a terminal; pipe the credential JSON in")
+    if source == "-":
+        harden_process(memory=True)  # a secret that is in no file of ours yet
+    origin = sys.stdin.buffer if source == "-" else (Path(source) if source else None)
+    result = import_credentials(state.settings, origin, created_at=when, force=force)
+    echo_json(result.to_dict())

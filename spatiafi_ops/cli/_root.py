@@ -13,6 +13,7 @@ import click
 from .. import _log
 from .._config import DEFAULT_AUTH_URL, SETTING_BY_FIELD, Settings, parse_flag
 from .._errors import SpatiafiOpsError
+from .._files import harden_process
 from .._redaction import scrub
 from .._version import __version__
 from ._exit import EXIT_BUG, exit_code_for, exit_codes_help
@@ -188,4 +189,5 @@ def main() -> None:
     """
     Run the CLI as the ``spatiafi-ops`` console script.
     """
+    harden_process()  # before any secret is read: no core file will hold one
     cli.main(prog_name="spatiafi-ops")

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from .._errors import LoginRequired
+from .._files import harden_process
 from .._models import UserLogin
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,6 +44,7 @@ def resolve_user(username: str | None, password_stdin: bool) -> UserLogin:
     A login source of the rotation engine: it raises only the package's ``LoginRequired``
     (a usage error, exit 2), so a fleet run reports it per profile with the same code.
     """
+    harden_process(memory=True)  # the password is in no file of ours: keep it in here
     password: str | None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

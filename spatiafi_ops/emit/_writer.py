@@ -5,7 +5,10 @@ The one place emit/ does I/O: stdout, ``--output`` files and the GitHub runner's
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -13,6 +16,7 @@ from typing import TextIO
 from .._errors import OutputError
 from .._files import atomic_write
 from .._log import get_logger
+from .._statefiles import NONBLOCK, OPEN_FLAGS, describe_kind
 from ._types import FileAppend, Notice, Rendered
 
 _log = get_logger(__name__)
@@ -70,12 +74,15 @@ def write(
 
 def write_file(path: StrPath, text: str) -> tuple[Notice, ...]:
     """
-    Replace *path* with *text* atomically, mode 0600; warn when it is in a git work tree.
+    Write *text* to *path*: a regular file is replaced atomically with mode 0600 (with a
+    warning when it is in a git work tree); a character device or named pipe
+    (``/dev/stdout``, ``/proc/self/fd/N``, a FIFO) is written through, never replaced.
 
     Notices are logged and returned.
 
     Raises:
-        OutputError: when the file cannot be written.
+        OutputError: when *path* is something else (a directory, a socket, a block device,
+            a symbolic link that does not lead to a device or pipe), or cannot be written.
     """
     notices = _write_path(Path(os.fspath(path)), text)
     for notice in notices:
@@ -97,7 +104,11 @@ def find_git_work_tree(path: Path) -> Path | None:
 
 
 def _write_path(path: Path, text: str) -> tuple[Notice, ...]:
-    atomic_write(path, text.encode("utf-8"))  # SPEC §4: temp, fsync, rename; 0600
+    data = text.encode("utf-8")
+    if _is_stream(path):
+        _write_through(path, data)
+        return ()
+    atomic_write(path, data)  # SPEC §4: temp, fsync, rename; 0600
     work_tree = find_git_work_tree(path)
     if work_tree is None:
         return ()
@@ -108,6 +119,70 @@ def _write_path(path: Path, text: str) -> tuple[Notice, ...]:
             ".gitignore so that the secrets in it are never committed",
         ),
     )
+
+
+def _is_stream(path: Path) -> bool:
+    """
+    Return True for a device or pipe to write through, False for a file to replace.
+
+    Raises:
+        OutputError: for anything else, which replacing would destroy or misdirect.
+    """
+    try:
+        target = os.stat(path)  # through links: /dev/stdout -> /proc/self/fd/1 -> a pipe
+    except FileNotFoundError:
+        target = None
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}", path=str(path)) from None
+    if target is not None and (stat.S_ISCHR(target.st_mode) or stat.S_ISFIFO(target.st_mode)):
+        return True
+    try:
+        here = os.lstat(path)
+    except FileNotFoundError:
+        return False  # a new file
+    if stat.S_ISREG(here.st_mode):
+        return False
+    if stat.S_ISLNK(here.st_mode):
+        leads_to = "nowhere" if target is None else _kind(target.st_mode)
+        raise OutputError(
+            f"{path} is a symbolic link to {leads_to}; --output replaces regular files and "
+            "writes through devices and pipes, so give the path of the file itself",
+            path=str(path),
+        )
+    raise OutputError(
+        f"{path} is {_kind(here.st_mode)}; --output takes a regular file, a character "
+        "device or a named pipe",
+        path=str(path),
+    )
+
+
+def _kind(mode: int) -> str:
+    return "a regular file" if stat.S_ISREG(mode) else describe_kind(mode)
+
+
+def _write_through(path: Path, data: bytes) -> None:
+    """
+    Write *data* into the device or pipe at *path*, without creating or truncating.
+    """
+    try:
+        # Non-blocking open: a FIFO that nothing reads fails at once (ENXIO), never hangs.
+        fd = os.open(path, os.O_WRONLY | OPEN_FLAGS | NONBLOCK)
+    except OSError as exc:
+        reason = "nothing reads that named pipe" if exc.errno == errno.ENXIO else exc.strerror
+        raise OutputError(f"cannot write {path}: {reason}", path=str(path)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+            raise OutputError(f"{path} changed while it was being opened", path=str(path))
+        if sys.platform != "win32":
+            os.set_blocking(fd, True)  # a reader exists: wait for it rather than drop data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}", path=str(path)) from None
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -130,20 +205,21 @@ def _opened(
                     )
                 continue
             try:
-                # The runner creates these files per step (reference §1.1): append to them
-                # with their mode untouched, and never create one of our own.
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+                fd = _open_runner_file(path)
             except OSError as exc:
+                reason = exc.strerror
+                if exc.errno == errno.ENXIO:
+                    reason = "it is a named pipe that nothing reads"
                 if not append.required:
                     notices.append(
                         Notice(
                             "step_summary_skipped",
-                            f"cannot append to {append.env_var} ({path}): {exc.strerror}",
+                            f"cannot append to {append.env_var} ({path}): {reason}",
                         )
                     )
                     continue
                 raise OutputError(
-                    f"cannot append to {append.env_var} ({path}): {exc.strerror}; the "
+                    f"cannot append to {append.env_var} ({path}): {reason}; the "
                     "runner creates this file for each step, so check the variable",
                     path=path,
                 ) from None
@@ -154,6 +230,24 @@ def _opened(
             os.close(fd)
 
 
+def _open_runner_file(path: str) -> int:
+    """
+    Open a runner file for appending, never waiting on it, and only if it is a regular
+    file: the runner creates one per step (reference §1.1); we append with its mode
+    untouched and never create one of our own.
+
+    Raises:
+        OSError: when it cannot be opened, or is not a regular file (ENXIO for a FIFO
+            that nothing reads, which a blocking open would wait on for ever).
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | OPEN_FLAGS | NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"it is {describe_kind(mode)}, not a regular file")
+    return fd
+
+
 def _append(fd: int, path: str, text: str) -> None:
     """
     Append *text* in one ``write`` (O_APPEND), starting a new line if the file lacks one.
@@ -161,7 +255,7 @@ def _append(fd: int, path: str, text: str) -> None:
     data = text.encode("utf-8")
     if not data:
         return
-    if not _ends_with_newline(path):
+    if not _ends_with_newline(fd, path):
         # Reference §1.2: a header glued to an unterminated line would turn our value
         # lines into commands of their own.
         data = b"\n" + data
@@ -173,15 +267,26 @@ def _append(fd: int, path: str, text: str) -> None:
         raise OutputError(f"cannot append to {path}: {exc.strerror}", path=path) from None
 
 
-def _ends_with_newline(path: str) -> bool:
+def _ends_with_newline(fd: int, path: str) -> bool:
+    """
+    Return whether the regular file open for appending on *fd* is empty or ends a line.
+    """
+    appending = os.fstat(fd)
+    if appending.st_size == 0:
+        return True
     try:
-        with open(path, "rb") as handle:
-            if handle.seek(0, os.SEEK_END) == 0:
-                return True
-            handle.seek(-1, os.SEEK_END)
-            return handle.read(1) == b"\n"
+        reader = os.open(path, os.O_RDONLY | OPEN_FLAGS | NONBLOCK)
     except OSError:
         return True
+    try:
+        if not os.path.samestat(os.fstat(reader), appending):
+            return True  # replaced since we opened it: our append goes to the old one
+        os.lseek(reader, -1, os.SEEK_END)
+        return os.read(reader, 1) == b"\n"
+    except OSError:
+        return True
+    finally:
+        os.close(reader)
 
 
 def _put(stream: TextIO, text: str) -> None:

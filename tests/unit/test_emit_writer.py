@@ -5,7 +5,12 @@ The writer: stdout as UTF-8 bytes, --output files atomic and 0600, the git work-
 from __future__ import annotations
 
 import io
+import os
+import socket
 import stat
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,8 @@ from spatiafi_ops.emit import (
     write,
     write_file,
 )
+
+POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes, FIFOs, device nodes")
 
 CREDENTIALS = AppCredentials("client-0001", "s3cr3t-Value-0123456789")
 
@@ -57,6 +64,7 @@ def test_stdout_gets_utf8_bytes_whatever_the_stream_encoding() -> None:
     assert raw.getvalue() == '{"A": "€😀"}\n'.encode()
 
 
+@POSIX
 def test_output_file_is_created_0600(outside_git: Path) -> None:
     """
     SPEC §4: --output files are created with mode 0600, whatever the umask.
@@ -68,6 +76,7 @@ def test_output_file_is_created_0600(outside_git: Path) -> None:
     assert path.read_text() == rendered.text
 
 
+@POSIX
 def test_output_file_is_replaced_atomically(outside_git: Path) -> None:
     """
     An existing file is replaced by rename (new inode, 0600), and no temp file remains.
@@ -92,6 +101,7 @@ def test_output_into_missing_directory_is_an_output_error(outside_git: Path) -> 
         write(render("json", []), output=path)
 
 
+@POSIX
 @pytest.mark.parametrize("marker", ["dir", "file"])
 def test_output_inside_a_git_work_tree_is_warned(tmp_path: Path, marker: str) -> None:
     """
@@ -137,3 +147,194 @@ def test_stdout_is_required_when_something_must_be_printed() -> None:
     """
     with pytest.raises(ValueError, match="stdout"):
         write(render("shell", build_variables(CREDENTIALS)))
+
+
+class FifoReader:
+    """
+    A thread that reads a FIFO to its end, as a shell's `cat fifo` would.
+    """
+
+    def __init__(self, fifo: Path) -> None:
+        self.data = b""
+        self.fifo = fifo
+        self.opened = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        fd = os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.opened.set()
+        chunks: list[bytes] = []
+        while True:  # until end of file after some data: no writer yet reads as b""
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:  # a writer, but nothing written yet
+                chunk = b""
+            if chunk:
+                chunks.append(chunk)
+            elif chunks:
+                break
+            else:
+                time.sleep(0.01)
+        os.close(fd)
+        self.data = b"".join(chunks)
+
+    def result(self) -> bytes:
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the reader never saw the end of the data"
+        return self.data
+
+
+@POSIX
+def test_a_fifo_with_a_reader_is_written_through_and_stays_a_fifo(tmp_path: Path) -> None:
+    """--output PIPE: the reader gets the product; the FIFO is not replaced by a file."""
+    fifo = tmp_path / "secrets.pipe"
+    os.mkfifo(fifo, 0o600)
+    reader = FifoReader(fifo)
+    assert reader.opened.wait(30)
+    rendered = render("dotenv", build_variables(CREDENTIALS))
+    assert write(rendered, output=fifo) == ()
+    assert rendered.text is not None
+    assert reader.result() == rendered.text.encode()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["secrets.pipe"]
+
+
+@POSIX
+def test_a_fifo_that_nothing_reads_is_refused_at_once(tmp_path: Path) -> None:
+    """No reader: a blocking open would wait for ever; ours fails with one sentence."""
+    fifo = tmp_path / "nobody-reads"
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(OutputError, match="nothing reads that named pipe"):
+        write_file(fifo, "x")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+@POSIX
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+def test_proc_self_fd_of_a_pipe_is_written_through(tmp_path: Path) -> None:
+    """--output /proc/self/fd/N (or /dev/stdout on a pipe) writes into the pipe."""
+    read_end, write_end = os.pipe()
+    try:
+        write_file(f"/proc/self/fd/{write_end}", "token\n")
+        os.close(write_end)
+        write_end = -1
+        assert os.read(read_end, 100) == b"token\n"
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+@POSIX
+def test_a_symlink_to_a_fifo_is_followed_to_it(tmp_path: Path) -> None:
+    """A link leading to a pipe (as /dev/stdout leads to the process's pipe) writes there."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo, 0o600)
+    link = tmp_path / "stdout"
+    link.symlink_to(fifo)
+    reader = FifoReader(fifo)
+    assert reader.opened.wait(30)
+    write_file(link, "value\n")
+    assert reader.result() == b"value\n"
+    assert link.is_symlink()
+
+
+@POSIX
+def test_a_character_device_is_written_through_never_replaced(tmp_path: Path) -> None:
+    """
+    A device node made in the temp dir (never the real /dev): written through; it is
+    still that device afterwards, not a 0600 file of secrets.
+    """
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # as /dev/null
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    try:
+        write_file(device, "secret-free test value\n")
+    except OutputError as exc:
+        pytest.skip(f"the temp dir cannot open device nodes (nodev): {exc}")
+    info = device.lstat()
+    assert stat.S_ISCHR(info.st_mode)
+    assert info.st_rdev == os.makedev(1, 3)
+    assert [p.name for p in tmp_path.iterdir()] == ["null"]
+
+
+@POSIX
+@pytest.mark.parametrize("kind", ["directory", "socket", "dangling link", "link to a file"])
+def test_other_targets_are_refused_and_left_alone(tmp_path: Path, kind: str) -> None:
+    """Anything but a regular file, a device or a pipe: exit 5 material, nothing changed."""
+    target = tmp_path / "target"
+    server = None
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(target))
+    elif kind == "dangling link":
+        target.symlink_to(tmp_path / "nowhere")
+    else:
+        (tmp_path / "real").write_text("keep")
+        target.symlink_to(tmp_path / "real")
+    before = sorted((p.name, p.lstat().st_mode) for p in tmp_path.iterdir())
+    try:
+        with pytest.raises(OutputError, match=str(target)):
+            write_file(target, "x")
+    finally:
+        if server is not None:
+            server.close()
+    assert sorted((p.name, p.lstat().st_mode) for p in tmp_path.iterdir()) == before
+    if kind == "link to a file":
+        assert (tmp_path / "real").read_text() == "keep"
+
+
+@POSIX
+def test_an_output_named_star_deletes_nothing_else(outside_git: Path) -> None:
+    """--output 'dir/*' writes a file named '*'; other temp-looking files all stay."""
+    for name in (".a.b.tmp", ".*.x.tmp", ".creds.env.1234.tmp"):
+        (outside_git / name).write_text("keep")
+        then = os.stat(outside_git / name).st_mtime - 3600
+        os.utime(outside_git / name, (then, then))
+    write_file(outside_git / "*", "value\n")
+    assert sorted(p.name for p in outside_git.iterdir()) == sorted(
+        ["*", ".a.b.tmp", ".*.x.tmp", ".creds.env.1234.tmp"]
+    )
+
+
+@POSIX
+@pytest.mark.parametrize("variable", ["GITHUB_OUTPUT", "GITHUB_ENV"])
+def test_a_fifo_as_a_runner_file_is_refused_without_waiting(tmp_path: Path, variable: str) -> None:
+    """The runner's files are regular files: a FIFO there is refused, nothing printed."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    env = {"GITHUB_OUTPUT": str(tmp_path / "out"), variable: str(fifo)}
+    (tmp_path / "out").touch()
+    stdout = io.StringIO()
+    rendered = render("github", build_variables(CREDENTIALS), github_env=True)
+    with pytest.raises(OutputError, match=f"{variable}.*named pipe"):
+        write(rendered, stdout=stdout, environ=env)
+    assert stdout.getvalue() == ""
+    reader = FifoReader(fifo)  # with a reader, still refused: not a regular file
+    assert reader.opened.wait(30)
+    with pytest.raises(OutputError, match=f"{variable}.*not a regular file"):
+        write(rendered, stdout=stdout, environ=env)
+    fd = os.open(fifo, os.O_WRONLY)  # let the reader finish
+    os.write(fd, b"end")
+    os.close(fd)
+    assert reader.result() == b"end"  # nothing of ours went into it
+
+
+@POSIX
+def test_a_fifo_as_the_step_summary_is_skipped(tmp_path: Path) -> None:
+    """The summary is optional: a FIFO there is a notice, and the outputs are written."""
+    fifo = tmp_path / "summary"
+    os.mkfifo(fifo, 0o600)
+    output = tmp_path / "out"
+    output.touch()
+    env = {"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(fifo)}
+    notices = write(
+        render("github", build_variables(CREDENTIALS)), stdout=io.StringIO(), environ=env
+    )
+    assert [n.event for n in notices] == ["step_summary_skipped"]
+    assert "client-id" in output.read_text()
