@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,7 @@ def test_a_cache_dir_others_can_write_is_not_used(
     """A shared cache dir costs a mint each time, and nothing is written into it."""
     create_credentials(runner)
     cache = clean_environment["cache"]
+    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
     cache.mkdir()
     cache.chmod(mode)
     token_file, _ = cache_paths(service, clean_environment["config"], cache)
@@ -85,6 +87,7 @@ def test_a_cache_dir_another_user_owns_is_not_used(
     """Their 0700 directory could hold a token they planted: never read, never written."""
     create_credentials(runner)
     cache = clean_environment["cache"]
+    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
     cache.mkdir(mode=0o700)
     token_file, _ = cache_paths(service, clean_environment["config"], cache)
     plant(token_file, expires_at=time.time() + 600)
@@ -101,6 +104,7 @@ def test_a_token_file_another_user_owns_is_not_served(
     """In our own cache dir, a 0600 token file of another uid is a miss, then replaced."""
     create_credentials(runner)
     cache = clean_environment["cache"]
+    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
     cache.mkdir(mode=0o700)
     token_file, _ = cache_paths(service, clean_environment["config"], cache)
     plant(token_file, expires_at=time.time() + 600)
@@ -118,6 +122,7 @@ def test_a_symlinked_lock_creates_nothing_through_the_link(
     """token-*.lock pointing elsewhere: a mint without the cache; the target never appears."""
     create_credentials(runner)
     cache = clean_environment["cache"]
+    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
     cache.mkdir(mode=0o700)
     _, lock = cache_paths(service, clean_environment["config"], cache)
     victim = tmp_path / "victim-dir" / "created-by-root"
@@ -139,6 +144,7 @@ def test_a_planted_fifo_never_hangs_the_command(
     """A FIFO at the token file or the lock file: a mint, at once."""
     create_credentials(runner)
     cache = clean_environment["cache"]
+    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
     cache.mkdir(mode=0o700)
     token_file, lock = cache_paths(service, clean_environment["config"], cache)
     os.mkfifo(token_file if which == "token" else lock, 0o600)
@@ -157,6 +163,7 @@ def test_a_token_no_service_would_issue_is_not_served(
     """An expiry that is not a number, in milliseconds or days away: a miss, not for ever."""
     create_credentials(runner)
     cache = clean_environment["cache"]
+    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
     cache.mkdir(mode=0o700)
     token_file, _ = cache_paths(service, clean_environment["config"], cache)
     token_file.write_text(
