@@ -40,7 +40,12 @@ def http_client(settings: Settings, policy: RetryPolicy = DEFAULT_RETRY_POLICY) 
     """
     Return a client bounded by the settings' timeout and deadline.
     """
-    return HttpClient(timeout=settings.timeout, deadline=Deadline(settings.deadline), policy=policy)
+    return HttpClient(
+        timeout=settings.timeout,
+        deadline=Deadline(settings.deadline),
+        policy=policy,
+        allow_insecure_transport=settings.allow_insecure_transport,
+    )
 
 
 def login(http: HttpClient, settings: Settings, user: UserLogin) -> AccessToken:

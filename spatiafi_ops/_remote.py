@@ -203,6 +203,7 @@ class HttpService:
                 deadline=self.deadline,
                 policy=self.policy,
                 session=self._session,
+                allow_insecure_transport=self.settings.allow_insecure_transport,
             )
         return self._http
 

@@ -188,6 +188,13 @@ def _configure_logging(log_format: str, level: str) -> None:
     show_envvar=True,
     help="Read secrets from files that group or others can read.",
 )
+@click.option(
+    "--allow-insecure-transport",
+    is_flag=True,
+    envvar="SPATIAFI_ALLOW_INSECURE_TRANSPORT",
+    show_envvar=True,
+    help="Send secrets over http:// to hosts that are not loopback (cleartext).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -200,6 +207,7 @@ def cli(
     log_format: str,
     log_level: str,
     allow_insecure_permissions: bool,
+    allow_insecure_transport: bool,
 ) -> None:
     """
     Mint, rotate and emit SpatiaFi OAuth 2.0 app credentials, unattended and safely.
@@ -219,6 +227,7 @@ def cli(
             timeout=timeout,
             deadline=deadline,
             allow_insecure_permissions=allow_insecure_permissions,
+            allow_insecure_transport=allow_insecure_transport,
         ),
         log_level=level,
     )
