@@ -10,7 +10,7 @@ and refuses cleartext to anything but loopback unless allowed.
 requests' ``timeout`` bounds each socket read, not the request: a server that trickles a
 byte a second never trips it. Here a watchdog timer shuts the request's socket down when
 its budget is spent, and the blocked read fails at once (urllib3's pools hand us the
-connection through ``_get_conn``; a ``ContextVar`` says which request it serves).
+sockets as they connect; a ``ContextVar`` says which request they serve).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.exceptions import SSLError as Urllib3SSLError
@@ -111,10 +112,9 @@ def proxy_for(url: str) -> str | None:
     return requests.utils.select_proxy(url, environ_proxies(url))
 
 
-def _shutdown(connection: Any) -> None:
+def _shutdown(sock: Any) -> None:
     # The plain socket under TLS (and under TLS-in-TLS): SSLSocket.shutdown would unwrap
     # the TLS object under the feet of the thread reading it.
-    sock = getattr(connection, "sock", None)
     while sock is not None and not isinstance(sock, socket.socket):
         sock = getattr(sock, "socket", None)
     if sock is not None:
@@ -124,12 +124,12 @@ def _shutdown(connection: Any) -> None:
 
 class _Watchdog:
     """
-    Shuts down the connections of one request once its budget is spent.
+    Shuts down the sockets of one request once its budget is spent.
     """
 
     def __init__(self, budget: float) -> None:
         self._lock = threading.Lock()
-        self._connections: list[Any] = []
+        self._sockets: list[Any] = []
         self._stopped = False
         self.expired = False
         self._timer = threading.Timer(min(budget, threading.TIMEOUT_MAX), self._expire)
@@ -144,37 +144,60 @@ class _Watchdog:
             self._stopped = True
         self._timer.cancel()
 
-    def watch(self, connection: Any) -> None:
+    def watch(self, sock: Any) -> None:
         with self._lock:
-            self._connections.append(connection)
+            self._sockets.append(sock)
+            if self.expired:  # connected after the budget ran out
+                _shutdown(sock)
 
     def _expire(self) -> None:
         with self._lock:
             if self._stopped:
                 return
             self.expired = True
-            for connection in self._connections:
-                _shutdown(connection)
+            for sock in self._sockets:
+                _shutdown(sock)
 
 
 _CURRENT_WATCHDOG: ContextVar[_Watchdog | None] = ContextVar("spatiafi_watchdog", default=None)
 
 
-def _watched(connection: Any) -> Any:
+def _watched(sock: Any) -> None:
+    # The socket itself, not the connection: http.client detaches it from the connection
+    # (sock = None) once a "Connection: close" answer's headers are read.
     watchdog = _CURRENT_WATCHDOG.get()
-    if watchdog is not None:
-        watchdog.watch(connection)
-    return connection
+    if watchdog is not None and sock is not None:
+        watchdog.watch(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watched(self.sock)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watched(self.sock)
 
 
 class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
     def _get_conn(self, timeout: float | None = None) -> Any:
-        return _watched(super()._get_conn(timeout))
+        connection = super()._get_conn(timeout)
+        _watched(getattr(connection, "sock", None))  # kept alive: no connect() again
+        return connection
 
 
 class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
     def _get_conn(self, timeout: float | None = None) -> Any:
-        return _watched(super()._get_conn(timeout))
+        connection = super()._get_conn(timeout)
+        _watched(getattr(connection, "sock", None))
+        return connection
 
 
 _WATCHED_POOLS = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
@@ -301,32 +324,44 @@ class BoundedAdapter(HTTPAdapter):
         if not url.lower().startswith(self.bounded_prefix):
             return super().send(request, stream, timeout, verify, cert, proxies)
         budget = _budget(timeout, self.default_timeout)
-        where = f"{request.method} {url}"
         request.headers["Accept-Encoding"] = "identity"
         watchdog = _Watchdog(budget)
         bound = _CURRENT_WATCHDOG.set(watchdog)
         try:
             with watchdog:
-                sent = self.clock.local()
-                response = super().send(request, True, budget, verify, cert, proxies)
-                self.clock.observe(
-                    response.headers.get("Date"), sent=sent, received=self.clock.local()
-                )
-                try:
-                    response._content = _read_capped(response, self.max_body, where)
-                except BaseException:
-                    response.raw.close()  # read in part: the connection is not reusable
-                    raise
-                finally:
-                    response.raw.release_conn()
+                response = self._exchange(request, budget, verify, cert, proxies)
         except Exception:
-            if watchdog.expired:
-                raise requests.exceptions.ReadTimeout(
-                    f"no complete answer within {budget:g}s", request=request
-                ) from None
-            raise
+            if not watchdog.expired:
+                raise
         finally:
             _CURRENT_WATCHDOG.reset(bound)
+        if watchdog.expired:
+            # Even an answer that looks whole: a shut-down socket reads as the end of the
+            # headers or of an unframed body.
+            raise requests.exceptions.ReadTimeout(
+                f"no complete answer within {budget:g}s", request=request
+            )
+        return response
+
+    def _exchange(
+        self,
+        request: requests.PreparedRequest,
+        budget: float,
+        verify: bool | str,
+        cert: Any,
+        proxies: dict[str, str],
+    ) -> requests.Response:
+        sent = self.clock.local()
+        response = super().send(request, True, budget, verify, cert, proxies)
+        self.clock.observe(response.headers.get("Date"), sent=sent, received=self.clock.local())
+        where = f"{request.method} {request.url}"
+        try:
+            response._content = _read_capped(response, self.max_body, where)
+        except BaseException:
+            response.raw.close()  # read in part: the connection is not reusable
+            raise
+        finally:
+            response.raw.release_conn()
         return response
 
 
