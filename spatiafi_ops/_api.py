@@ -86,11 +86,11 @@ def token_from_body(
             ``expires_at`` nor ``expires_in`` is a sane expiry.
     """
     value = str(body["access_token"])
-    register_secret(value)
     if not _BEARER_TOKEN.fullmatch(value):
         raise UnexpectedResponse(
             f"{where} answered an access token with characters no bearer token holds"
         )
+    register_secret(value)
     expires_at = _expiry(body, clock if clock is not None else ServiceClock())
     if expires_at is None:
         raise UnexpectedResponse(
@@ -168,6 +168,12 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
     )
     body = json_object(response, ("client_id", "client_secret"))
     secret = str(body["client_secret"])
+    if not _text(secret, _MAX_SECRET):
+        raise UnexpectedResponse(
+            f"POST {response.url} answered a client secret that is not printable text "
+            "(control characters, lone surrogates or too long)",
+            url=response.url,
+        )
     register_secret(secret)
     try:
         check_client_id(str(body["client_id"]))
@@ -175,12 +181,6 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
         raise UnexpectedResponse(
             f"POST {response.url} answered a client id that is not one", url=response.url
         ) from None
-    if not _text(secret, _MAX_SECRET):
-        raise UnexpectedResponse(
-            f"POST {response.url} answered a client secret that is not printable text "
-            "(control characters, lone surrogates or too long)",
-            url=response.url,
-        )
     user_id = body.get("user_id")
     return AppCredentials(
         client_id=str(body["client_id"]),

@@ -225,46 +225,57 @@ def compressed(body: bytes, coding: str = "gzip") -> Behaviour:
     return answer(200, body, headers)
 
 
-def escapings(text: str) -> list[str]:
+def escapings(text: str) -> dict[str, str]:
     """
-    Return *text* spelled every way a careless server might echo it.
+    Return *text* spelled every way a careless server might echo it, by name.
     """
     raw = text.encode("utf-8", "surrogatepass")
-    return [
-        text,
-        json.dumps(text)[1:-1],
-        json.dumps(text, ensure_ascii=False)[1:-1],
-        base64.b64encode(raw).decode(),
-        base64.urlsafe_b64encode(raw).decode(),
-        quote(text, safe=""),
-        repr(text),
-    ]
+    return {
+        "raw": text,
+        "json": json.dumps(text)[1:-1],
+        "json-unicode": json.dumps(text, ensure_ascii=False)[1:-1],
+        "base64": base64.b64encode(raw).decode(),
+        "urlsafe-base64": base64.urlsafe_b64encode(raw).decode(),
+        "url-encoded": quote(text, safe=""),
+        "repr": repr(text),
+    }
 
 
-def echo_everything(status: int = 400) -> Behaviour:
+def basic_password(request: Request) -> str:
     """
-    Answer an error whose body, Location and Content-Type repeat the request's headers,
-    body and form fields in every escaping, with terminal escape sequences around them.
+    Return the password of the request's ``Authorization: Basic`` header ("" if none).
+    """
+    credential = request.headers.get("authorization", "").partition(" ")[2]
+    try:
+        decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+    except ValueError:
+        return ""
+    return decoded.partition(":")[2]
+
+
+def echo_secret(kind: str, *, pad: int = 0, status: int = 400) -> Behaviour:
+    """
+    Answer an error whose description repeats the Basic password (or, for kind "basic",
+    the whole header; for "structured", a FastAPI list) after *pad* characters, with
+    terminal escape sequences around it, in its Content-Type too.
     """
 
     def behave(request: Request, peer: Peer) -> None:
-        seen = [request.headers.get("authorization", ""), request.body.decode("latin-1")]
+        password = basic_password(request)
         authorization = request.headers.get("authorization", "")
-        with contextlib.suppress(ValueError):
-            decoded = base64.b64decode(authorization.partition(" ")[2], validate=True)
-            seen.append(decoded.decode("utf-8", "replace"))
-        for values in parse_qs(request.body.decode("latin-1")).values():
-            seen += values
-        echoed = [spelling for value in seen if value for spelling in escapings(value)]
-        detail = "\x1b[31m\x1b]0;pwned\x07 you sent: " + " | ".join(echoed)
-        body = json.dumps({"error": "invalid_request", "error_description": detail})
+        filler = "x" * pad
+        if kind == "structured":
+            data: dict[str, Any] = {"detail": [{"loc": ["header"], "msg": filler + password}]}
+        else:
+            echoed = authorization if kind == "basic" else escapings(password)[kind]
+            detail = f"\x1b[31m{filler}{echoed}\x1b]0;owned\x07"
+            data = {"error": "invalid_request", "error_description": detail}
+        body = json.dumps(data).encode()
         headers = [
-            ("Content-Type", f"application/json; x=\x1b[2J{authorization}"),
-            ("Content-Length", str(len(body.encode()))),
+            ("Content-Type", f"application/json; echo=\x1b[2J{authorization}"),
+            ("Content-Length", str(len(body))),
         ]
-        if 300 <= status < 400:
-            headers.append(("Location", f"http://127.0.0.1:9/\x1b[2J?{authorization}"))
-        peer.send(head(status, headers) + body.encode())
+        peer.send(head(status, headers) + body)
 
     return behave
 
@@ -284,30 +295,30 @@ def assertion_claims(request: Request) -> dict[str, Any]:
 
 
 def skewed_token_route(
-    offset: float, *, leeway: float = 30.0, always_for_time: bool = False
+    offset: float, *, leeway: float = 30.0, reason: str | None = None, dated: bool = True
 ) -> Behaviour:
     """
-    A token route on a clock *offset* seconds from ours (its Date header says so) that
-    refuses assertions whose iat is in its future or whose exp is in its past, saying so;
-    with *always_for_time* it refuses every assertion for its times.
+    A token route on a clock *offset* seconds from ours (its Date header says so, unless
+    not *dated*) that refuses assertions whose iat is in its future or whose exp is in its
+    past, saying so; with a *reason* it refuses every assertion with that description.
     """
 
     def behave(request: Request, peer: Peer) -> None:
         now = time.time() + offset
         claims = assertion_claims(request)
         iat, exp = claims.get("iat", 0), claims.get("exp", 0)
-        reason = None
-        if always_for_time:
-            reason = "client_assertion has expired"
-        elif not isinstance(iat, int | float) or iat > now + leeway:
-            reason = "client_assertion iat is in the future"
-        elif not isinstance(exp, int | float) or exp <= now - leeway:
-            reason = "client_assertion has expired"
-        if reason is not None:
-            error = {"error": "invalid_client", "error_description": reason}
-            json_answer(401, error, date_offset=offset)(request, peer)
+        refusal = reason
+        if refusal is None and (not isinstance(iat, int | float) or iat > now + leeway):
+            refusal = "client_assertion iat is in the future"
+        elif refusal is None and (not isinstance(exp, int | float) or exp <= now - leeway):
+            refusal = "client_assertion has expired"
+        date_offset = offset if dated else None
+        if refusal is not None:
+            error = {"error": "invalid_client", "error_description": refusal}
+            json_answer(401, error, date_offset=date_offset)(request, peer)
             return
-        json_answer(200, token_body(expires_at=int(now) + 840), date_offset=offset)(request, peer)
+        body = token_body(expires_at=int(now) + 840, expires_in=None)
+        json_answer(200, body, date_offset=date_offset)(request, peer)
 
     return behave
 

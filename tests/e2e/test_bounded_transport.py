@@ -80,9 +80,12 @@ def mint(url: str, *, timeout: float = 10.0, deadline: float = 30.0) -> float:
 
 def valid_rest() -> bytes:
     """The rest of a valid answer after its status line."""
-    return head(200, [("Content-Type", "application/json"), ("Content-Length", str(len(VALID)))])[
-        len(b"HTTP/1.1 200 Hostile\r\n") :
-    ] + VALID
+    return (
+        head(200, [("Content-Type", "application/json"), ("Content-Length", str(len(VALID)))])[
+            len(b"HTTP/1.1 200 Hostile\r\n") :
+        ]
+        + VALID
+    )
 
 
 def test_headers_trickled_a_line_at_a_time_end_at_the_deadline(
