@@ -14,6 +14,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._auth import get_session, mint_token
+    from ._clock import ServiceClock
     from ._config import Settings
     from ._durations import parse_duration
     from ._errors import (
@@ -66,6 +67,7 @@ _EXPORTS = {
     "ProvisionResult": "_models",
     "RequestRejected": "_errors",
     "RetryPolicy": "_http",
+    "ServiceClock": "_clock",
     "ServiceError": "_errors",
     "ServiceUnavailable": "_errors",
     "Settings": "_config",
@@ -105,6 +107,7 @@ __all__ = [
     "ProvisionResult",
     "RequestRejected",
     "RetryPolicy",
+    "ServiceClock",
     "ServiceError",
     "ServiceUnavailable",
     "Settings",

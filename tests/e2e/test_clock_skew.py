@@ -20,11 +20,11 @@ from spatiafi_ops import (
     ClockSkew,
     CredentialsRejected,
     RetryPolicy,
+    ServiceClock,
     Settings,
     mint_token,
 )
 from spatiafi_ops._api import TOKEN_PATH
-from spatiafi_ops._clock import ServiceClock
 from spatiafi_ops.emulator import EmulatorHandle
 from tests.conftest import RecordingRunner
 from tests.e2e.conftest import create_credentials
