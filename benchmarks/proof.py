@@ -30,6 +30,7 @@ from _proof_common import Figure, Recorder, Section, Table, configure_library_lo
 from _proof_concurrency import concurrency
 from _proof_crash import crashes
 from _proof_faults import transient_faults
+from _proof_hostile_service import hostile_service
 from _proof_leaks import ProcSampler, scan, scan_files, tour
 from _proof_perf import performance
 from _proof_permanent import permanent_failures, shared_account
@@ -224,6 +225,9 @@ def main() -> int:
                 lambda: concurrency(recorder, root / "concurrency", sizes=scale.concurrency),
             ),
         ]
+        sections.append(
+            _timed("Hostile service", lambda: hostile_service(recorder, root / "hostile"))
+        )
         bad = _timed("Bad input", lambda: bad_input(recorder, root / "bad"))
         perf = _timed(
             "Performance",

@@ -15,6 +15,7 @@ import email.utils
 import json
 import socket
 import ssl
+import struct
 import threading
 import time
 import zlib
@@ -208,12 +209,23 @@ def huge_body(size: int, prefix: bytes = b'{"access_token": "x", "pad": "') -> B
 
 def gzip_of(prefix: bytes, filler: bytes, repeat: int, suffix: bytes) -> bytes:
     """
-    Return the gzip of *prefix*, *filler* *repeat* times and *suffix*, in bounded memory.
+    Return the gzip (RFC 1952) of *prefix*, *filler* *repeat* times and *suffix*.
+
+    The filler is deflated once after a full flush and its block repeated (each starts
+    from an empty history), so a bomb of gigabytes is built in about a second.
     """
-    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    parts = [packer.compress(prefix)]
-    parts += [packer.compress(filler) for _ in range(repeat)]
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    parts = [b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"]
+    parts += [packer.compress(prefix), packer.flush(zlib.Z_FULL_FLUSH)]
+    crc = zlib.crc32(prefix)
+    if repeat:
+        parts += [packer.compress(filler) + packer.flush(zlib.Z_FULL_FLUSH)] * repeat
+        for _ in range(repeat):
+            crc = zlib.crc32(filler, crc)
     parts += [packer.compress(suffix), packer.flush()]
+    crc = zlib.crc32(suffix, crc)
+    size = len(prefix) + len(filler) * repeat + len(suffix)
+    parts.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
     return b"".join(parts)
 
 
@@ -319,6 +331,21 @@ def skewed_token_route(
             return
         body = token_body(expires_at=int(now) + 840, expires_in=None)
         json_answer(200, body, date_offset=date_offset)(request, peer)
+
+    return behave
+
+
+def by_method(behaviours: dict[str, Behaviour]) -> Behaviour:
+    """
+    Answer each method of one path with its own behaviour (405 for the others).
+    """
+
+    def behave(request: Request, peer: Peer) -> None:
+        chosen = behaviours.get(request.method)
+        if chosen is None:
+            json_answer(405, {"detail": "Method Not Allowed"})(request, peer)
+            return
+        chosen(request, peer)
 
     return behave
 
