@@ -60,7 +60,7 @@ USERNAME = "hostile@example.com"
 @dataclass
 class Row:
     """
-    One hostile answer, the command that meets it, and the exit code SPEC §3 promises.
+    One hostile answer, the command that meets it, and the exit code the README documents for it.
     """
 
     name: str

@@ -1,5 +1,5 @@
 """
-One function per SpatiaFi Auth API route: paths and JSON shapes (SPEC §2), no retry policy.
+One function per SpatiaFi Auth API route: paths and JSON shapes, no retry policy.
 
 The token route is not here: authlib's ``OAuth2Session`` drives it (``_auth``).
 Optional routes (list, delete) return ``None`` when the service does not offer them.
@@ -107,7 +107,7 @@ def token_from_body(
 
 def token_url(auth_url: str) -> str:
     """
-    Return the token endpoint, which is also the assertion's ``aud`` (SPEC §2).
+    Return the token endpoint, which is also the assertion's ``aud`` (RFC 7523 §3).
     """
     return auth_url + TOKEN_PATH
 
@@ -156,7 +156,7 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
 
     Not idempotent: retried only when the request provably never reached the server or
     was turned away with 429. Any other failure is ambiguous (the client may exist) and
-    is raised for the caller to reconcile (SPEC §5).
+    is raised for the caller to reconcile.
     """
 
     def not_processed(exc: ServiceUnavailable) -> bool:

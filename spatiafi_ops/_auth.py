@@ -6,6 +6,7 @@ service's clock when ours is off, over the bounded transport.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -52,22 +53,11 @@ def rejected_for_time(exc: CredentialsRejected) -> bool:
     return bool(_EXPIRED_ASSERTION.search(said) and _ASSERTION_WORDS.search(said))
 
 
-def _checked_token_response(clock: ServiceClock) -> Any:
-    def check(response: requests.Response) -> requests.Response:
-        # authlib parses only {"error": ...} bodies and raises only for >= 500; a FastAPI
-        # {"detail": ...} 4xx or an HTML page would become a "token" (reference §3.2).
-        raise_for_status(response)
-        token_from_body(json_object(response, ("access_token",)), where=response.url, clock=clock)
-        return response
-
-    return check
-
-
 class _ClockedClientSecretJWT(ClientSecretJWT):  # type: ignore[misc]
     """
     authlib's ``ClientSecretJWT`` (a fresh ``jti`` per request), signed on the service's
     clock when it differs from ours, each assertion registered for scrubbing: a server
-    may echo it back in an error body (SPEC §6).
+    may echo it back in an error body.
     """
 
     def __init__(self, token_endpoint: str, clock: ServiceClock) -> None:
@@ -93,8 +83,10 @@ class _RetryingOAuth2Session(OAuth2Session):  # type: ignore[misc]
     """
     An ``OAuth2Session`` over the bounded transport whose token requests are timed out,
     retried and bounded like ours, and signed again on the service's clock once when
-    refused for time.
+    refused for time. ``minted`` is the last token, as we read it.
     """
+
+    minted: AccessToken
 
     def __init__(
         self,
@@ -113,7 +105,8 @@ class _RetryingOAuth2Session(OAuth2Session):  # type: ignore[misc]
             credentials.client_secret,
             token_endpoint=self._token_url,
             grant_type="client_credentials",
-            # Never claims=: authlib mutates it and would reuse the jti (reference §2.1).
+            # Never claims=: authlib's rfc7523 _sign adds the jti to that dict, so every
+            # later assertion would repeat it.
             token_endpoint_auth_method=self._signer,
             default_timeout=settings.timeout,
         )
@@ -126,10 +119,27 @@ class _RetryingOAuth2Session(OAuth2Session):  # type: ignore[misc]
             allow_cleartext=settings.allow_insecure_transport,
             bounded_prefix=settings.auth_url + "/",
         )
-        self.register_compliance_hook("access_token_response", _checked_token_response(self.clock))
+        self.register_compliance_hook("access_token_response", self._checked_token_response)
         self._settings = settings
         self._policy = policy
         self._deadline = deadline
+
+    def _checked_token_response(self, response: requests.Response) -> requests.Response:
+        # authlib parses only {"error": ...} bodies and raises only for >= 500; a FastAPI
+        # {"detail": ...} 4xx or an HTML page would become a "token".
+        raise_for_status(response)
+        body = json_object(response, ("access_token",))
+        self.minted = token_from_body(body, where=response.url, clock=self.clock)
+        # authlib reads the body again and int()s its expiry (OverflowError on Infinity),
+        # then renews by it on our clock: it gets the token as we read it.
+        response._content = json.dumps(
+            {
+                "access_token": self.minted.value,
+                "token_type": self.minted.token_type,
+                "expires_at": int(self.minted.expires_at),
+            }
+        ).encode()
+        return response
 
     def fetch_token(self, url: str | None = None, **kwargs: Any) -> Any:
         target = url or self._token_url
@@ -198,11 +208,9 @@ def mint_token(
             its own clock (exit 5), never ``CredentialsRejected`` then.
     """
     settings = settings if settings is not None else Settings.from_env()
-    url = token_url(settings.auth_url)
     with _RetryingOAuth2Session(credentials, settings, policy, deadline, clock) as session:
-        token = token_from_body(
-            dict(session.fetch_token()), where=f"POST {url}", clock=session.clock
-        )
+        session.fetch_token()
+        token: AccessToken = session.minted
     log.debug("token_minted", client_id=credentials.client_id, expires_at=int(token.expires_at))
     return token
 

@@ -2,7 +2,7 @@
 HTTP client: requests over the bounded transport, inside one deadline, with tenacity retries.
 
 This is the one boundary where requests' exceptions and HTTP error statuses become the
-typed errors of ``_errors`` (SPEC §6): transient failures (network, timeout, 429, 500,
+typed errors of ``_errors``: transient failures (network, timeout, 429, 500,
 502, 503, 504) are ``ServiceUnavailable`` and retried with exponential backoff, jitter
 and ``Retry-After``; everything else is raised at once.
 """
@@ -140,7 +140,8 @@ class _RetryAfterOrBackoff(tenacity.wait.wait_base):
 
 
 def _log_retry(retry_state: tenacity.RetryCallState) -> None:
-    # Fields only, never str(exc) of foreign code nor the call's arguments (reference §3).
+    # Fields only, never str(exc) of foreign code nor the call's arguments: either may
+    # hold a secret.
     outcome = retry_state.outcome
     exc = outcome.exception() if outcome is not None else None
     log.warning(
