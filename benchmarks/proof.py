@@ -32,6 +32,7 @@ from _proof_crash import crashes
 from _proof_engine import engine
 from _proof_faults import transient_faults
 from _proof_hostile_host import hostile_host
+from _proof_hostile_service import hostile_service
 from _proof_leaks import ProcSampler, scan, scan_files, tour
 from _proof_perf import performance
 from _proof_permanent import permanent_failures, shared_account
@@ -243,6 +244,9 @@ def main() -> int:
                 ),
             ),
         ]
+        sections.append(
+            _timed("Hostile service", lambda: hostile_service(recorder, root / "hostile"))
+        )
         bad = _timed("Bad input", lambda: bad_input(recorder, root / "bad"))
         hostile = _timed("Hostile host", lambda: hostile_host(recorder, root / "hostile-host"))
         perf = _timed(

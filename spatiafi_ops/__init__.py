@@ -14,6 +14,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._auth import get_session, mint_token
+    from ._clock import ServiceClock
     from ._config import Settings
     from ._credentials_import import import_credentials
     from ._durations import parse_duration
@@ -80,6 +81,7 @@ _EXPORTS = {
     "RunContext": "rotation",
     "SecretStoreRefused": "_errors",
     "SecretStoreUnavailable": "_errors",
+    "ServiceClock": "_clock",
     "ServiceError": "_errors",
     "ServiceUnavailable": "_errors",
     "Settings": "_config",
@@ -126,6 +128,7 @@ __all__ = [
     "RunContext",
     "SecretStoreRefused",
     "SecretStoreUnavailable",
+    "ServiceClock",
     "ServiceError",
     "ServiceUnavailable",
     "Settings",

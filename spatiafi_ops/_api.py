@@ -1,5 +1,5 @@
 """
-One function per SpatiaFi Auth API route: paths and JSON shapes (SPEC §2), no retry policy.
+One function per SpatiaFi Auth API route: paths and JSON shapes, no retry policy.
 
 The token route is not here: authlib's ``OAuth2Session`` drives it (``_auth``).
 Optional routes (list, delete) return ``None`` when the service does not offer them.
@@ -7,18 +7,32 @@ Optional routes (list, delete) return ``None`` when the service does not offer t
 
 from __future__ import annotations
 
-import time
+import base64
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import _log
+from ._clock import ServiceClock
 from ._errors import RequestRejected, ServiceUnavailable, UnexpectedResponse
-from ._http import HttpClient, json_object
+from ._http import HttpClient
 from ._models import AccessToken, AppCredentials, check_client_id
 from ._redaction import register_secret
+from ._responses import json_object, parse_json
 
 BASIC_TOKEN_PATH = "/api/v1/auth/jwt/token/basic"
 TOKEN_PATH = "/api/v1/auth/jwt/token"
 CLIENTS_PATH = "/api/v1/clients/"  # the trailing slash matters: without it, a 307
+# The service's tokens live 15 minutes; anything claiming more than a day is nonsense
+# (milliseconds, a far-future date) and would be served from the cache long after death.
+MAX_TOKEN_LIFETIME = 86400.0
+# RFC 6750 §2.1: what a bearer token may hold, so that it is safe in a header.
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_MAX_SECRET = 1024
+_LATEST_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z, the last second datetime can hold
+
+log = _log.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,28 +48,58 @@ class ClientInfo:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
-def token_from_body(body: dict[str, Any], *, where: str) -> AccessToken:
+def _expiry(body: dict[str, Any], clock: ServiceClock) -> float | None:
     """
-    Return the token of a token response, which must say when it expires.
+    Return when a token ends on our clock, from whichever of its expiry fields is sane.
+
+    ``expires_at`` (the service's clock) counts only within (now, now + 24 h] there;
+    ``expires_in`` only within (0, 24 h]. With both, the earlier end wins: a service clock
+    ahead of ours cannot make a token look longer-lived than it says it is.
+    """
+    ends = []
+    expires_at = _number(body.get("expires_at"))
+    service_now = clock.now()
+    if expires_at is not None and service_now < expires_at <= service_now + MAX_TOKEN_LIFETIME:
+        ends.append(clock.to_local(expires_at))
+    elif body.get("expires_at") is not None:
+        log.warning("token_expires_at_ignored", reason="not a time within the next 24 hours")
+    expires_in = _number(body.get("expires_in"))
+    if expires_in is not None and 0 < expires_in <= MAX_TOKEN_LIFETIME:
+        ends.append(clock.local() + expires_in)
+    return min(ends) if ends else None
+
+
+def token_from_body(
+    body: dict[str, Any], *, where: str, clock: ServiceClock | None = None
+) -> AccessToken:
+    """
+    Return the token of a token response, which must say sanely when it expires.
+
+    *clock* knows the service's offset from ours, if it was measured.
 
     Raises:
-        UnexpectedResponse: when ``expires_at`` (or ``expires_in``) is missing or no number.
+        UnexpectedResponse: when the token is not one a header can carry, or neither
+            ``expires_at`` nor ``expires_in`` is a sane expiry.
     """
-    register_secret(str(body["access_token"]))
-    expires_at = _number(body.get("expires_at"))
-    expires_in = _number(body.get("expires_in"))
-    if expires_in is not None:
-        # Relative to our clock, so a server clock ahead of ours cannot make it look longer.
-        local = time.time() + expires_in
-        expires_at = local if expires_at is None else min(expires_at, local)
+    value = str(body["access_token"])
+    if not _BEARER_TOKEN.fullmatch(value):
+        raise UnexpectedResponse(
+            f"{where} answered an access token with characters no bearer token holds"
+        )
+    register_secret(value)
+    expires_at = _expiry(body, clock if clock is not None else ServiceClock())
     if expires_at is None:
-        raise UnexpectedResponse(f"{where} answered a token without a numeric expires_at")
+        raise UnexpectedResponse(
+            f"{where} answered a token without a usable expiry (expires_at within the "
+            "next 24 hours, or expires_in of up to 24 hours)"
+        )
     token_type = body.get("token_type")
     return AccessToken(
-        value=str(body["access_token"]),
+        value=value,
         token_type=token_type if isinstance(token_type, str) and token_type else "bearer",
         expires_at=expires_at,
     )
@@ -63,13 +107,23 @@ def token_from_body(body: dict[str, Any], *, where: str) -> AccessToken:
 
 def token_url(auth_url: str) -> str:
     """
-    Return the token endpoint, which is also the assertion's ``aud`` (SPEC §2).
+    Return the token endpoint, which is also the assertion's ``aud`` (RFC 7523 §3).
     """
     return auth_url + TOKEN_PATH
 
 
 def _bearer(token: AccessToken) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.value}", "Accept": "application/json"}
+
+
+def basic_authorization(username: str, password: str) -> str:
+    """
+    Return the ``Authorization`` value of HTTP Basic, in UTF-8 (RFC 7617 §2.1).
+
+    requests would encode Latin-1, and fail on any character outside it.
+    """
+    pair = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def user_token(http: HttpClient, auth_url: str, username: str, password: str) -> AccessToken:
@@ -81,10 +135,19 @@ def user_token(http: HttpClient, auth_url: str, username: str, password: str) ->
     response = http.request(
         "GET",
         auth_url + BASIC_TOKEN_PATH,
-        auth=(username, password),
-        headers={"Accept": "application/json"},
+        headers={
+            "Authorization": basic_authorization(username, password),
+            "Accept": "application/json",
+        },
     )
-    return token_from_body(json_object(response, ("access_token",)), where=response.url)
+    body = json_object(response, ("access_token",))
+    return token_from_body(body, where=response.url, clock=http.clock)
+
+
+def _text(value: str, limit: int) -> bool:
+    # Valid text for a file, a header or an env var: no control characters, no lone
+    # surrogates (JSON's \ud800 escapes can make them), nothing absurdly long.
+    return 0 < len(value) <= limit and value.isprintable()
 
 
 def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCredentials:
@@ -93,7 +156,7 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
 
     Not idempotent: retried only when the request provably never reached the server or
     was turned away with 429. Any other failure is ambiguous (the client may exist) and
-    is raised for the caller to reconcile (SPEC §5).
+    is raised for the caller to reconcile.
     """
 
     def not_processed(exc: ServiceUnavailable) -> bool:
@@ -104,7 +167,14 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
         retry_if=not_processed,
     )
     body = json_object(response, ("client_id", "client_secret"))
-    register_secret(str(body["client_secret"]))
+    secret = str(body["client_secret"])
+    if not _text(secret, _MAX_SECRET):
+        raise UnexpectedResponse(
+            f"POST {response.url} answered a client secret that is not printable text "
+            "(control characters, lone surrogates or too long)",
+            url=response.url,
+        )
+    register_secret(secret)
     try:
         check_client_id(str(body["client_id"]))
     except ValueError:
@@ -114,8 +184,8 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
     user_id = body.get("user_id")
     return AppCredentials(
         client_id=str(body["client_id"]),
-        client_secret=str(body["client_secret"]),
-        user_id=str(user_id) if user_id is not None else None,
+        client_secret=secret,
+        user_id=user_id if isinstance(user_id, str) and _text(user_id, 128) else None,
         auth_url=auth_url,
     )
 
@@ -123,12 +193,32 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
 def _optional_route_missing(exc: RequestRejected) -> bool:
     # FastAPI answers an unknown path with 404 {"detail":"Not Found"} and a known path
     # with another method with 405: both mean "this service has no such route".
-    return exc.status == 405 or (exc.status == 404 and "Not Found" in str(exc))
+    return exc.status == 405 or (exc.status == 404 and exc.error == "Not Found")
+
+
+def _listed_date(value: Any) -> str | None:
+    number = _number(value)
+    if number is not None:
+        return repr(number) if 0 <= number <= _LATEST_EPOCH else None
+    return value if isinstance(value, str) and _text(value, 64) else None
+
+
+def _listed(item: Any) -> ClientInfo | None:
+    if not isinstance(item, dict) or not isinstance(item.get("client_id"), str):
+        return None
+    try:
+        client_id = check_client_id(item["client_id"])
+    except ValueError:
+        return None
+    return ClientInfo(client_id=client_id, created_at=_listed_date(item.get("created_at")))
 
 
 def list_clients(http: HttpClient, auth_url: str, token: AccessToken) -> list[ClientInfo] | None:
     """
     Return the user's clients, or ``None`` when the service cannot list them.
+
+    Entries that are not clients (no id, or one that is not a client id) are left out
+    with a warning: one odd entry must not stop every later run of the profile.
     """
     try:
         response = http.request("GET", auth_url + CLIENTS_PATH, headers=_bearer(token))
@@ -137,17 +227,16 @@ def list_clients(http: HttpClient, auth_url: str, token: AccessToken) -> list[Cl
             return None
         raise
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         body = None
     items = body.get("clients") if isinstance(body, dict) else body
     if not isinstance(items, list):
         return None
-    return [
-        ClientInfo(client_id=str(item["client_id"]), created_at=item.get("created_at"))
-        for item in items
-        if isinstance(item, dict) and "client_id" in item
-    ]
+    clients = [client for client in map(_listed, items) if client is not None]
+    if len(clients) < len(items):
+        log.warning("listed_clients_skipped", skipped=len(items) - len(clients), listed=len(items))
+    return clients
 
 
 def delete_client(

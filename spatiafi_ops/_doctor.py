@@ -6,29 +6,41 @@ Each check returns a verdict; none raises. The CLI prints them and picks the exi
 
 from __future__ import annotations
 
-import email.utils
-import os
 import stat
-import time
-from typing import Literal, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from ._api import BASIC_TOKEN_PATH
+from ._clock import ServiceClock
 from ._config import Settings
-from ._errors import CredentialsRejected, LocalStateError, ServiceError, SpatiafiOpsError
+from ._errors import (
+    ClockSkew,
+    CredentialsRejected,
+    LocalStateError,
+    ServiceError,
+    SpatiafiOpsError,
+    UsageError,
+)
 from ._store import Store, credentials_from_env
 
+if TYPE_CHECKING:
+    from ._http import Deadline
+
 Verdict = Literal["ok", "warn", "fail"]
-# Assertions carry iat/exp; servers allow about a minute of skew (reference §2.2).
-MAX_CLOCK_SKEW = 30.0
-PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE")
+PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
 
 
 class Check(NamedTuple):
     """
     One diagnostic: what was checked, the verdict, and a sentence saying why.
 
-    ``exit_code`` is the documented code of a failure (3, 4 or 5), 0 otherwise.
+    ``exit_code`` is the documented code of a failure (2, 3, 4 or 5), 0 otherwise.
     """
 
     name: str
@@ -37,25 +49,40 @@ class Check(NamedTuple):
     exit_code: int = 0
 
 
-def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+def without_userinfo(value: str) -> str:
+    """
+    Return a proxy setting with any ``user:password@`` hidden, with or without a scheme.
+    """
+    scheme, separator, rest = value.partition("://")
+    if not separator:
+        scheme, rest = "", value
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return scheme + separator + authority + slash + path
 
 
 def check_configuration(settings: Settings) -> Check:
     """
-    Report where the tool will talk to and read from.
+    Report where the tool will talk to and read from; cleartext beyond loopback fails.
     """
-    return Check(
-        "configuration",
-        "ok",
+    from ._transport import check_cleartext, proxy_for
+
+    where = (
         f"auth URL {settings.url}, profile {settings.profile!r}, "
-        f"config dir {settings.resolved_config_dir()}, cache dir {settings.resolved_cache_dir()}",
+        f"config dir {settings.resolved_config_dir()}, cache dir {settings.resolved_cache_dir()}"
     )
+    try:
+        check_cleartext(settings.url, proxy_for(settings.url), allowed=False)
+    except UsageError as exc:
+        if not settings.allow_insecure_transport:
+            return Check("configuration", "fail", f"{where}; {exc}", 2)
+        return Check(
+            "configuration",
+            "warn",
+            f"{where}; secrets travel in cleartext (--allow-insecure-transport)",
+        )
+    return Check("configuration", "ok", where)
 
 
 def check_store(settings: Settings) -> Check:
@@ -88,97 +115,116 @@ def check_store(settings: Settings) -> Check:
     return Check("credentials", "ok", f"client {stored.client_id} stored privately")
 
 
-def check_proxies() -> Check:
+def check_proxies(settings: Settings) -> Check:
     """
-    Report the proxy and CA variables that requests will honour (credentials hidden).
+    Report the proxy and CA variables that the transport honours (credentials hidden),
+    and the proxy that the auth URL goes through.
     """
+    import os
+
+    from ._transport import proxy_for
+
     found = []
     for name in PROXY_VARIABLES:
         value = os.environ.get(name) or os.environ.get(name.lower())
         if value:
-            found.append(f"{name}={_without_userinfo(value)}")
+            found.append(f"{name}={without_userinfo(value)}")
     if not found:
         return Check("proxy", "ok", "no proxy or custom CA variables set")
-    return Check("proxy", "ok", "requests will use " + ", ".join(found))
+    proxy = proxy_for(settings.url)
+    route = f"through {without_userinfo(proxy)}" if proxy else "directly"
+    return Check("proxy", "ok", f"{', '.join(found)}; the auth URL is reached {route}")
 
 
-def check_service(settings: Settings) -> list[Check]:
+def check_reachability(settings: Settings, clock: ServiceClock, deadline: Deadline) -> Check:
     """
-    Reach the service once; from its answer judge reachability and clock skew.
+    Reach the service once, without credentials, over the bounded transport.
     """
-    import requests
-
-    from ._http import translate_errors
+    from ._http import HttpClient
 
     url = settings.url + BASIC_TOKEN_PATH
     try:
-        with translate_errors(url):
-            response = requests.get(url, timeout=settings.timeout)
-    except ServiceError as exc:
-        return [
-            Check("reachability", "fail", str(exc), 4),
-            Check("clock", "warn", "skipped: the service did not answer"),
-        ]
-    checks = [
-        Check(
-            "reachability",
-            "ok" if response.status_code in (200, 400, 401) else "warn",
-            f"{url} answered HTTP {response.status_code} without credentials"
-            + ("" if response.status_code == 401 else " (expected 401)"),
-        )
-    ]
-    date = response.headers.get("Date")
-    try:
-        server_time = email.utils.parsedate_to_datetime(date).timestamp() if date else None
-    except (TypeError, ValueError):
-        server_time = None
-    if server_time is None:
-        checks.append(Check("clock", "warn", "the service sent no usable Date header"))
-        return checks
-    skew = time.time() - server_time
-    verdict: Verdict = "ok" if abs(skew) <= MAX_CLOCK_SKEW else "fail"
-    checks.append(
-        Check(
-            "clock",
-            verdict,
-            f"local clock is {skew:+.0f}s from the service's"
-            + ("" if verdict == "ok" else "; assertions will be rejected: sync the clock (NTP)"),
-            0 if verdict == "ok" else 5,
-        )
+        with HttpClient(
+            timeout=settings.timeout,
+            deadline=deadline,
+            clock=clock,
+            allow_insecure_transport=settings.allow_insecure_transport,
+        ) as http:
+            status = http.fetch("GET", url).status_code
+    except SpatiafiOpsError as exc:
+        return Check("reachability", "fail", str(exc), 4)
+    return Check(
+        "reachability",
+        "ok" if status in (200, 400, 401) else "warn",
+        f"{url} answered HTTP {status} without credentials"
+        + ("" if status == 401 else " (expected 401)"),
     )
-    return checks
 
 
-def check_mint(settings: Settings) -> Check:
+def check_clock(clock: ServiceClock, mint_error: SpatiafiOpsError | None) -> Check:
     """
-    Mint one token with the credentials in use (never cached, never printed).
+    Judge the offset measured from the service's Date headers by whether it breaks a mint.
+
+    Assertions are signed on the service's clock when ours is off, so skew alone is a
+    warning; it fails only when the service still refuses an assertion for its times.
+    """
+    if isinstance(mint_error, ClockSkew):
+        return Check("clock", "fail", str(mint_error), 5)
+    if clock.offset is None:
+        return Check("clock", "warn", "the service sent no usable Date header to compare with")
+    if not clock.skewed:
+        return Check("clock", "ok", clock.describe())
+    return Check(
+        "clock",
+        "warn",
+        f"{clock.describe()}; assertions are signed on the service's clock to make up "
+        "for it, but sync this machine's clock (NTP)",
+    )
+
+
+def check_mint(
+    settings: Settings, clock: ServiceClock, deadline: Deadline
+) -> tuple[Check, SpatiafiOpsError | None]:
+    """
+    Mint one token with the credentials in use (never cached, never printed); return the
+    verdict and the error that failed it, if one did.
     """
     from ._auth import mint_token
     from ._sources import load_credentials
 
     try:
         credentials = load_credentials(settings)
-        token = mint_token(credentials, settings)
+        token = mint_token(credentials, settings, deadline=deadline, clock=clock)
     except CredentialsRejected as exc:
-        return Check("mint", "fail", str(exc), 3)
+        return Check("mint", "fail", str(exc), 3), exc
     except ServiceError as exc:
-        return Check("mint", "fail", str(exc), 4)
+        return Check("mint", "fail", str(exc), 4), exc
     except SpatiafiOpsError as exc:
-        return Check("mint", "fail", str(exc), 5)
-    return Check(
-        "mint", "ok", f"minted a token for {credentials.client_id}, {token.ttl():.0f}s left"
-    )
+        code = 2 if isinstance(exc, UsageError) else 5
+        return Check("mint", "fail", str(exc), code), exc
+    detail = f"minted a token for {credentials.client_id}, {token.ttl():.0f}s left"
+    return Check("mint", "ok", detail), None
 
 
 def run_checks(settings: Settings) -> list[Check]:
     """
-    Run every check in order, skipping the mint when the service is unreachable.
+    Run every check in order, within one deadline; the service is not contacted when the
+    configuration fails, nor a mint tried when it does not answer.
     """
     if credentials_from_env() is None:
         settings = Store(settings).resolved_settings()
-    checks = [check_configuration(settings), check_store(settings), check_proxies()]
-    service = check_service(settings)
-    checks += service
-    if service[0].verdict != "fail":
-        checks.append(check_mint(settings))
-    return checks
+    from ._http import Deadline
+
+    configuration = check_configuration(settings)
+    checks = [configuration, check_store(settings), check_proxies(settings)]
+    if configuration.verdict == "fail":
+        return checks
+    clock = ServiceClock()
+    deadline = Deadline(settings.deadline)
+    reachability = check_reachability(settings, clock, deadline)
+    checks.append(reachability)
+    if reachability.verdict == "fail":
+        checks.append(Check("clock", "warn", "skipped: the service did not answer"))
+        return checks
+    mint, error = check_mint(settings, clock, deadline)
+    return [*checks, check_clock(clock, error), mint]

@@ -66,12 +66,26 @@ class MissingExtra(UsageError):
 class ServiceError(SpatiafiOpsError):
     """
     The SpatiaFi Auth API failed, or answered something we cannot use.
+
+    ``error`` and ``detail`` are the machine code and the description of the service's
+    error body (RFC 6749 ``error``/``error_description`` or FastAPI ``detail``), scrubbed
+    of secrets and control characters; ``None`` when it sent none.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        error: str | None = None,
+        detail: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.url = url
+        self.error = error
+        self.detail = detail
 
 
 class ServiceUnavailable(ServiceError):
@@ -85,10 +99,12 @@ class ServiceUnavailable(ServiceError):
         *,
         status: int | None = None,
         url: str | None = None,
+        error: str | None = None,
+        detail: str | None = None,
         retry_after: float | None = None,
         request_sent: bool = True,
     ):
-        super().__init__(message, status=status, url=url)
+        super().__init__(message, status=status, url=url, error=error, detail=detail)
         self.retry_after = retry_after
         # False when the request provably never reached the server (connect failure),
         # so that a non-idempotent POST is safe to repeat.
@@ -116,18 +132,10 @@ class RequestRejected(ServiceError):
 class CredentialsRejected(ServiceError):
     """
     The service refused the credentials: bad password, invalid or revoked client.
-    """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        url: str | None = None,
-        error: str | None = None,
-    ):
-        super().__init__(message, status=status, url=url)
-        self.error = error
+    A rejection of an assertion for its times, even signed on the service's clock, is
+    ``ClockSkew`` instead: nothing is wrong with the credentials then.
+    """
 
 
 class LocalStateError(SpatiafiOpsError):

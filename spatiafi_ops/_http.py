@@ -1,8 +1,8 @@
 """
-HTTP transport: a requests.Session with timeouts, a deadline and tenacity retries.
+HTTP client: requests over the bounded transport, inside one deadline, with tenacity retries.
 
 This is the one boundary where requests' exceptions and HTTP error statuses become the
-typed errors of ``_errors`` (SPEC §6): transient failures (network, timeout, 429, 500,
+typed errors of ``_errors``: transient failures (network, timeout, 429, 500,
 502, 503, 504) are ``ServiceUnavailable`` and retried with exponential backoff, jitter
 and ``Retry-After``; everything else is raised at once.
 """
@@ -10,8 +10,6 @@ and ``Retry-After``; everything else is raised at once.
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,35 +19,14 @@ import requests
 import tenacity
 
 from . import _log
-from ._errors import (
-    CredentialsRejected,
-    DeadlineExceeded,
-    RequestRejected,
-    ServiceError,
-    ServiceUnavailable,
-    UnexpectedResponse,
-)
+from ._clock import ServiceClock
+from ._errors import DeadlineExceeded, ServiceError, ServiceUnavailable
+from ._responses import raise_for_status
+from ._transport import prepare_session
 
 T = TypeVar("T")
 log = _log.get_logger(__name__)
-
-TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-# 4xx answers that mean "these credentials are not accepted" (exit 3), in both the
-# RFC 6749 {"error": ...} and the FastAPI {"detail": ...} dialects.
-REJECTION_CODES = frozenset(
-    {
-        "invalid_client",
-        "invalid_grant",
-        "unauthorized_client",
-        "login_bad_credentials",
-        "unauthorized",
-        "not authenticated",
-        "login_user_not_verified",
-    }
-)
-MAX_DETAIL = 200
-MAX_BODY_BYTES = 1 << 20
-USER_AGENT = "spatiafi-ops"
+_MAX_CAUSES = 32
 
 
 @dataclass(frozen=True)
@@ -89,123 +66,28 @@ class Deadline:
         return max(0.0, self._end - self._clock())
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    # RFC 9110 §10.2.3: delay-seconds or an HTTP-date.
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    with contextlib.suppress(TypeError, ValueError, IndexError):
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    return None
-
-
-def _error_code_and_detail(response: requests.Response) -> tuple[str | None, str]:
+def connect_failed(exc: BaseException) -> bool:
     """
-    Return the machine code and a short, printable description of an error body.
-    """
-    content_type = response.headers.get("Content-Type", "").split(";")[0].strip() or "no type"
-    try:
-        body = response.json()
-    except ValueError:
-        size = len(response.content)
-        return None, f"non-JSON body ({content_type}, {size} bytes)"
-    code: str | None = None
-    detail = ""
-    if isinstance(body, dict):
-        if isinstance(body.get("error"), str):
-            code = body["error"]
-            detail = str(body.get("error_description") or code)
-        elif isinstance(body.get("detail"), str):
-            code = body["detail"]
-            detail = code
-        elif "detail" in body:
-            detail = json.dumps(body["detail"])[:MAX_DETAIL]
-    if not detail:
-        detail = f"unexpected JSON error body ({content_type})"
-    printable = "".join(ch if ch.isprintable() else "?" for ch in detail)
-    return code, printable[:MAX_DETAIL]
+    Return whether *exc* comes from a failure to connect (name resolution, refused,
+    connect timeout), so that the request provably never reached the server.
 
-
-def raise_for_status(response: requests.Response) -> None:
+    Decided by urllib3's types down the cause chain (``__cause__``, ``__context__``,
+    ``MaxRetryError.reason`` and ``args``), never by the text of a message.
     """
-    Raise the typed error that an unsuccessful *response* stands for.
-    """
-    status = response.status_code
-    if status < 300:
-        return
-    method = response.request.method if response.request is not None else "request"
-    url = response.url
-    where = f"{method} {url}"
-    if status < 400:
-        # Following would resend the credentials (Basic header, assertion) elsewhere.
-        target = response.headers.get("Location", "nowhere")
-        raise UnexpectedResponse(
-            f"{where} redirected (HTTP {status}) to {target[:MAX_DETAIL]}; redirects are not "
-            "followed since they would carry the credentials: check --auth-url",
-            status=status,
-            url=url,
-        )
-    code, detail = _error_code_and_detail(response)
-    if status in TRANSIENT_STATUSES:
-        raise ServiceUnavailable(
-            f"{where} failed with HTTP {status}: {detail}",
-            status=status,
-            url=url,
-            retry_after=_retry_after(response),
-        )
-    # A bare 403 is as likely a gateway's as the service's verdict on the credentials, and
-    # "rejected" makes `ensure` replace them: only 401 or a credential error code counts.
-    if status == 401 or (code is not None and code.lower() in REJECTION_CODES):
-        raise CredentialsRejected(
-            f"the service rejected the credentials ({where}: HTTP {status}, {detail}); "
-            "check them, or create new ones",
-            status=status,
-            url=url,
-            error=code,
-        )
-    if status < 500:
-        raise RequestRejected(
-            f"{where} was refused with HTTP {status}: {detail}", status=status, url=url
-        )
-    raise UnexpectedResponse(f"{where} failed with HTTP {status}: {detail}", status=status, url=url)
+    from urllib3.exceptions import ConnectTimeoutError  # NewConnectionError's base
 
-
-def json_object(response: requests.Response, required: tuple[str, ...]) -> dict[str, Any]:
-    """
-    Return the JSON object body of a successful *response*, with *required* keys holding
-    non-empty strings.
-
-    Raises:
-        UnexpectedResponse: for non-JSON (or non-UTF-8), non-object or incomplete bodies.
-    """
-    where = f"{response.request.method if response.request else 'request'} {response.url}"
-    if len(response.content) > MAX_BODY_BYTES:
-        raise UnexpectedResponse(f"{where} answered with an oversized body", url=response.url)
-    try:
-        # RFC 8259 §8.1: JSON is UTF-8; no guessing, no replacement characters.
-        body = json.loads(response.content.decode("utf-8"))
-    except ValueError:
-        content_type = response.headers.get("Content-Type", "no type")
-        raise UnexpectedResponse(
-            f"{where} answered HTTP {response.status_code} with a non-JSON body ({content_type})",
-            status=response.status_code,
-            url=response.url,
-        ) from None
-    if not isinstance(body, dict):
-        raise UnexpectedResponse(
-            f"{where} answered with JSON that is not an object", url=response.url
-        )
-    missing = [key for key in required if not isinstance(body.get(key), str) or not body[key]]
-    if missing:
-        raise UnexpectedResponse(
-            f"{where} answered HTTP {response.status_code} without {', '.join(missing)}",
-            status=response.status_code,
-            url=response.url,
-        )
-    return body
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending and len(seen) < _MAX_CAUSES:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectTimeoutError):
+            return True
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None))
+        pending += [item for item in (*linked, *current.args) if isinstance(item, BaseException)]
+    return False
 
 
 @contextlib.contextmanager
@@ -228,8 +110,7 @@ def translate_errors(url: str) -> Iterator[None]:
     except requests.exceptions.Timeout:
         raise ServiceUnavailable(f"timed out waiting for {url}", url=url) from None
     except requests.exceptions.ConnectionError as exc:
-        reason = str(exc.args[0]) if exc.args else ""
-        not_sent = "NewConnectionError" in reason or "NameResolutionError" in reason
+        not_sent = connect_failed(exc)
         summary = "could not connect to" if not_sent else "lost the connection to"
         raise ServiceUnavailable(f"{summary} {url}", url=url, request_sent=not not_sent) from None
     except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
@@ -259,7 +140,8 @@ class _RetryAfterOrBackoff(tenacity.wait.wait_base):
 
 
 def _log_retry(retry_state: tenacity.RetryCallState) -> None:
-    # Fields only, never str(exc) of foreign code nor the call's arguments (reference §3).
+    # Fields only, never str(exc) of foreign code nor the call's arguments: either may
+    # hold a secret.
     outcome = retry_state.outcome
     exc = outcome.exception() if outcome is not None else None
     log.warning(
@@ -274,7 +156,11 @@ def _log_retry(retry_state: tenacity.RetryCallState) -> None:
 
 class HttpClient:
     """
-    Sends requests with a per-request timeout, inside one deadline, retrying what is transient.
+    Sends requests through the bounded transport, each within the smaller of the request
+    timeout and what is left of one deadline, retrying what is transient.
+
+    *clock* measures the service's clock from every answer (a fresh one by default);
+    *session* may be shared (fleet keep-alive), and is prepared for the transport.
     """
 
     def __init__(
@@ -285,11 +171,18 @@ class HttpClient:
         session: requests.Session | None = None,
         policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         sleep: Callable[[float], None] = time.sleep,
+        clock: ServiceClock | None = None,
+        allow_insecure_transport: bool = False,
     ) -> None:
         self.timeout = timeout
         self.deadline = deadline
-        self.session = session if session is not None else requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
+        self.clock = clock if clock is not None else ServiceClock()
+        self.session = prepare_session(
+            session if session is not None else requests.Session(),
+            clock=self.clock,
+            timeout=timeout,
+            allow_cleartext=allow_insecure_transport,
+        )
         self.policy = policy
         self._sleep = sleep
 
@@ -305,14 +198,20 @@ class HttpClient:
             )
         return min(self.timeout, remaining)
 
+    def fetch(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """
+        Send one request (no retry) and return the answer, whatever its status.
+        """
+        with translate_errors(url):
+            return self.session.request(
+                method, url, timeout=self.request_timeout(url), allow_redirects=False, **kwargs
+            )
+
     def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """
         Send one request (no retry) and return the response if its status is a success.
         """
-        with translate_errors(url):
-            response = self.session.request(
-                method, url, timeout=self.request_timeout(url), allow_redirects=False, **kwargs
-            )
+        response = self.fetch(method, url, **kwargs)
         raise_for_status(response)
         return response
 

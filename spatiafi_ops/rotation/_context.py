@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import requests
 
+from .._clock import ServiceClock
 from .._config import Settings
 from .._durations import MAX_DURATION, format_duration
 from .._errors import UsageError
@@ -125,10 +126,10 @@ class RunContext:
     """
     What one run shares between the profiles it touches, made once by the caller.
 
-    Holds the settings, the login source with the user token it yields (one login for a
-    whole fleet), the create gate, the map of which profile stores which client, and an
-    optional ``requests.Session`` for keep-alive connections. ``for_profile()`` gives a
-    view on another profile that shares all of it.
+    Holds the settings, the service's clock, the login source with the user token it yields
+    (one login for a whole fleet), the create gate, the map of which profile stores which
+    client, and an optional ``requests.Session`` for keep-alive connections.
+    ``for_profile()`` gives a view on another profile that shares all of it.
     """
 
     def __init__(
@@ -141,6 +142,9 @@ class RunContext:
         from ._service import UserTokens
 
         self.settings = settings
+        # The service's clock as its answers tell it: measured once, used by every request
+        # and assertion of the run (a skewed local clock never fails a mint).
+        self.clock = ServiceClock()
         self.tokens = UserTokens(login)
         self.gate = CreateGate()
         self.session = session

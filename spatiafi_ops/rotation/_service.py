@@ -46,7 +46,7 @@ def mints(
     from .._auth import mint_token
 
     try:
-        mint_token(credentials, ctx.settings, policy=policy, deadline=deadline)
+        mint_token(credentials, ctx.settings, policy=policy, deadline=deadline, clock=ctx.clock)
     except CredentialsRejected:
         return False
     return True
@@ -150,6 +150,8 @@ class HttpService:
                 deadline=self.deadline,
                 policy=self.policy,
                 session=self.ctx.session,
+                allow_insecure_transport=self.settings.allow_insecure_transport,
+                clock=self.ctx.clock,
             )
         return self._http
 
@@ -209,7 +211,12 @@ class HttpService:
             reraise=True,
         )
         token: AccessToken = retrying(
-            mint_token, credentials, self.settings, deadline=self.deadline, policy=self.policy
+            mint_token,
+            credentials,
+            self.settings,
+            deadline=self.deadline,
+            policy=self.policy,
+            clock=self.ctx.clock,
         )
         return token
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from spatiafi_ops.emulator import EmulatorHandle
 from tests.conftest import RecordingRunner
 from tests.e2e.conftest import create_credentials
@@ -33,15 +35,18 @@ def test_a_healthy_setup_passes_every_check(
     }
 
 
-def test_clock_skew_is_detected_from_the_date_header(
-    runner: RecordingRunner, service: EmulatorHandle
+def test_cleartext_to_a_far_host_fails_without_contacting_it(
+    runner: RecordingRunner, clean_environment: dict[str, Path]
 ) -> None:
-    """A service clock 10 minutes off fails the clock check (exit 5)."""
-    create_credentials(runner)
-    service.set_clock_offset(600)
-    result = runner.run(["doctor"])
-    assert result.exit_code == 5
-    assert "FAIL  clock" in result.stdout
+    """http:// beyond loopback: configuration fails with 2, naming the option; the service
+    is not contacted (no reachability, no mint)."""
+    result = runner.run(["--auth-url", "http://spatiafi.invalid", "doctor", "--format", "json"])
+    assert result.exit_code == 2
+    found = {check["name"]: check for check in json.loads(result.stdout)}
+    assert found["configuration"]["verdict"] == "fail"
+    assert "--allow-insecure-transport" in found["configuration"]["detail"]
+    assert "reachability" not in found
+    assert "mint" not in found
 
 
 def test_revoked_credentials_fail_the_mint_check_with_3(
@@ -67,14 +72,23 @@ def test_missing_credentials_and_unreachable_service(
     assert "mint" not in found
 
 
+@pytest.mark.parametrize(
+    "proxy",
+    [
+        "http://user:hunter2-pass@proxy.invalid:3128",
+        "user:hunter2-pass@proxy.invalid:3128",
+        "http://user:hunter2@pass@proxy.invalid:3128",
+    ],
+    ids=["with-scheme", "without-scheme", "at-in-password"],
+)
 def test_proxy_credentials_are_not_printed(
-    runner: RecordingRunner, service: EmulatorHandle
+    runner: RecordingRunner, service: EmulatorHandle, proxy: str
 ) -> None:
-    """A proxy URL with a password is shown without it."""
+    """A proxy URL with a password is shown without it, however it is written."""
     create_credentials(runner)
-    result = runner.run(
-        ["doctor"],
-        env={"HTTPS_PROXY": "http://user:hunter2-pass@proxy.invalid:3128", "NO_PROXY": "127.0.0.1"},
-    )
-    assert "hunter2-pass" not in result.stdout
+    result = runner.run(["doctor"], env={"HTTPS_PROXY": proxy, "NO_PROXY": "127.0.0.1"})
+    assert result.exit_code == 0, result.stdout
+    assert "hunter2" not in result.stdout
+    assert "pass@" not in result.stdout
     assert "***@proxy.invalid:3128" in result.stdout
+    assert "the auth URL is reached directly" in result.stdout

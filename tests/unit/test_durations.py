@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spatiafi_ops._durations import format_duration, parse_duration
+from spatiafi_ops._durations import MAX_DURATION, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,18 @@ def test_format_duration_uses_the_largest_whole_unit() -> None:
         "90s",
         "0s",
     ]
+
+
+@pytest.mark.parametrize("text", ["3000000d", "3651d", "87601h", "1" + "0" * 400, "9" * 5000])
+def test_durations_longer_than_ten_years_are_refused(text: str) -> None:
+    """A clean ValueError (exit 2 at the CLI), never an overflow later in datetime."""
+    with pytest.raises(ValueError, match="longest duration allowed here"):
+        parse_duration(text)
+
+
+def test_ten_years_is_the_default_maximum_and_a_use_may_tighten_it() -> None:
+    """3650d passes by default; a per-use maximum (a request timeout) refuses more."""
+    assert parse_duration("3650d") == MAX_DURATION
+    assert parse_duration("1d", maximum=86400) == 86400
+    with pytest.raises(ValueError, match=r"\(1d\)"):
+        parse_duration("25h", maximum=86400)

@@ -5,9 +5,18 @@ Every error body the service may send becomes one typed error with one clear sen
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
 
 import pytest
 import requests
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
 from spatiafi_ops._errors import (
     CredentialsRejected,
@@ -16,7 +25,8 @@ from spatiafi_ops._errors import (
     ServiceUnavailable,
     UnexpectedResponse,
 )
-from spatiafi_ops._http import json_object, raise_for_status
+from spatiafi_ops._http import connect_failed
+from spatiafi_ops._responses import json_object, raise_for_status
 
 URL = "http://127.0.0.1:9/api/v1/auth/jwt/token"
 
@@ -142,7 +152,110 @@ def test_a_200_without_a_token_is_an_error_not_a_token(
         json_object(response(200, body), ("access_token",))
 
 
-def test_oversized_bodies_are_refused() -> None:
-    """A body over 1 MiB is not parsed."""
-    with pytest.raises(UnexpectedResponse, match="oversized"):
-        json_object(response(200, b"{" + b" " * (1 << 21) + b"}"), ("access_token",))
+def test_the_code_and_description_are_kept_as_attributes() -> None:
+    """Callers decide on .error and .detail, never on the message text."""
+    with pytest.raises(RequestRejected) as rejected:
+        raise_for_status(response(404, {"detail": "Not Found"}))
+    assert (rejected.value.error, rejected.value.detail) == ("Not Found", "Not Found")
+    with pytest.raises(CredentialsRejected) as refused:
+        raise_for_status(
+            response(401, {"error": "invalid_client", "error_description": "iat in future"})
+        )
+    assert (refused.value.error, refused.value.detail) == ("invalid_client", "iat in future")
+    with pytest.raises(ServiceUnavailable) as unavailable:
+        raise_for_status(response(503, "<html>down</html>"))
+    assert (unavailable.value.error, unavailable.value.detail) == (None, None)
+
+
+SECRET = "scrub-me-first-0123456789"
+
+
+@pytest.fixture(name="registered")
+def _registered() -> Iterator[str]:
+    from spatiafi_ops._redaction import forget_secrets, register_secret
+
+    register_secret(SECRET)
+    yield SECRET
+    forget_secrets()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"detail": "x" * 185 + SECRET},
+        {"error": "invalid_request", "error_description": "y" * 185 + SECRET},
+        {"detail": [{"msg": "z" * 150 + SECRET + '"quoted"'}]},
+        {"detail": [{"loc": ["body"], "msg": SECRET}] * 3},
+    ],
+    ids=["detail-cut", "description-cut", "structured-cut", "structured"],
+)
+def test_a_secret_is_scrubbed_before_the_detail_is_cut_or_escaped(
+    registered: str, body: dict[str, object]
+) -> None:
+    """Cutting at 200 characters or JSON-escaping first would leave a piece of it."""
+    with pytest.raises(RequestRejected) as caught:
+        raise_for_status(response(400, body))
+    for text in (str(caught.value), caught.value.detail or "", caught.value.error or ""):
+        for start in range(len(registered) - 7):
+            assert registered[start : start + 8] not in text
+
+
+def test_control_characters_from_the_network_are_not_printed() -> None:
+    """Terminal escapes, bidi overrides and line breaks in a detail or header become ?."""
+    with pytest.raises(RequestRejected) as caught:
+        raise_for_status(response(400, {"detail": "a\x1b[2Jb\u202ec\nd\x07e"}))
+    assert caught.value.detail == "a?[2Jb?c?d?e"
+    with pytest.raises(UnexpectedResponse) as redirect:
+        raise_for_status(response(307, "", Location="http://x/\x1b]0;t\x07"))
+    assert "\x1b" not in str(redirect.value)
+    with pytest.raises(UnexpectedResponse) as typed:
+        json_object(response(200, "<html>", **{"Content-Type": "text/\x1b[2Jhtml"}), ("a",))
+    assert "\x1b" not in str(typed.value)
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a":' * 100_000])
+def test_deeply_nested_json_is_not_json_to_us(body: bytes) -> None:
+    """The parser's RecursionError is an unexpected answer (exit 4), never a bug (exit 1)."""
+    with pytest.raises(UnexpectedResponse, match="non-JSON"):
+        json_object(response(200, body), ("access_token",))
+    with pytest.raises(RequestRejected, match="non-JSON"):
+        raise_for_status(response(400, body))
+
+
+def _connection_error(reason: BaseException) -> requests.exceptions.ConnectionError:
+    """What requests raises for *reason*: a ConnectionError wrapping urllib3's MaxRetryError."""
+    from urllib3.exceptions import MaxRetryError
+
+    return requests.exceptions.ConnectionError(MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
+
+
+def _chained(inner: BaseException) -> BaseException:
+    try:
+        try:
+            raise inner
+        except BaseException as exc:
+            raise OSError("wrapped") from exc
+    except OSError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("exc", "not_sent"),
+    [
+        (_connection_error(NewConnectionError(None, "refused")), True),  # type: ignore[arg-type]
+        (
+            _connection_error(NameResolutionError("h", None, socket.gaierror())),  # type: ignore[arg-type]
+            True,
+        ),
+        (_connection_error(ConnectTimeoutError("slow connect")), True),
+        (_chained(NewConnectionError(None, "refused")), True),  # type: ignore[arg-type]
+        (_connection_error(ProtocolError("reset", ConnectionResetError())), False),
+        (_connection_error(ReadTimeoutError(None, "/", "slow read")), False),  # type: ignore[arg-type]
+        (requests.exceptions.ConnectionError("NewConnectionError in the text only"), False),
+    ],
+    ids=["refused", "no-such-name", "connect-timeout", "cause-chain", "reset", "read", "text"],
+)
+def test_connect_failures_are_told_apart_by_type(exc: BaseException, not_sent: bool) -> None:
+    """A request that never left is safe to repeat: decided down the cause chain by type,
+    never by the words of a message."""
+    assert connect_failed(exc) is not_sent
