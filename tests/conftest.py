@@ -103,12 +103,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def json_lines(text: str) -> list[dict[str, Any]]:
     """
-    Parse JSON log lines from stderr, skipping plain lines such as ``Error: ...``.
+    Parse stderr in the json log format: every line one JSON object, the final error too.
     """
     import json
 
     events = []
     for line in text.splitlines():
-        if line.startswith("{"):
-            events.append(json.loads(line))
+        event = json.loads(line)
+        assert isinstance(event, dict), line
+        events.append(event)
     return events

@@ -4,7 +4,12 @@ The root ``spatiafi-ops`` group: global options, lazy subcommands, the error bou
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -18,10 +23,9 @@ from .._config import (
     DEFAULT_TIMEOUT,
     Settings,
 )
-from .._errors import SpatiafiOpsError
-from .._redaction import scrub
 from .._version import __version__
-from ._exit import EXIT_BUG, exit_code_for, exit_codes_help
+from . import _boundary, _output
+from ._exit import exit_codes_help
 from ._params import DURATION, URL
 
 # name -> "module:attribute"; a command's module is imported only when it runs, so that
@@ -42,17 +46,8 @@ class CliState(NamedTuple):
     """
 
     settings: Settings
+    log_format: str
     log_level: str
-
-
-class CommandFailed(click.ClickException):
-    """
-    A library error, shown as one ``Error:`` line with its documented exit code.
-    """
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
 
 
 class LazyGroup(click.Group):
@@ -77,24 +72,76 @@ class LazyGroup(click.Group):
             raise TypeError(f"{target} is not a click command")
         return command
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except SpatiafiOpsError as exc:
-            raise CommandFailed(scrub(str(exc)), exit_code_for(exc)) from None
-        except Exception as exc:
-            state = ctx.find_object(CliState)
-            if state is not None and state.log_level == "debug":
-                import traceback
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _keep_from_click():
+            return super().make_context(*args, **kwargs)
 
-                click.echo(scrub(traceback.format_exc()), err=True)
-            raise CommandFailed(
-                f"unexpected internal error ({type(exc).__name__}: {scrub(str(exc))}); "
-                "rerun with --log-level debug for the traceback and report it",
-                EXIT_BUG,
-            ) from None
+    def invoke(self, ctx: click.Context) -> Any:
+        with _keep_from_click():
+            return super().invoke(ctx)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """
+        Run the CLI; standalone, end the process with the documented exit code and at most
+        one sentence (in the chosen log format) for whatever went wrong.
+        """
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        with _boundary.routed_to_logs():
+            try:
+                result = super().main(args, prog_name, complete_var, False, **extra)
+                _output.flush_stdout()
+            except SystemExit:
+                raise
+            except BaseException as exc:  # the boundary: every way a run ends
+                failure = _boundary.failure_for(exc)
+            else:
+                sys.exit(result if isinstance(result, int) else 0)
+            if failure.exit_code in (_boundary.EXIT_BROKEN_PIPE, _boundary.EXIT_LOCAL_STATE):
+                _output.discard_stdout()
+            _boundary.report(failure, *self._log_settings(args, prog_name))
+        sys.exit(failure.exit_code)
+
+    def _log_settings(self, args: Sequence[str] | None, prog_name: str | None) -> tuple[str, str]:
+        """
+        Return the log format and level the run asked for, even when parsing failed.
+
+        The root options are parsed again, leniently (click's ``resilient_parsing``),
+        so that a bad value elsewhere does not lose ``--log-format``.
+        """
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            name = prog_name or "spatiafi-ops"
+            with self.make_context(name, argv, resilient_parsing=True) as ctx:
+                log_format = ctx.params.get("log_format") or "auto"
+                level = str(ctx.params.get("log_level") or "info").lower()
+        except Exception:  # the defaults, whatever went wrong
+            log_format, level = "auto", "info"
+        return _log.resolve(log_format, level, isatty=_stderr_isatty, environ=os.environ)
+
+
+@contextlib.contextmanager
+def _keep_from_click() -> Iterator[None]:
+    """
+    Keep Ctrl-C and EPIPE from click's own handling ("Aborted!" and exit 1).
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise _boundary.Interrupted(signal.SIGINT) from None
+    except BrokenPipeError:
+        raise _boundary.StdoutClosed from None
+
+
+def _stderr_isatty() -> bool:
+    return sys.stderr is not None and sys.stderr.isatty()
 
 
 def _check_profile(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -109,7 +156,7 @@ def _check_profile(_ctx: click.Context, _param: click.Parameter, value: str) -> 
 def _configure_logging(log_format: str, level: str) -> None:
     from .. import _logging
 
-    _logging.configure(log_format=log_format, level=level)  # type: ignore[arg-type]
+    _logging.configure(log_format=log_format, level=level)
 
 
 @click.group(
@@ -167,11 +214,12 @@ def _configure_logging(log_format: str, level: str) -> None:
 )
 @click.option(
     "--log-format",
-    type=click.Choice(["auto", "json", "console"]),
+    type=click.Choice(["auto", "json", "console", "github"]),
     envvar="SPATIAFI_LOG_FORMAT",
     show_envvar=True,
     default="auto",
-    help="Log format on stderr; auto is console on a TTY, JSON lines otherwise.",
+    help="Log format on stderr; auto is github under GitHub Actions, console on a TTY, "
+    "JSON lines otherwise.",
 )
 @click.option(
     "--log-level",
@@ -179,7 +227,7 @@ def _configure_logging(log_format: str, level: str) -> None:
     envvar="SPATIAFI_LOG_LEVEL",
     show_envvar=True,
     default="info",
-    help="Lowest level of log events to show.",
+    help="Lowest level of log events to show (debug when RUNNER_DEBUG=1).",
 )
 @click.option(
     "--allow-insecure-permissions",
@@ -208,7 +256,9 @@ def cli(
     """
     if timeout <= 0 or deadline <= 0:
         raise click.BadParameter("--timeout and --deadline must be positive")
-    level = log_level.lower()
+    log_format, level = _log.resolve(
+        log_format, log_level.lower(), isatty=_stderr_isatty, environ=os.environ
+    )
     _log.set_configurator(lambda: _configure_logging(log_format, level), level=level)
     ctx.obj = CliState(
         settings=Settings(
@@ -220,6 +270,7 @@ def cli(
             deadline=deadline,
             allow_insecure_permissions=allow_insecure_permissions,
         ),
+        log_format=log_format,
         log_level=level,
     )
 
@@ -228,4 +279,6 @@ def main() -> None:
     """
     Run the CLI as the ``spatiafi-ops`` console script.
     """
-    cli.main(prog_name="spatiafi-ops")
+    # The process hardening of _files (no core dumps of secrets) is called first, here.
+    with _boundary.signals_as_exceptions():
+        cli.main(prog_name="spatiafi-ops")

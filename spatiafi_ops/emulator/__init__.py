@@ -17,6 +17,8 @@ real service**. Stdlib only: importing it never imports requests or authlib.
 
 from __future__ import annotations
 
+import logging
+
 from ._config import DEFAULT_EMAIL, DEFAULT_PASSWORD, DEFAULT_USER, EmulatorConfig, User
 from ._faults import Fault
 from ._handle import EmulatorControlError, EmulatorHandle
@@ -46,3 +48,7 @@ for _name in (
 ):
     globals()[_name].__module__ = __name__
 del _name
+
+# A library prints nothing unless the application configured logging (docs/logging.md);
+# without a handler, stdlib's lastResort would print warnings and errors to stderr.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
