@@ -11,7 +11,9 @@ A library must not print (structlog issue #815), so an event goes, redacted:
 Nothing is imported for an event that no one can see: structlog and logging are looked up
 in ``sys.modules`` (an application that configured them has imported them), so the
 cached-token path imports neither. An application (our CLI) may install a configurator that
-runs once, before the first event at or above the lowest level it will show.
+runs once: before the first event at or above the lowest level it will show, or as soon as
+stdlib logging is in the process (requests, urllib3 and authlib log through it, and may do
+so before our first event).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "crit
 PACKAGE_LOGGER = "spatiafi_ops"
 
 _configurator: Callable[[], None] | None = None
-_configuring = threading.Lock()  # the configurator must not log: it would wait on itself
+_pending = False  # a configurator was set and has not finished running
+# Re-entrant: the configurator imports modules, which ask for their loggers.
+_configuring = threading.RLock()
 _null_handler_lock = threading.Lock()
 _min_level = 0
 _null_handler_added = False
@@ -59,18 +63,25 @@ def set_configurator(configure: Callable[[], None] | None, *, level: str = "debu
     """
     Have *configure* run once, right before the first event at *level* or above.
     """
-    global _configurator, _min_level  # noqa: PLW0603 - process-wide, like structlog's config
-    _configurator = configure
-    _min_level = LEVELS[level]
+    global _configurator, _min_level, _pending  # noqa: PLW0603 - process-wide, like structlog
+    with _configuring:
+        _configurator = configure
+        _pending = configure is not None
+        _min_level = LEVELS[level]
+    if "logging" in sys.modules:
+        _configure_once()
 
 
 def _configure_once() -> None:
-    global _configurator  # noqa: PLW0603
+    global _configurator, _pending  # noqa: PLW0603
     # Threads of a fleet run log at once: none may log before the set-up is done.
     with _configuring:
-        if _configurator is not None:
-            _configurator()
-            _configurator = None
+        configure, _configurator = _configurator, None
+        if configure is not None:
+            try:
+                configure()
+            finally:
+                _pending = False
 
 
 def _to_stdlib(name: str, level: int, event: str, fields: dict[str, Any]) -> None:
@@ -94,7 +105,7 @@ def _emit(name: str, method: str, event: str, fields: dict[str, Any]) -> None:
     level = LEVELS[method]
     if level < _min_level:
         return
-    if _configurator is not None:
+    if _pending:
         _configure_once()
     structlog = sys.modules.get("structlog")
     if structlog is not None and structlog.is_configured():
@@ -140,5 +151,10 @@ class LazyLogger:
 def get_logger(name: str) -> LazyLogger:
     """
     Return a logger for module *name*; free until something is logged.
+
+    Modules ask for their logger after their imports: when those brought stdlib logging
+    in, a pending configurator runs now, before any library can log through it.
     """
+    if _pending and "logging" in sys.modules:
+        _configure_once()
     return LazyLogger(name)

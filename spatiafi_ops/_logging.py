@@ -34,6 +34,7 @@ _WORKFLOW_COMMANDS = {
     "critical": "error",
     "exception": "error",
 }
+_HANDLER_NAME = "spatiafi_ops"
 # Keys every renderer writes itself, or the runner adds (its own timestamps).
 _TEXT_SKIPPED = ("level", "timestamp", "event", "message", "exception")
 
@@ -227,15 +228,14 @@ def configure(
     handler.setLevel(numeric_level)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[
-                structlog.stdlib.add_logger_name,
-                structlog.stdlib.ExtraAdder(),
-                *stamped,
-            ],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *stamped],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendered],
         )
     )
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for previous in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(previous)  # configured again (the emulator, the final error)
+    root.addHandler(handler)
     # Other libraries' chatter only when debugging; their warnings always.
     root.setLevel(logging.DEBUG if debugging else logging.WARNING)

@@ -96,7 +96,9 @@ def _ended_outside(exc: BaseException) -> Failure | None:
     failure = None
     if isinstance(exc, Interrupted | KeyboardInterrupt):
         failure = _interrupted(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
-    elif isinstance(exc, StdoutClosed) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+    elif isinstance(exc, StdoutClosed | BrokenPipeError) or (
+        isinstance(exc, OSError) and exc.errno == errno.EPIPE
+    ):
         failure = Failure(EXIT_BROKEN_PIPE, None)
     elif isinstance(exc, EOFError):
         failure = Failure(EXIT_USAGE, "standard input ended before an answer was read")
@@ -209,16 +211,18 @@ def report(failure: Failure, log_format: str, level: str) -> None:
 
     *log_format* is concrete (console, json or github). Nothing here may raise.
     """
-    from .. import _logging
-
     message = printable(scrub(failure.message)) if failure.message is not None else None
+    traced = failure.bug is not None and level == "debug"
+    if message is None and not traced:
+        return
     try:
-        if (failure.bug is not None and level == "debug") or message is not None:
-            _log.set_configurator(None)
-            _logging.configure(log_format=log_format, level=level)
+        _log.set_configurator(None)  # before the import: it asks for loggers
         import structlog
 
-        if failure.bug is not None and level == "debug":
+        from .. import _logging
+
+        _logging.configure(log_format=log_format, level=level)
+        if traced:
             structlog.get_logger().debug("internal_error", exc_info=failure.bug)
         if message is None:
             return

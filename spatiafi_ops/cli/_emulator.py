@@ -64,7 +64,7 @@ def _configure_logging(access_log: bool) -> None:
     """
     import os
 
-    from .. import _log, _logging
+    from .. import _log
     from ._root import CliState
 
     ctx = click.get_current_context(silent=True)
@@ -75,7 +75,9 @@ def _configure_logging(access_log: bool) -> None:
         log_format, level = _log.resolve(
             "auto", "info", isatty=sys.stderr.isatty, environ=os.environ
         )
-    _log.set_configurator(None)
+    _log.set_configurator(None)  # before the import: it asks for loggers
+    from .. import _logging
+
     _logging.configure(log_format=log_format, level=level)
     log = logging.getLogger("spatiafi_ops.emulator")
     shown = logging.INFO if access_log else logging.WARNING

@@ -124,7 +124,7 @@ def test_a_different_base64_value_sharing_a_prefix_is_kept(login: str) -> None:
     ],
 )
 def test_short_secrets_are_scrubbed_as_whole_tokens(secret: str, text: str, expected: str) -> None:
-    """A secret shorter than six characters is scrubbed where it stands alone, whatever its length."""
+    """A secret shorter than six characters is scrubbed where it stands alone."""
     register_secret(secret)
     try:
         assert scrub(text) == expected
