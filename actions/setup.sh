@@ -77,7 +77,11 @@ spatiafi_ops() {
   "$SPATIAFI_ACTION_EXE" "$@" 2>"$errlog" || status=$?
   cat "$errlog" >&2 || true
   if [[ "$status" -ne 0 ]]; then
-    message="$(sed -n 's/^Error: //p' "$errlog" | tail -n 1)"
+    # The final sentence: "Error: ..." (console) or "::error::..." (github, escaped data).
+    message="$(sed -n 's/^Error: //p; s/^::error:://p' "$errlog" | tail -n 1)"
+    message="${message//%0D/$'\r'}"
+    message="${message//%0A/$'\n'}"
+    message="${message//%25/%}"
     rm -f "$errlog"
     _spatiafi_annotate error "spatiafi-ops ${1:-} failed (exit ${status}: $(_spatiafi_exit_meaning "$status")): ${message:-see the log above}"
     return "$status"
