@@ -21,6 +21,7 @@ What is scrubbed, for every registered value (see docs/logging.md, "Redaction"):
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -36,7 +37,6 @@ SECRET_KEY_PATTERN = re.compile(
 # shorter ones only as whole tokens, or they would scrub letters out of ordinary words.
 _KEY = 6
 _BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=")
-_PERCENT_HEX = re.compile(r"%[0-9A-F]{2}")
 # Values nested deeper than this in a log event are not walked (deeply nested JSON).
 _MAX_DEPTH = 32
 
@@ -55,8 +55,12 @@ _short_pattern: re.Pattern[str] | None = None
 # C0 and C1 controls (but TAB), DEL, lone surrogates, and the bidirectional overrides that
 # reorder what a terminal shows ("Trojan Source", CVE-2021-42574).
 _CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
-_UNPRINTABLE_LINE = re.compile(f"[\n{_CONTROLS}]")
-_UNPRINTABLE_TEXT = re.compile(f"[{_CONTROLS}]")
+
+
+@functools.cache
+def _pattern(source: str) -> re.Pattern[str]:
+    # Compiled on first use: importing this module is on the cached-token path.
+    return re.compile(source)
 
 
 def register_secret(value: str | None) -> None:
@@ -117,7 +121,7 @@ def _spellings_of(value: str) -> dict[str, bool]:
         except (UnicodeError, ValueError):
             continue
     for spelling in list(found):
-        add(_PERCENT_HEX.sub(lambda match: match.group().lower(), spelling))
+        add(_pattern("%[0-9A-F]{2}").sub(lambda match: match.group().lower(), spelling))
     with contextlib.suppress(UnicodeError):
         _base64_spellings(value.encode("utf-8"), add)
     return found
@@ -230,7 +234,7 @@ def printable(text: str, *, multiline: bool = False) -> str:
     carriage return or bidirectional override can rewrite what the reader sees. Newlines
     are kept only when *multiline*.
     """
-    pattern = _UNPRINTABLE_TEXT if multiline else _UNPRINTABLE_LINE
+    pattern = _pattern(f"[{_CONTROLS}]" if multiline else f"[\n{_CONTROLS}]")
     return pattern.sub(lambda match: ascii(match.group())[1:-1], text)
 
 

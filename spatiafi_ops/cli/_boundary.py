@@ -12,22 +12,23 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import click
 
 from .. import _log
 from .._errors import SpatiafiOpsError
 from .._redaction import printable, scrub
-from ._exit import EXIT_BUG, EXIT_USAGE, exit_code_for
+from ._exit import (
+    EXIT_BROKEN_PIPE,
+    EXIT_BUG,
+    EXIT_LOCAL_STATE,
+    EXIT_SIGNALLED,
+    EXIT_USAGE,
+    exit_code_for,
+)
 
-# What a shell reports for a process that a signal ended (POSIX XCU 2.8.2): 128 + N.
-EXIT_SIGNALLED = 128
-# A reader that went away (`spatiafi-ops token | head -c0`): silent, as if killed by SIGPIPE.
-EXIT_BROKEN_PIPE = EXIT_SIGNALLED + 13
-EXIT_LOCAL_STATE = 5
 # Writes that fail for lack of room or a broken device: local state, not a bug.
 _OUTPUT_ERRNOS = frozenset(
     code
@@ -64,8 +65,7 @@ class StdoutClosed(BaseException):
     """
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     """
     How a run ends: its exit code, the sentence to show (``None``: silence), and the usage
     error (whose usage lines the console shows) or bug (whose traceback debug shows).

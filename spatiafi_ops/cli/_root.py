@@ -25,7 +25,7 @@ from .._config import (
 )
 from .._version import __version__
 from . import _boundary, _output
-from ._exit import exit_codes_help
+from ._exit import EXIT_BROKEN_PIPE, EXIT_LOCAL_STATE, exit_codes_help
 from ._params import DURATION, URL
 
 # name -> "module:attribute"; a command's module is imported only when it runs, so that
@@ -104,7 +104,7 @@ class LazyGroup(click.Group):
                 failure = _boundary.failure_for(exc)
             else:
                 sys.exit(result if isinstance(result, int) else 0)
-            if failure.exit_code in (_boundary.EXIT_BROKEN_PIPE, _boundary.EXIT_LOCAL_STATE):
+            if failure.exit_code in (EXIT_BROKEN_PIPE, EXIT_LOCAL_STATE):
                 _output.discard_stdout()
             _boundary.report(failure, *self._log_settings(args, prog_name))
         sys.exit(failure.exit_code)
