@@ -50,6 +50,16 @@ class CliState(NamedTuple):
     log_level: str
 
 
+class CommandFailed(click.ClickException):
+    """
+    A failure a command reports itself, with its own exit code (``exec``'s 126 and 127).
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
+
+
 class LazyGroup(click.Group):
     """
     A group whose subcommands are imported on first use, and the CLI's error boundary.
