@@ -25,7 +25,8 @@ from typing import Any
 
 from ._redaction import redact_value, scrub
 
-LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50}
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}  # stdlib's numbers
+FORMATS = ("auto", "json", "console", "github")  # docs/logging.md
 PACKAGE_LOGGER = "spatiafi_ops"
 
 _configurator: Callable[[], None] | None = None
@@ -61,7 +62,8 @@ def resolve(
 
 def set_configurator(configure: Callable[[], None] | None, *, level: str = "debug") -> None:
     """
-    Have *configure* run once, right before the first event at *level* or above.
+    Have *configure* run once: before the first event at *level* or above, or as soon as
+    stdlib logging is loaded (now, if it is already).
     """
     global _configurator, _min_level, _pending  # noqa: PLW0603 - process-wide, like structlog
     with _configuring:
@@ -108,17 +110,18 @@ def _emit(name: str, method: str, event: str, fields: dict[str, Any]) -> None:
     if _pending:
         _configure_once()
     structlog = sys.modules.get("structlog")
-    if structlog is not None and structlog.is_configured():
-        # Another application's processors may not redact: hand them nothing secret.
-        # (Our own pipeline redacts again, with exceptions rendered: cheap and idempotent.)
-        exc_info = fields.pop("exc_info", None)
-        safe = {key: redact_value(key, value) for key, value in fields.items()}
+    to_structlog = structlog is not None and structlog.is_configured()
+    if not to_structlog and "logging" not in sys.modules:
+        return  # nothing imported logging, so nothing configured it
+    # Another application's processors may not redact: hand them nothing secret. (Our own
+    # pipeline redacts again, after rendering exceptions: idempotent, and cheap.)
+    exc_info = fields.pop("exc_info", None)
+    safe = {key: redact_value(key, value) for key, value in fields.items()}
+    if structlog is not None and to_structlog:
         if exc_info is not None:
             safe["exc_info"] = exc_info
         getattr(structlog.get_logger(name), method)(scrub(event), **safe)
-    elif "logging" in sys.modules:
-        fields.pop("exc_info", None)
-        safe = {key: redact_value(key, value) for key, value in fields.items()}
+    else:
         _to_stdlib(name, level, scrub(event), safe)
 
 

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -22,9 +22,6 @@ from . import _log
 from ._redaction import printable, redact_value, scrub
 from .emit._quoting import escape_command_data
 
-LogFormat = Literal["auto", "json", "console", "github"]
-FORMATS = ("auto", "json", "console", "github")
-LEVELS = ("debug", "info", "warning", "error")
 # Workflow commands by level (docs.github.com, "Workflow commands for GitHub Actions");
 # info has none: it is a plain line of the job log.
 _WORKFLOW_COMMANDS = {
@@ -60,11 +57,11 @@ class BestEffortStream:
     def write(self, text: str) -> int:
         try:
             return self.stream.write(text)
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):  # full, closed, or no stderr at all
             return 0
 
     def flush(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             self.stream.flush()
 
 

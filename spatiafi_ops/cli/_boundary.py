@@ -67,14 +67,16 @@ class StdoutClosed(BaseException):
 
 class Failure(NamedTuple):
     """
-    How a run ends: its exit code, the sentence to show (``None``: silence), and the usage
-    error (whose usage lines the console shows) or bug (whose traceback debug shows).
+    How a run ends: its exit code, the sentence to show (``None``: silence), the usage
+    error (whose usage lines the console shows) or bug (whose traceback debug shows), and
+    whether stdout itself failed (what it still buffers can never be written).
     """
 
     exit_code: int
     message: str | None
     usage: click.UsageError | None = None
     bug: BaseException | None = None
+    stdout_failed: bool = False
 
 
 def _interrupted(signum: int) -> Failure:
@@ -99,7 +101,7 @@ def _ended_outside(exc: BaseException) -> Failure | None:
     elif isinstance(exc, StdoutClosed | BrokenPipeError) or (
         isinstance(exc, OSError) and exc.errno == errno.EPIPE
     ):
-        failure = Failure(EXIT_BROKEN_PIPE, None)
+        failure = Failure(EXIT_BROKEN_PIPE, None, stdout_failed=True)
     elif isinstance(exc, EOFError):
         failure = Failure(EXIT_USAGE, "standard input ended before an answer was read")
     elif isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:

@@ -25,7 +25,7 @@ from .._config import (
 )
 from .._version import __version__
 from . import _boundary, _output
-from ._exit import EXIT_BROKEN_PIPE, EXIT_LOCAL_STATE, exit_codes_help
+from ._exit import EXIT_SIGNALLED, exit_codes_help
 from ._params import DURATION, URL
 
 # name -> "module:attribute"; a command's module is imported only when it runs, so that
@@ -114,7 +114,7 @@ class LazyGroup(click.Group):
                 failure = _boundary.failure_for(exc)
             else:
                 sys.exit(result if isinstance(result, int) else 0)
-            if failure.exit_code in (EXIT_BROKEN_PIPE, EXIT_LOCAL_STATE):
+            if failure.stdout_failed:
                 _output.discard_stdout()
             _boundary.report(failure, *self._log_settings(args, prog_name))
         sys.exit(failure.exit_code)
@@ -224,7 +224,7 @@ def _configure_logging(log_format: str, level: str) -> None:
 )
 @click.option(
     "--log-format",
-    type=click.Choice(["auto", "json", "console", "github"]),
+    type=click.Choice(_log.FORMATS),
     envvar="SPATIAFI_LOG_FORMAT",
     show_envvar=True,
     default="auto",
@@ -233,7 +233,7 @@ def _configure_logging(log_format: str, level: str) -> None:
 )
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    type=click.Choice(list(_log.LEVELS), case_sensitive=False),
     envvar="SPATIAFI_LOG_LEVEL",
     show_envvar=True,
     default="info",
@@ -291,4 +291,7 @@ def main() -> None:
     """
     # The process hardening of _files (no core dumps of secrets) is called first, here.
     with _boundary.signals_as_exceptions():
-        cli.main(prog_name="spatiafi-ops")
+        try:
+            cli.main(prog_name="spatiafi-ops")
+        except _boundary.Interrupted as exc:  # arrived while the run was already ending
+            sys.exit(EXIT_SIGNALLED + exc.signum)

@@ -67,7 +67,7 @@ def test_each_ending_has_its_documented_code_and_one_sentence(
 @pytest.mark.parametrize("exc", [BrokenPipeError(), StdoutClosed(), OSError(errno.EPIPE, "")])
 def test_a_closed_pipe_is_silent(exc: BaseException) -> None:
     """The reader went away: exit 141, as a shell reports SIGPIPE, and nothing to say."""
-    assert failure_for(exc) == Failure(141, None)
+    assert failure_for(exc) == Failure(141, None, stdout_failed=True)
 
 
 def test_messages_name_what_happened() -> None:
