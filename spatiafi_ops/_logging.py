@@ -1,38 +1,68 @@
 """
-structlog set-up for applications (our CLI): stderr, JSON or console, secrets redacted.
+Log set-up for applications (our CLI): one redacting pipeline for our structlog events and
+stdlib records (requests, urllib3, the emulator), rendered for where stderr lands.
 
 The library never calls :func:`configure`; it only asks ``_log.get_logger`` for loggers
-(structlog issue #815: a library MUST NOT configure logging).
+(structlog issue #815: a library MUST NOT configure logging). Formats: docs/logging.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Literal, TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 import structlog
-from structlog.typing import EventDict, WrappedLogger
+from structlog.typing import EventDict, Processor, WrappedLogger
 
-from ._redaction import REDACTED, SECRET_KEY_PATTERN, scrub
+from . import _log
+from ._redaction import printable, redact_value, scrub
+from .emit._quoting import escape_command_data
 
-LogFormat = Literal["auto", "json", "console"]
-LEVELS = ("debug", "info", "warning", "error", "critical")
+# Workflow commands by level (docs.github.com, "Workflow commands for GitHub Actions");
+# info has none: it is a plain line of the job log.
+_WORKFLOW_COMMANDS = {
+    "debug": "debug",
+    "warning": "warning",
+    "error": "error",
+    "critical": "error",
+    "exception": "error",
+}
+_HANDLER_NAME = "spatiafi_ops"
+# Keys every renderer writes itself, or the runner adds (its own timestamps).
+_TEXT_SKIPPED = ("level", "timestamp", "event", "message", "exception")
 
 
-def _redact_value(key: str | None, value: Any) -> Any:
-    if key is not None and SECRET_KEY_PATTERN.search(key) and value not in (None, ""):
-        return REDACTED
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, Mapping):
-        return {k: _redact_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_value(None, item) for item in value]
-    if isinstance(value, BaseException):
-        return scrub(f"{type(value).__name__}: {value}")
-    return value
+class BestEffortStream:
+    """
+    The stream logs go to: ``sys.stderr`` as it is when each line is written, unless given.
+
+    A log line that cannot be written (full disk, closed pipe) is dropped, as stdlib
+    logging does: losing a log line must not stop a rotation half-way.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr if self._stream is None else self._stream
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except (OSError, ValueError, AttributeError):  # full, closed, or no stderr at all
+            return 0
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            self.stream.flush()
 
 
 def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -42,46 +72,167 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
     Runs after exceptions are rendered to text, so that exception messages and
     tracebacks are scrubbed too.
     """
-    redacted: MutableMapping[str, Any] = {}
-    for key, value in event_dict.items():
-        if key == "event":
-            redacted[key] = scrub(str(value))
-        else:
-            redacted[key] = _redact_value(key, value)
-    return dict(redacted)
+    return {
+        key: scrub(value) if key == "event" else redact_value(key, value)
+        for key, value in event_dict.items()
+    }
+
+
+def terminal_safe(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """
+    Write out terminal controls in every text field; only a traceback keeps its newlines.
+    """
+    return {key: _printable(key, value) for key, value in event_dict.items()}
+
+
+def _printable(key: str | None, value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value, multiline=key == "exception")
+    if isinstance(value, dict):
+        return {k: _printable(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(None, item) for item in value]
+    return value
+
+
+def summarize_exception(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """
+    Replace an exception by one line naming it: tracebacks are shown at debug level only.
+    """
+    event_dict.pop("stack_info", None)
+    exc_info = event_dict.pop("exc_info", None)
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        exc_info = exc_info[1]
+    elif exc_info is True:
+        exc_info = sys.exc_info()[1]
+    if isinstance(exc_info, BaseException):
+        event_dict["error"] = f"{type(exc_info).__name__}: {exc_info}"
+    return event_dict
+
+
+def _field(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    if text and not any(char.isspace() or char in "\"'=" for char in text):
+        return text
+    return repr(text)
+
+
+def event_text(event_dict: EventDict) -> str:
+    """
+    Return an event as one human line: ``event: message key=value ...`` (and a traceback).
+    """
+    text = str(event_dict.get("event", ""))
+    if "message" in event_dict:
+        text += f": {event_dict['message']}"
+    fields = [
+        f"{key}={_field(value)}" for key, value in event_dict.items() if key not in _TEXT_SKIPPED
+    ]
+    if fields:
+        text += " " + " ".join(fields)
+    if "exception" in event_dict:
+        text += "\n" + str(event_dict["exception"])
+    return text
+
+
+def plain_line(text: str) -> str:
+    """
+    Return *text* as one job-log line that the runner cannot read as a command.
+
+    The runner takes a line as a command when it starts with ``::`` (after leading spaces),
+    and the legacy ``##[name]`` form anywhere in it (actions/runner:
+    src/Runner.Common/ActionCommand.cs, ``TryParseV2`` and ``TryParse``): a stray
+    ``##[stop-commands]`` from a server would turn off the masks of later steps.
+    """
+    line = printable(text).replace("##[", "#%23[")
+    if line.lstrip().startswith("::"):
+        line = line.replace("::", "%3A:", 1)
+    return line
+
+
+def github_renderer(_logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+    """
+    Render an event for a GitHub Actions job log: ``::debug::``, ``::warning::`` and
+    ``::error::`` workflow commands, info as a plain line; secrets were scrubbed before.
+    """
+    level = str(event_dict.get("level", method))
+    command = _WORKFLOW_COMMANDS.get(level)
+    if command is None:
+        return plain_line(event_text(event_dict))
+    return f"::{command}::{escape_command_data(event_text(event_dict))}"
+
+
+def error_line(message: str) -> str:
+    """
+    Return the final ``::error::`` line of a failed command for a GitHub Actions log.
+    """
+    return f"::error::{escape_command_data(printable(scrub(message)))}"
 
 
 def configure(
-    *, log_format: LogFormat = "auto", level: str = "info", stream: TextIO | None = None
+    *,
+    log_format: str = "auto",
+    level: str = "info",
+    stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> None:
     """
-    Send structured, redacted logs to *stream* (stderr): JSON lines unless it is a TTY.
+    Send redacted logs to *stream* (stderr when it is written to): JSON lines, console
+    lines or GitHub workflow commands, our events and stdlib records alike.
     """
-    out = sys.stderr if stream is None else stream
-    use_json = log_format == "json" or (log_format == "auto" and not out.isatty())
-    exception_renderer: structlog.typing.Processor
-    final: structlog.typing.Processor
-    if use_json:
-        exception_renderer = structlog.processors.ExceptionRenderer(
-            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+    out = BestEffortStream(stream)
+    log_format, level = _log.resolve(
+        log_format,
+        level,
+        isatty=out.isatty,
+        environ=os.environ if environ is None else environ,
+    )
+    debugging = level == "debug"
+    exceptions: Processor
+    renderer: Processor
+    if log_format == "json":
+        exceptions = (
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+            if debugging
+            else summarize_exception
         )
-        final = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer()
     else:
-        exception_renderer = structlog.processors.format_exc_info
-        final = structlog.dev.ConsoleRenderer(colors=False)
-    numeric_level = logging.getLevelName(level.upper())
+        exceptions = structlog.processors.format_exc_info if debugging else summarize_exception
+        renderer = (
+            github_renderer
+            if log_format == "github"
+            else structlog.dev.ConsoleRenderer(colors=False)
+        )
+    stamped: list[Processor] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    rendered: list[Processor] = [exceptions, redact_secrets]
+    if log_format != "json":  # JSON escapes control characters itself
+        rendered.append(terminal_safe)
+    rendered.append(renderer)
+    numeric_level = _log.LEVELS[level]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            exception_renderer,
-            redact_secrets,
-            final,
-        ],
+        processors=[structlog.contextvars.merge_contextvars, *stamped, *rendered],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=structlog.PrintLoggerFactory(out),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    # requests/urllib3/authlib log through stdlib logging; keep them quiet and off stdout.
-    logging.basicConfig(stream=out, level=logging.WARNING, format="%(name)s: %(message)s")
+    # requests, urllib3, authlib and the emulator log through stdlib logging: same renderer.
+    handler = logging.StreamHandler(out)
+    handler.setLevel(numeric_level)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *stamped],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendered],
+        )
+    )
+    handler.set_name(_HANDLER_NAME)
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(previous)  # configured again (the emulator, the final error)
+    root.addHandler(handler)
+    # Other libraries' chatter only when debugging; their warnings always.
+    root.setLevel(logging.DEBUG if debugging else logging.WARNING)

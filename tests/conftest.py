@@ -6,7 +6,8 @@ and the collector behind the suite-wide secret-leak scan (tests/e2e/test_no_secr
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,22 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[
     return dirs
 
 
+@pytest.fixture(autouse=True, name="reset_logging")
+def _reset_logging() -> Iterator[None]:
+    """
+    Undo the log set-up of a CLI run in this process, as the end of its process would.
+    """
+    yield
+    import logging
+
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == "spatiafi_ops"]:
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    if "structlog" in sys.modules:
+        sys.modules["structlog"].reset_defaults()
+
+
 class RecordingRunner(CliRunner):
     """
     A ``CliRunner`` for ``spatiafi-ops`` that feeds stderr to the leak scan.
@@ -103,12 +120,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def json_lines(text: str) -> list[dict[str, Any]]:
     """
-    Parse JSON log lines from stderr, skipping plain lines such as ``Error: ...``.
+    Parse stderr in the json log format: every line one JSON object, the final error too.
     """
     import json
 
     events = []
     for line in text.splitlines():
-        if line.startswith("{"):
-            events.append(json.loads(line))
+        event = json.loads(line)
+        assert isinstance(event, dict), line
+        events.append(event)
     return events

@@ -58,12 +58,31 @@ def _users(
 
 
 def _configure_logging(access_log: bool) -> None:
+    """
+    Log through the CLI's own pipeline (--log-format, --log-level): one line per request
+    at info level, unless the access log is off.
+    """
+    import os
+
+    from .. import _log
+    from ._root import CliState
+
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(CliState) if ctx is not None else None
+    if state is not None:
+        log_format, level = state.log_format, state.log_level
+    else:  # `python -m spatiafi_ops.cli._emulator serve`
+        log_format, level = _log.resolve(
+            "auto", "info", isatty=sys.stderr.isatty, environ=os.environ
+        )
+    _log.set_configurator(None)  # before the import: it asks for loggers
+    from .. import _logging
+
+    _logging.configure(log_format=log_format, level=level)
     log = logging.getLogger("spatiafi_ops.emulator")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO if access_log else logging.WARNING)
-    log.propagate = False
+    shown = logging.INFO if access_log else logging.WARNING
+    log.setLevel(logging.DEBUG if level == "debug" else shown)
+    log.propagate = True
 
 
 @click.group(name="emulator")

@@ -15,6 +15,11 @@ EXIT_CODES: dict[type[BaseException], int] = {
 }
 EXIT_BUG = 1
 EXIT_USAGE = 2  # click's own
+EXIT_LOCAL_STATE = 5
+# What a shell reports for a process that signal N ended (POSIX XCU 2.8.2): 128 + N.
+EXIT_SIGNALLED = 128
+# A reader that went away (`spatiafi-ops token | head -c0`): silent, as if killed by SIGPIPE.
+EXIT_BROKEN_PIPE = EXIT_SIGNALLED + 13
 
 EXIT_MEANINGS: tuple[tuple[int, str], ...] = (
     (0, "success, including a no-op"),
@@ -22,7 +27,10 @@ EXIT_MEANINGS: tuple[tuple[int, str], ...] = (
     (EXIT_USAGE, "usage error: bad option or value"),
     (3, "the service rejected the credentials (bad password, invalid or revoked client)"),
     (4, "the service was unreachable or kept failing after retries"),
-    (5, "local state problem: missing, corrupt or insecure file, lock, output target"),
+    (EXIT_LOCAL_STATE, "local state problem: missing, corrupt or insecure file, lock, output"),
+    (EXIT_SIGNALLED + 2, "stopped by SIGINT (Ctrl-C), after releasing locks"),
+    (EXIT_BROKEN_PIPE, "stdout closed by its reader (`| head -c0`): silent, as SIGPIPE"),
+    (EXIT_SIGNALLED + 15, "stopped by SIGTERM, after releasing locks"),
 )
 
 
@@ -41,5 +49,5 @@ def exit_codes_help() -> str:
     Return the exit-code table for ``--help``, generated from the map above.
     """
     lines = ["\b", "Exit codes:"]
-    lines += [f"  {code}  {meaning}" for code, meaning in EXIT_MEANINGS]
+    lines += [f"  {code:>3}  {meaning}" for code, meaning in EXIT_MEANINGS]
     return "\n".join(lines)

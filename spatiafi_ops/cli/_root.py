@@ -4,19 +4,22 @@ The root ``spatiafi-ops`` group: global options, lazy subcommands, the error bou
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import click
 
 from .. import _log
 from .._config import DEFAULT_AUTH_URL, SETTING_BY_FIELD, Settings, parse_flag
-from .._errors import SpatiafiOpsError
 from .._files import harden_process
-from .._redaction import scrub
 from .._version import __version__
-from ._exit import EXIT_BUG, exit_code_for, exit_codes_help
+from . import _boundary, _output
+from ._exit import EXIT_SIGNALLED, exit_codes_help
 from ._params import SettingType
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,12 +43,13 @@ class CliState(NamedTuple):
     """
 
     settings: Settings
+    log_format: str
     log_level: str
 
 
 class CommandFailed(click.ClickException):
     """
-    A library error, shown as one ``Error:`` line with its documented exit code.
+    A failure a command reports itself, with its own exit code (``exec``'s 126 and 127).
     """
 
     def __init__(self, message: str, exit_code: int) -> None:
@@ -75,30 +79,82 @@ class LazyGroup(click.Group):
             raise TypeError(f"{target} is not a click command")
         return command
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except SpatiafiOpsError as exc:
-            raise CommandFailed(scrub(str(exc)), exit_code_for(exc)) from None
-        except Exception as exc:
-            state = ctx.find_object(CliState)
-            if state is not None and state.log_level == "debug":
-                import traceback
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _keep_from_click():
+            return super().make_context(*args, **kwargs)
 
-                click.echo(scrub(traceback.format_exc()), err=True)
-            raise CommandFailed(
-                f"unexpected internal error ({type(exc).__name__}: {scrub(str(exc))}); "
-                "rerun with --log-level debug for the traceback and report it",
-                EXIT_BUG,
-            ) from None
+    def invoke(self, ctx: click.Context) -> Any:
+        with _keep_from_click():
+            return super().invoke(ctx)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """
+        Run the CLI; standalone, end the process with the documented exit code and at most
+        one sentence (in the chosen log format) for whatever went wrong.
+        """
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        with _boundary.routed_to_logs():
+            try:
+                result = super().main(args, prog_name, complete_var, False, **extra)
+                _output.flush_stdout()
+            except SystemExit:
+                raise
+            except BaseException as exc:  # the boundary: every way a run ends
+                failure = _boundary.failure_for(exc)
+            else:
+                sys.exit(result if isinstance(result, int) else 0)
+            if failure.stdout_failed:
+                _output.discard_stdout()
+            _boundary.report(failure, *self._log_settings(args, prog_name))
+        sys.exit(failure.exit_code)
+
+    def _log_settings(self, args: Sequence[str] | None, prog_name: str | None) -> tuple[str, str]:
+        """
+        Return the log format and level the run asked for, even when parsing failed.
+
+        The root options are parsed again, leniently (click's ``resilient_parsing``),
+        so that a bad value elsewhere does not lose ``--log-format``.
+        """
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            name = prog_name or "spatiafi-ops"
+            with self.make_context(name, argv, resilient_parsing=True) as ctx:
+                log_format = ctx.params.get("log_format") or "auto"
+                level = str(ctx.params.get("log_level") or "info").lower()
+        except Exception:  # the defaults, whatever went wrong
+            log_format, level = "auto", "info"
+        return _log.resolve(log_format, level, isatty=_stderr_isatty, environ=os.environ)
+
+
+@contextlib.contextmanager
+def _keep_from_click() -> Iterator[None]:
+    """
+    Keep Ctrl-C and EPIPE from click's own handling ("Aborted!" and exit 1).
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise _boundary.Interrupted(signal.SIGINT) from None
+    except BrokenPipeError:
+        raise _boundary.StdoutClosed from None
+
+
+def _stderr_isatty() -> bool:
+    return sys.stderr is not None and sys.stderr.isatty()
 
 
 def _configure_logging(log_format: str, level: str) -> None:
     from .. import _logging
 
-    _logging.configure(log_format=log_format, level=level)  # type: ignore[arg-type]
+    _logging.configure(log_format=log_format, level=level)
 
 
 def _setting_option(field: str, help_text: str, **extra: Any) -> Callable[[F], F]:
@@ -149,19 +205,20 @@ def _setting_option(field: str, help_text: str, **extra: Any) -> Callable[[F], F
 @_setting_option("deadline", "Time budget of the whole command, retries included.")
 @click.option(
     "--log-format",
-    type=click.Choice(["auto", "json", "console"]),
+    type=click.Choice(_log.FORMATS),
     envvar="SPATIAFI_LOG_FORMAT",
     show_envvar=True,
     default="auto",
-    help="Log format on stderr; auto is console on a TTY, JSON lines otherwise.",
+    help="Log format on stderr; auto is github under GitHub Actions, console on a TTY, "
+    "JSON lines otherwise.",
 )
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    type=click.Choice(list(_log.LEVELS), case_sensitive=False),
     envvar="SPATIAFI_LOG_LEVEL",
     show_envvar=True,
     default="info",
-    help="Lowest level of log events to show.",
+    help="Lowest level of log events to show (debug when RUNNER_DEBUG=1).",
 )
 @_setting_option(
     "allow_insecure_permissions", "Read secrets from files that group or others can read."
@@ -178,11 +235,13 @@ def cli(ctx: click.Context, /, log_format: str, log_level: str, **given: Any) ->
     stdout carries only the product (a token, JSON, env lines); logs go to stderr.
     Global options come before the command: spatiafi-ops --profile ci token.
     """
-    level = log_level.lower()
+    log_format, level = _log.resolve(
+        log_format, log_level.lower(), isatty=_stderr_isatty, environ=os.environ
+    )
     _log.set_configurator(lambda: _configure_logging(log_format, level), level=level)
     overrides = {field: value for field, value in given.items() if value is not None}
     settings = Settings.from_env()._replace(**overrides)
-    ctx.obj = CliState(settings=settings, log_level=level)
+    ctx.obj = CliState(settings=settings, log_format=log_format, log_level=level)
 
 
 def main() -> None:
@@ -190,4 +249,8 @@ def main() -> None:
     Run the CLI as the ``spatiafi-ops`` console script.
     """
     harden_process()  # before any secret is read: no core file will hold one
-    cli.main(prog_name="spatiafi-ops")
+    with _boundary.signals_as_exceptions():
+        try:
+            cli.main(prog_name="spatiafi-ops")
+        except _boundary.Interrupted as exc:  # arrived while the run was already ending
+            sys.exit(EXIT_SIGNALLED + exc.signum)

@@ -20,6 +20,8 @@ The token route accepts only ``client_secret_jwt`` unless started with
 
 from __future__ import annotations
 
+import logging
+
 from ._config import DEFAULT_EMAIL, DEFAULT_PASSWORD, DEFAULT_USER, EmulatorConfig, User
 from ._faults import Fault
 from ._handle import EmulatorControlError, EmulatorHandle
@@ -49,3 +51,7 @@ for _name in (
 ):
     globals()[_name].__module__ = __name__
 del _name
+
+# A library prints nothing unless the application configured logging (docs/logging.md);
+# without a handler, stdlib's lastResort would print warnings and errors to stderr.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

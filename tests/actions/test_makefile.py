@@ -136,7 +136,7 @@ def test_a_failed_mint_stops_the_recipe(make_env: dict[str, str]) -> None:
     completed = _make(make_env, "-f", str(MAKEFILE), "spatiafi-run", "SPATIAFI_CMD=record")
 
     assert completed.returncode == 2
-    assert "Error: the service rejected the credentials" in completed.stderr
+    assert "the service rejected the credentials" in completed.stderr
     assert "Error 3" in completed.stderr  # make reports the CLI's exit code
     assert not Path(make_env["RECORD"]).exists()
 

@@ -25,7 +25,7 @@ from spatiafi_ops import (
 )
 from spatiafi_ops._errors import RequestRejected
 from spatiafi_ops.emulator import EmulatorHandle, Fault
-from tests.conftest import RecordingRunner
+from tests.conftest import RecordingRunner, json_lines
 
 FAST = RetryPolicy(initial=0.01, maximum=0.05, jitter=0.01)
 TOKEN = "token"
@@ -161,7 +161,9 @@ def test_cli_exit_codes_for_rejected_and_unreachable(
     env = {"SPATIAFI_CLIENT_ID": client.client_id, "SPATIAFI_CLIENT_SECRET": "y" * 43}
     rejected = runner.run(["token"], env=env)
     assert rejected.exit_code == 3
-    assert rejected.stderr.startswith("Error: the service rejected the credentials")
+    assert json_lines(rejected.stderr)[-1]["message"].startswith(
+        "the service rejected the credentials"
+    )
     service.set_faults(Fault(route=TOKEN, status=502))
     env["SPATIAFI_CLIENT_SECRET"] = client.client_secret
     failing = runner.run(["--deadline", "1", "token", "--no-cache"], env=env)
