@@ -130,3 +130,14 @@ def json_lines(text: str) -> list[dict[str, Any]]:
         assert isinstance(event, dict), line
         events.append(event)
     return events
+
+
+def final_error(stderr: str) -> dict[str, Any]:
+    """
+    Return the final error event of JSON-only *stderr*, checking that it is the only one.
+    """
+    events = json_lines(stderr)
+    errors = [event for event in events if event["event"] == "error"]
+    assert errors == [events[-1]], stderr
+    assert events[-1]["level"] == "error"
+    return events[-1]

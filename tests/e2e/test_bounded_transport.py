@@ -30,7 +30,7 @@ from spatiafi_ops import (
     mint_token,
 )
 from spatiafi_ops._api import TOKEN_PATH
-from tests.conftest import RecordingRunner
+from tests.conftest import RecordingRunner, final_error
 from tests.hostile_server import (
     Behaviour,
     HostileServer,
@@ -118,9 +118,7 @@ def test_the_cli_reports_a_trickle_in_one_sentence_with_exit_4(
     env = {"SPATIAFI_CLIENT_ID": CLIENT.client_id, "SPATIAFI_CLIENT_SECRET": CLIENT.client_secret}
     result = runner.run(["--auth-url", server.url, "--deadline", "1", "token"], env=env)
     assert result.exit_code == 4
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1
-    assert "deadline" in errors[0]
+    assert "deadline" in final_error(result.stderr)["message"]
     assert "Traceback" not in result.stderr
 
 

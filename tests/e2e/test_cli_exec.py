@@ -21,7 +21,7 @@ import pytest
 
 from spatiafi_ops.cli._exec import wait_for_command
 from spatiafi_ops.emulator import EmulatorHandle, Fault
-from tests.conftest import RecordingRunner, record_output, record_secret
+from tests.conftest import RecordingRunner, final_error, record_output, record_secret
 from tests.e2e.conftest import create_credentials
 
 POSIX = sys.platform != "win32"
@@ -302,8 +302,7 @@ def test_cmd_that_cannot_run_gets_the_shells_code(
     proc = spatiafi_ops("exec", "--", make_cmd(tmp_path))
 
     assert proc.returncode == code, proc.stderr
-    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
-    assert says in line
+    assert says in final_error(proc.stderr)["message"]
     assert "Traceback" not in proc.stderr
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from spatiafi_ops.emulator import EmulatorHandle, Fault
-from tests.conftest import RecordingRunner, json_lines, record_output, record_secret
+from tests.conftest import RecordingRunner, final_error, json_lines, record_output, record_secret
 from tests.e2e.conftest import create_credentials
 
 CLI = [sys.executable, "-m", "spatiafi_ops"]
@@ -33,13 +33,6 @@ def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     )
     record_output(proc.stderr)
     return proc
-
-
-def final_error(stderr: str) -> dict[str, Any]:
-    events = json_lines(stderr)
-    assert events, "no error event"
-    assert events[-1]["event"] == "error", stderr
-    return events[-1]
 
 
 def test_a_closed_pipe_on_stdout_is_silent_and_exits_141(

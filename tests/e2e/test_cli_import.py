@@ -16,7 +16,7 @@ import pytest
 
 from spatiafi_ops._models import format_timestamp, parse_timestamp
 from spatiafi_ops.emulator import EmulatorHandle
-from tests.conftest import RecordingRunner, record_secret
+from tests.conftest import RecordingRunner, final_error, record_secret
 from tests.e2e.conftest import create_credentials
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
@@ -224,8 +224,7 @@ def test_garbage_is_exit_5_with_nothing_written(
     args, stdin = ([str(source)], None) if via == "path" else (["-"], source.read_text("latin-1"))
     done = runner.run(["credentials", "import", *args], input=stdin)
     assert done.exit_code == 5, (what, done.stderr)
-    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1
+    assert final_error(done.stderr)["exit_code"] == 5
     assert SECRET not in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert not config.exists()

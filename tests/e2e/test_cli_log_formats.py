@@ -22,22 +22,11 @@ import requests
 
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 from tests.actions.workflow_commands import Annotation, Log
-from tests.conftest import RecordingRunner, json_lines, record_output
+from tests.conftest import RecordingRunner, final_error, json_lines, record_output
 from tests.e2e.conftest import create_credentials
 
 CLIENT_ID = "0c1e0001-0000-4000-8000-00000000000a"
 WRONG_SECRET = "w" * 43
-
-
-def final_error(stderr: str) -> dict[str, Any]:
-    """
-    Return the last event of JSON-only *stderr*, checking that it is the one error event.
-    """
-    events = json_lines(stderr)
-    errors = [event for event in events if event["event"] == "error"]
-    assert errors == [events[-1]], stderr
-    assert events[-1]["level"] == "error"
-    return events[-1]
 
 
 @pytest.mark.parametrize(
@@ -79,7 +68,7 @@ def test_json_stderr_of_a_successful_debug_run_is_json_lines(
     result = runner.run(["--log-level", "debug", "credentials", "create"])
     assert result.exit_code == 0, result.stderr
     events = json_lines(result.stderr)
-    assert "credentials_created" in {event["event"] for event in events}
+    assert "create_finished" in {event["event"] for event in events}
     assert any(event.get("logger", "").startswith("urllib3") for event in events)
 
 
@@ -131,7 +120,7 @@ def test_github_warnings_info_and_debug(
     assert created.exit_code == 0, created.stderr
     log = github_log(created)
     assert log.commands == []
-    assert any(line.startswith("credentials_created ") for line in log.lines), log.lines
+    assert any(line.startswith("create_finished ") for line in log.lines), log.lines
     (clean_environment["config"] / "app_credentials.json").chmod(0o644)
     allowed = runner.run(["--allow-insecure-permissions", "token", "--no-cache"])
     assert allowed.exit_code == 0, allowed.stderr

@@ -76,13 +76,6 @@ def leaked(text: str, secret: str) -> set[str]:
     return {piece for piece in fragments(secret) if piece in text}
 
 
-# Spellings scrub() does not know yet (the logging branch adds them): expected to leak
-# until it lands, and then to fail here as XPASS, so that the marker is removed.
-NOT_YET_SCRUBBED = pytest.mark.xfail(
-    strict=True, reason="scrub() learns JSON-escaped and repr spellings in the logging branch"
-)
-
-
 @pytest.mark.parametrize(
     "kind",
     [
@@ -92,9 +85,9 @@ NOT_YET_SCRUBBED = pytest.mark.xfail(
         "url-encoded",
         "basic",
         "structured",
-        pytest.param("json", marks=NOT_YET_SCRUBBED),
-        pytest.param("json-unicode", marks=NOT_YET_SCRUBBED),
-        pytest.param("repr", marks=NOT_YET_SCRUBBED),
+        "json",
+        "json-unicode",
+        "repr",
     ],
 )
 # 180: the detail is cut at 200 characters, 14 of them into the echoed secret.

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from spatiafi_ops.emulator import EmulatorHandle
-from tests.conftest import record_output, record_secret
+from tests.conftest import final_error, record_output, record_secret
 
 SHELLS = [
     pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None, reason=f"no {name}"))
@@ -71,7 +71,7 @@ def test_the_documented_forms_stop_the_script_when_the_mint_fails(
     proc = run_script(shell, errexit + form, env)
 
     assert proc.returncode == 3, proc.stderr
-    assert "Error: the service rejected the credentials" in proc.stderr
+    assert final_error(proc.stderr)["message"].startswith("the service rejected the credentials")
     assert not Path(env["TOKEN_OUT"]).exists()
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from spatiafi_ops._models import AccessToken, AppCredentials
 from spatiafi_ops._token_cache import TokenCache
+from tests.conftest import final_error
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="simulates Windows on POSIX")
 
@@ -99,8 +100,7 @@ def test_without_fcntl_a_lock_is_one_sentence_and_exit_5(
     done = run_without_fcntl(["credentials", "import", str(source)], no_fcntl_env)
     assert done.returncode == 5, done.stderr
     assert "Traceback" not in done.stderr
-    (error,) = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
-    assert "does not support kernel locks" in error
+    assert "does not support kernel locks" in final_error(done.stderr)["message"]
     assert "t" * 43 not in done.stderr
     stored = json.loads((tmp_path / "config" / "app_credentials.json").read_text())
     assert stored["client_secret"] == "s" * 43  # nothing was written
