@@ -124,7 +124,8 @@ def _client(target: str, secret_id: str, timeout: float) -> _SecretsManagerClien
     config = Config(
         connect_timeout=timeout,
         read_timeout=timeout,
-        retries={"mode": "standard", "max_attempts": ATTEMPTS},
+        # total_max_attempts counts the first call; botocore's max_attempts would not.
+        retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
     )
     with _translated(target):
         client: _SecretsManagerClient = botocore.session.get_session().create_client(
