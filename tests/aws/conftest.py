@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -111,11 +111,17 @@ def _reader(aws: str) -> Any:
 
 
 def payload_for(
-    client: dict[str, str], *, emulator: EmulatorHandle | None = None, previous: str | None = None
+    client: Mapping[str, str] | AppCredentials,
+    *,
+    emulator: EmulatorHandle | None = None,
+    previous: str | None = None,
 ) -> Payload:
     """
-    Return the payload publishing *client* (the emulator's create route's shape).
+    Return the payload publishing *client*: made up, or the emulator's (a mapping or
+    ``AppCredentials``, by version of ``create_client()``).
     """
+    if isinstance(client, AppCredentials):
+        client = {k: v for k, v in client._asdict().items() if isinstance(v, str)}
     credentials = AppCredentials(
         client_id=client["client_id"],
         client_secret=client["client_secret"],

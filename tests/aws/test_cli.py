@@ -39,7 +39,7 @@ def test_token_follows_what_the_rotator_published(
     """
     env = {"SPATIAFI_CREDENTIALS_FROM": f"aws-secretsmanager:{secret_name}"}
     sink = SecretsManagerSink(secret_name)
-    first = service.create_client()
+    first = payload_for(service.create_client(), emulator=service).credentials
     sink.publish(payload_for(first, emulator=service), timeout=30)
 
     minted = runner.run(["token"], env=env)
@@ -50,8 +50,8 @@ def test_token_follows_what_the_rotator_published(
     assert service.count(TOKEN_ROUTE) == 1
 
     second = service.create_client()
-    sink.publish(payload_for(second, emulator=service, previous=first["client_id"]), timeout=30)
-    assert service.delete_client(first["client_id"])
+    sink.publish(payload_for(second, emulator=service, previous=first.client_id), timeout=30)
+    assert service.delete_client(first.client_id)
 
     rotated = runner.run(["token"], env=env)
 
