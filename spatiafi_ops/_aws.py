@@ -2,9 +2,10 @@
 AWS Secrets Manager as a sink and a source (extra ``spatiafi-ops[aws]``).
 
 The one module that talks to AWS, imported only when an ``aws-secretsmanager:`` spec is
-used. It drives botocore's session directly: boto3 is a layer over it whose own import
-adds tens of milliseconds and nothing used here. Region, profile, credentials and endpoint
-(``AWS_ENDPOINT_URL``) come from the usual AWS configuration (docs/many-machines.md).
+used. It drives botocore's session directly: boto3 (what the extra installs) is a layer
+over it whose import only adds time (benchmarks/bench_aws.py). Region, profile,
+credentials and endpoint (``AWS_ENDPOINT_URL``) come from the usual AWS configuration
+(docs/many-machines.md).
 """
 
 from __future__ import annotations

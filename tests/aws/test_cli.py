@@ -5,6 +5,7 @@ One rotator publishes to AWS Secrets Manager, consumers mint from what is AWSCUR
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from spatiafi_ops._aws import SecretsManagerSink
 from spatiafi_ops._config import Settings
 from spatiafi_ops._sources import load_credentials, token_from_source
 from spatiafi_ops.emulator import EmulatorHandle
-from tests.aws.conftest import payload_for, use_aws
+from tests.aws.conftest import ScriptedAws, payload_for, use_aws
 from tests.conftest import RecordingRunner
 
 TOKEN_ROUTE = "POST /api/v1/auth/jwt/token"
@@ -101,3 +102,23 @@ def test_token_says_what_is_wrong_in_one_line(
         assert "Traceback" not in result.stderr
         assert result.stdout == ""
     assert service.count(TOKEN_ROUTE) == 0
+
+
+def test_a_cached_token_costs_one_secret_read(
+    runner: RecordingRunner,
+    spatiafi_emulator: EmulatorHandle,
+    scripted_aws: ScriptedAws,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each `token` reads the secret once (GetSecretValue), then mints or hits the cache."""
+    monkeypatch.setenv("SPATIAFI_AUTH_URL", spatiafi_emulator.url)
+    client = payload_for(spatiafi_emulator.create_client(), emulator=spatiafi_emulator)
+    stored = {"Name": "spatiafi/prod", "SecretString": json.dumps(client.to_json())}
+    scripted_aws.answer((200, stored))
+    env = {"SPATIAFI_CREDENTIALS_FROM": "aws-secretsmanager:spatiafi/prod"}
+
+    results = [runner.run(["token"], env=env) for _ in range(3)]
+
+    assert [r.exit_code for r in results] == [0, 0, 0], results[0].stderr
+    assert scripted_aws.targets == ["secretsmanager.GetSecretValue"] * 3
+    assert spatiafi_emulator.count(TOKEN_ROUTE) == 1
