@@ -96,7 +96,7 @@ def _require_botocore() -> None:
         import botocore  # noqa: F401
     except ImportError:
         raise MissingExtra(
-            "aws-secretsmanager: needs boto3; install the extra: pip install 'spatiafi-ops[aws]'"
+            "aws-secretsmanager: needs boto3; install the extra spatiafi-ops[aws] (or boto3)"
         ) from None
 
 

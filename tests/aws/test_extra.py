@@ -118,4 +118,4 @@ def test_without_the_extra_both_parsers_raise_missing_extra() -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 2
-    assert all("pip install 'spatiafi-ops[aws]'" in line for line in lines)
+    assert all("install the extra spatiafi-ops[aws]" in line for line in lines)
