@@ -50,6 +50,7 @@ lint: $(STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_emulator.py
 	$(BIN)/python benchmarks/bench_token.py
+	$(BIN)/python benchmarks/bench_aws.py
 
 proof: $(TEST_STAMP)
 	$(BIN)/python benchmarks/proof.py --output PROOF.md
