@@ -156,7 +156,8 @@ def test_the_cli_annotates_its_own_failure(
     assert result.exit_code == 3
     (annotation,) = result.errors
     assert "rejected the credentials" in annotation.message
-    assert not [line for line in result.log.lines if line.startswith("Error: ")]
+    # The runner shows the annotation as an "Error: ..." line: exactly once, nothing else.
+    assert len([line for line in result.log.lines if line.startswith("Error: ")]) == 1
 
 
 def test_an_unreachable_service_fails_with_exit_4(
