@@ -38,14 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .._credfile import parse_state_json
 from .._errors import CredentialFileError, SpatiafiOpsError
 from .._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
+from .._statefiles import read_private_file
 from .._store import (
     ProfilePaths,
     credentials_from_json,
     credentials_to_json,
     profile_directories,
-    read_private_json,
     stored_client_ids,
     write_private_json,
 )
@@ -239,9 +240,10 @@ class RotationState:
             CredentialFileError: for a corrupt file (left untouched: it may hold a secret).
         """
         path = paths.state
-        if not path.exists():
+        stored = read_private_file(path, allow_insecure=allow_insecure)
+        if stored is None:  # missing; a dangling link or a FIFO is refused, never "empty"
             return cls()
-        data = read_private_json(path, allow_insecure=allow_insecure)
+        data = parse_state_json(stored.data, path)
         try:
             if not isinstance(data, dict) or data.get("version") not in (1, STATE_VERSION):
                 raise ValueError("not a version 1 or 2 state object")
