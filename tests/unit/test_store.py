@@ -91,7 +91,7 @@ def test_legacy_extensionless_file_is_read_for_the_default_profile(tmp_path: Pat
         ('{"client_id": "", "client_secret": "s"}', "client_id missing"),
         ('{"client_id": "c", "client_secret": 5}', "client_secret missing"),
         (
-            '{"client_id": "0c1e0001-0000-4000-8000-000000000001", "client_secret": "s", '
+            '{"client_id": "0c1e0001-0000-4000-8000-000000000001", "client_secret": "sssssssssssssssssssssssssssssssssssssssssss", '
             '"created_at": "yesterday"}',
             "invalid created_at",
         ),
@@ -323,7 +323,9 @@ def test_a_fifo_at_a_state_path_is_refused_without_waiting(tmp_path: Path, name:
 def test_a_symlink_at_a_state_path_is_refused(tmp_path: Path, name: str) -> None:
     """Even a link to a valid private file of ours: state files are never followed."""
     real = tmp_path / "elsewhere.json"
-    real.write_text(json.dumps({"version": 1, "rotation": None, **VALID, "client_secret": "s"}))
+    real.write_text(
+        json.dumps({"version": 1, "rotation": None, **VALID, "client_secret": "s" * 43})
+    )
     real.chmod(0o600)
     (tmp_path / name).symlink_to(real)
     store = Store(settings_for(tmp_path))
