@@ -141,4 +141,3 @@ def final_error(stderr: str) -> dict[str, Any]:
     assert errors == [events[-1]], stderr
     assert events[-1]["level"] == "error"
     return events[-1]
-

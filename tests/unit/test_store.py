@@ -91,7 +91,8 @@ def test_legacy_extensionless_file_is_read_for_the_default_profile(tmp_path: Pat
         ('{"client_id": "", "client_secret": "s"}', "client_id missing"),
         ('{"client_id": "c", "client_secret": 5}', "client_secret missing"),
         (
-            '{"client_id": "0c1e0001-0000-4000-8000-000000000001", "client_secret": "sssssssssssssssssssssssssssssssssssssssssss", '
+            '{"client_id": "0c1e0001-0000-4000-8000-000000000001", '
+            '"client_secret": "sssssssssssssssssssssssssssssssssssssssssss", '
             '"created_at": "yesterday"}',
             "invalid created_at",
         ),
