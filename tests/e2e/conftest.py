@@ -5,13 +5,14 @@ End-to-end fixtures: the shipped emulator fixture, wired into the CLI's environm
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 from tests.conftest import RecordingRunner
+from tests.hostile_server import Behaviour, HostileServer
 
 
 @pytest.fixture(name="service")
@@ -48,3 +49,19 @@ def create_credentials(runner: RecordingRunner, *args: str) -> dict[str, Any]:
     assert result.exit_code == 0, result.stderr
     created: dict[str, Any] = json.loads(result.stdout)
     return created
+
+
+@pytest.fixture(name="serve")
+def _serve() -> Iterator[Callable[..., HostileServer]]:
+    """
+    Start hostile stdlib servers on 127.0.0.1 (tests/hostile_server.py); closed at the end.
+    """
+    servers: list[HostileServer] = []
+
+    def start(routes: dict[str, Behaviour], **kwargs: object) -> HostileServer:
+        servers.append(HostileServer(routes, **kwargs))  # type: ignore[arg-type]
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

@@ -14,7 +14,7 @@ import shutil
 import ssl
 import subprocess
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -57,19 +57,6 @@ VALID = json.dumps(token_body()).encode()
 PADDED_MIB = 48
 PAD_PREFIX = VALID[:-1]
 PAD_FILLER = b" " * (1 << 20)
-
-
-@pytest.fixture(name="serve")
-def _serve() -> Iterator[Callable[..., HostileServer]]:
-    servers: list[HostileServer] = []
-
-    def start(routes: dict[str, Behaviour], **kwargs: object) -> HostileServer:
-        servers.append(HostileServer(routes, **kwargs))  # type: ignore[arg-type]
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def mint(url: str, *, timeout: float = 10.0, deadline: float = 30.0) -> float:

@@ -10,7 +10,7 @@ many assertions were sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,19 +36,6 @@ CLIENT = AppCredentials(
     client_id="2a7b9c1d-3e4f-4a5b-8c6d-7e8f9a0b1c2d",
     client_secret="clock-skew-secret-0123456789abcdef",
 )
-
-
-@pytest.fixture(name="serve")
-def _serve() -> Iterator[Callable[[dict[str, Behaviour]], HostileServer]]:
-    servers: list[HostileServer] = []
-
-    def start(routes: dict[str, Behaviour]) -> HostileServer:
-        servers.append(HostileServer(routes))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 @pytest.fixture(name="client")

@@ -10,7 +10,7 @@ import base64
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -52,19 +52,6 @@ USER = "u@example.com"
 # Quote, backslash, TAB, Latin-1 and beyond: every escaping differs from the raw text.
 PASSWORD = 'Pw"\\\tä密-hostile-echo-7f3a9c'
 GOOD_ID = "5c1b3a2e-8f7d-4c6b-9a5e-3d2c1b0a9f8e"
-
-
-@pytest.fixture(name="serve")
-def _serve() -> Iterator[Callable[[dict[str, Behaviour]], HostileServer]]:
-    servers: list[HostileServer] = []
-
-    def start(routes: dict[str, Behaviour]) -> HostileServer:
-        servers.append(HostileServer(routes))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def fragments(secret: str, size: int = 8) -> set[str]:

@@ -10,7 +10,7 @@ Every host here is 127.0.0.1, or a name that is refused (or sent to a proxy on
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,19 +37,6 @@ CLIENT = AppCredentials(
 NETRC_PASSWORD = "netrc-password-never-sent-4f2a"
 # Reserved (RFC 6761 §6.4): never resolves, and is refused or proxied before any lookup.
 FAR_AWAY = "http://spatiafi.invalid"
-
-
-@pytest.fixture(name="serve")
-def _serve() -> Iterator[Callable[[dict[str, Behaviour]], HostileServer]]:
-    servers: list[HostileServer] = []
-
-    def start(routes: dict[str, Behaviour]) -> HostileServer:
-        servers.append(HostileServer(routes))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 @pytest.fixture(name="netrc_home")
