@@ -6,7 +6,7 @@ change, under the profile lock, after finishing whatever an earlier run left; th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from .._errors import CredentialFileError, CredentialsExist, CredentialsRejected, RequestRejected
@@ -40,6 +40,22 @@ def _for_profile(ctx: RunContext) -> tuple[RunContext, Store]:
         url = next((c.auth_url for c in known if c.auth_url), None)
     settings = ctx.settings.resolve(url)
     return ctx.with_settings(settings), Store(settings)
+
+
+def _logged(
+    command: str,
+    ctx: RunContext,
+    policy: Policy,
+    verb: Callable[[RunContext, Policy, Store], ProvisionResult],
+) -> ProvisionResult:
+    """
+    Run *verb* on the context's profile (its auth URL resolved), with its one log line.
+    """
+    with logged_run(command, ctx.settings.profile) as finished:
+        ctx, store = _for_profile(ctx)
+        result = verb(ctx, policy, store)
+        finished(result)
+    return result
 
 
 @contextmanager
@@ -103,11 +119,7 @@ def create_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
     Raises:
         CredentialsExist: when the profile holds credentials and ``policy.force`` is false.
     """
-    with logged_run("create", ctx.settings.profile) as finished:
-        ctx, store = _for_profile(ctx)
-        result = _create(ctx, policy, store)
-        finished(result)
-    return result
+    return _logged("create", ctx, policy, _create)
 
 
 def _create(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
@@ -152,11 +164,7 @@ def ensure_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
     run's lock is waited for (``policy.wait``, default the deadline), since ensure
     promises working credentials when it returns, not that someone else is working on it.
     """
-    with logged_run("ensure", ctx.settings.profile) as finished:
-        ctx, store = _for_profile(ctx)
-        result = _ensure(ctx, policy, store)
-        finished(result)
-    return result
+    return _logged("ensure", ctx, policy, _ensure)
 
 
 def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
@@ -246,11 +254,7 @@ def rotate_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
     Raises:
         LockTimeout: only when ``policy.wait`` > 0 and the lock stayed held that long.
     """
-    with logged_run("rotation", ctx.settings.profile) as finished:
-        ctx, store = _for_profile(ctx)
-        result = _rotate(ctx, policy, store)
-        finished(result)
-    return result
+    return _logged("rotation", ctx, policy, _rotate)
 
 
 def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
@@ -330,13 +334,12 @@ def revoke_credentials(
         CredentialsExist: for the current (or an unfinished change's new) client.
         RequestRejected: when the service cannot delete clients.
     """
-    with logged_run("revocation", ctx.settings.profile) as finished:
-        ctx, store = _for_profile(ctx)
+    def revoke(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
         wait = ctx.settings.deadline if policy.wait is None else policy.wait
         with _locked(store, wait), _engine(ctx, policy, store) as engine:
-            result = _revoke(engine, client_id, force=policy.force)
-        finished(result)
-    return result
+            return _revoke(engine, client_id, force=policy.force)
+
+    return _logged("revocation", ctx, policy, revoke)
 
 
 def _revoke(engine: Engine, client_id: str, *, force: bool) -> ProvisionResult:
