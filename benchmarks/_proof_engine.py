@@ -30,9 +30,9 @@ with open(os.path.join(root, "sink-seen.log"), "a") as seen:
     seen.write(json.dumps({"argv": sys.argv, "env": dict(os.environ)}) + "\\n")
 if random.random() < float(sys.argv[2]):
     sys.exit(75)
-with open(os.path.join(root, "shared.json.tmp"), "w") as out:
+with open(os.path.join(root, "sink-published.json.tmp"), "w") as out:
     out.write(data)
-os.replace(os.path.join(root, "shared.json.tmp"), os.path.join(root, "shared.json"))
+os.replace(os.path.join(root, "sink-published.json.tmp"), os.path.join(root, "sink-published.json"))
 """
 
 
@@ -191,7 +191,7 @@ def flaky_sinks(
                 failed_runs += done.code != 0
                 current = _stored(root / "config")["client_id"]
                 live = _live(handle)
-                shared = root / "shared.json"
+                shared = root / "sink-published.json"
                 published = json.loads(shared.read_text())["client_id"] if shared.exists() else ""
                 if len(live) == 1 and published != current:
                     premature += 1  # the old client is gone but the sink lacks the new one
@@ -240,7 +240,7 @@ def publish_kills(recorder: Recorder, root: Path, kills: int, seed: int) -> Figu
         with emulator(recorder) as (handle, _tap):
             env = base_env(lane, handle.url, **LOGIN)
             recorder.run(["credentials", "ensure"], env, label="publish kill: ensure")
-            shared = lane / "shared.json"
+            shared = lane / "sink-published.json"
             sink = f"command:umask 077; cat > '{shared}'"
             env_run = {**env, "SPATIAFI_PUBLISH": sink}
             killed = recorder.run(

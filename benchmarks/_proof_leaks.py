@@ -29,6 +29,7 @@ from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD
 # Files whose purpose is to hold secrets (SPEC §4, §5): excluded from the file scan.
 INTENDED_FILES = (
     "app_credentials.json",
+    "sink-published.json",  # what the engine section's command sinks publish
     "rotation-state.json",
     "github_output",
     "github_env",

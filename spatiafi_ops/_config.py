@@ -135,7 +135,10 @@ def parse_flag(text: str) -> bool:
 def _directory(text: str) -> Path:
     if "\0" in text:
         raise ValueError("a path cannot contain a NUL character")
-    return Path(text)
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{text!r} is not a directory")
+    return path
 
 
 class SettingSpec(NamedTuple):

@@ -13,6 +13,10 @@ for ``token``, ``exec``, ``emit`` and ``load_credentials``::
 Without one, py-spatiafi's order: the environment pair when both are set, else the profile.
 The token cache is keyed by the secret's fingerprint, so a consumer follows a rotation on
 its next call: new credentials in the source, a new cache key, a new token.
+
+The source classes are plain classes, and the protocol exists for type checkers only: a
+dataclass, a NamedTuple or a Protocol costs a fraction of a millisecond to define, and this
+module is on the cached-token path (make bench).
 """
 
 from __future__ import annotations
@@ -20,42 +24,44 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._config import Settings
 from ._errors import CredentialFileError, CredentialsRejected, UsageError
 from ._models import AccessToken, AppCredentials
 from ._store import Store, credentials_from_env, credentials_from_json, read_private_json
 
-SOURCE_KINDS = ("env", "env:", "file:", "profile", "aws-secretsmanager:")
 
 
-class Source(Protocol):
-    """
-    A place app credentials are read from; ``target`` names it (never holds a secret).
-    """
+if TYPE_CHECKING:
 
-    @property
-    def target(self) -> str:
+    class Source(Protocol):
         """
-        Return the source's spec.
+        A place app credentials are read from; ``target`` names it (never holds a secret).
         """
 
-    def load(self, settings: Settings) -> AppCredentials:
-        """
-        Return the credentials the source holds now.
-        """
+        @property
+        def target(self) -> str:
+            """
+            Return the source's spec.
+            """
+
+        def load(self, settings: Settings) -> AppCredentials:
+            """
+            Return the credentials the source holds now.
+            """
 
 
-@dataclass(frozen=True)
 class EnvSource:
     """
     ``env``: the ``SPATIAFI_CLIENT_ID`` / ``SPATIAFI_CLIENT_SECRET`` pair, both required.
     """
 
-    environ: Mapping[str, str] | None = None
+    __slots__ = ("environ",)
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = environ
 
     @property
     def target(self) -> str:
@@ -70,14 +76,16 @@ class EnvSource:
         return credentials
 
 
-@dataclass(frozen=True)
 class EnvJsonSource:
     """
     ``env:NAME``: one JSON object in a variable (what the ``github:`` sink publishes).
     """
 
-    name: str
-    environ: Mapping[str, str] | None = None
+    __slots__ = ("environ", "name")
+
+    def __init__(self, name: str, environ: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self.environ = environ
 
     @property
     def target(self) -> str:
@@ -97,13 +105,15 @@ class EnvJsonSource:
         return credentials_from_json(data, Path(f"${self.name}"))
 
 
-@dataclass(frozen=True)
 class FileSource:
     """
     ``file:PATH``: a py-spatiafi credentials file, checked like the store's own.
     """
 
-    path: Path
+    __slots__ = ("path",)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
     @property
     def target(self) -> str:
@@ -118,11 +128,12 @@ class FileSource:
         return credentials_from_json(data, self.path)
 
 
-@dataclass(frozen=True)
 class ProfileSource:
     """
     ``profile``: the profile's stored credentials.
     """
+
+    __slots__ = ()
 
     @property
     def target(self) -> str:
@@ -132,13 +143,15 @@ class ProfileSource:
         return Store(settings).require()
 
 
-@dataclass(frozen=True)
 class DefaultSource:
     """
     py-spatiafi's order: the environment pair when both are set, else the profile.
     """
 
-    environ: Mapping[str, str] | None = None
+    __slots__ = ("environ",)
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = environ
 
     @property
     def target(self) -> str:
