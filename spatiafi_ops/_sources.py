@@ -32,8 +32,6 @@ from ._errors import CredentialFileError, CredentialsRejected, UsageError
 from ._models import AccessToken, AppCredentials
 from ._store import Store, credentials_from_env, credentials_from_json, read_private_json
 
-
-
 if TYPE_CHECKING:
 
     class Source(Protocol):

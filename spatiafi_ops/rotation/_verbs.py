@@ -334,6 +334,7 @@ def revoke_credentials(
         CredentialsExist: for the current (or an unfinished change's new) client.
         RequestRejected: when the service cannot delete clients.
     """
+
     def revoke(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
         wait = ctx.settings.deadline if policy.wait is None else policy.wait
         with _locked(store, wait), _engine(ctx, policy, store) as engine:
