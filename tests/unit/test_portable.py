@@ -238,10 +238,9 @@ def test_a_cached_token_imports_no_lock_library(
     )
     probe = (
         "import sys\n"
-        "sys.argv = ['spatiafi-ops', 'token']\n"
-        "from spatiafi_ops.cli import main\n"
+        "from spatiafi_ops.cli import cli\n"
         "try:\n"
-        "    main()\n"
+        "    cli.main(['token'], prog_name='spatiafi-ops')  # main() ends with os._exit\n"
         "finally:\n"
         "    print(sorted(m for m in sys.modules if m.split('.')[0] == 'filelock'),"
         " file=sys.stderr)\n"
