@@ -187,6 +187,6 @@ def bad_input(recorder: Recorder, root: Path, *, workers: int = 3) -> Section:
         "Server cases use the emulator's faults or a stdlib server on 127.0.0.1 answering a "
         "canned response. Files changed: SHA-256 and mode of every file under the config and "
         "cache dirs before and after (empty lock files left out). The exit codes expected are "
-        "SPEC §3's: 2 usage, 3 rejected credentials, 4 service failure, 5 local state."
+        "README: The CLI's: 2 usage, 3 rejected credentials, 4 service failure, 5 local state."
     )
     return section

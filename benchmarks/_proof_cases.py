@@ -1,6 +1,6 @@
 """
 The bad-input cases of `make proof`: malformed options, environment, files and server
-responses, each with the exit code SPEC §3 documents for it.
+responses, each with the exit code README: The CLI documents for it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 TOKEN_PATH = "/api/v1/auth/jwt/token"
 BASIC_PATH = "/api/v1/auth/jwt/token/basic"
 CLIENTS_PATH = "/api/v1/clients/"
-JOURNALED = "journal of the create attempt (SPEC §5: journal before the remote write)"
+JOURNALED = "journal of the create attempt (README: Rotation: journal before the remote write)"
 STEAL = "{steal}/api/v1/auth/jwt/token"  # the second server a redirect points to
 FAKE_JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJwcm9vZiJ9." + "s" * 43
 

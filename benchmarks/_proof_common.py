@@ -108,7 +108,7 @@ class Recorder:
 
     def check_argv(self, argv: Sequence[str]) -> None:
         """
-        Refuse to start a process whose argv holds a known secret (SPEC §6).
+        Refuse to start a process whose argv holds a known secret (README: Security).
         """
         with self._lock:
             self.argvs.append(list(argv))

@@ -26,7 +26,8 @@ from _proof_servers import EMULATOR_LOG, echo_server, emulator
 
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
-# Files whose purpose is to hold secrets (SPEC §4, §5): excluded from the file scan.
+# Files whose purpose is to hold secrets (README: Output formats, Rotation): excluded from
+# the file scan.
 INTENDED_FILES = (
     "app_credentials.json",
     "sink-published.json",  # what the engine section's command sinks publish

@@ -28,7 +28,7 @@ from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 BENCHMARKS = Path(__file__).resolve().parent
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("spatiafi-ops"))
 # bench_token's raw POST takes the assertion from argv; this one reads it from stdin, so
-# that no process of the proof carries a secret in its argv (SPEC §6).
+# that no process of the proof carries a secret in its argv (README: Security).
 RAW_POST_STDIN = (
     bench_token.BARE_IMPORT + "\nimport sys\n"
     "r = requests.post(sys.argv[1], data={'grant_type': 'client_credentials',"

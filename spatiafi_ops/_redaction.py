@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 REDACTED = "**redacted**"
-# Keys whose values are secret whatever they hold (SPEC §6).
+# Keys whose values are secret whatever they hold (README: Security).
 SECRET_KEY_PATTERN = re.compile(
     r"secret|password|passwd|token|assertion|authorization|private_key|api_key|cookie",
     re.IGNORECASE,

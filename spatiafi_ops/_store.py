@@ -2,7 +2,7 @@
 The credential store: profiles, py-spatiafi's ``app_credentials.json``, private files.
 
 Default profile: ``<config_dir>/app_credentials.json`` (py-spatiafi reads the same file);
-profile NAME: ``<config_dir>/profiles/NAME/app_credentials.json`` (SPEC §5).
+profile NAME: ``<config_dir>/profiles/NAME/app_credentials.json`` (README: Rotation).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from ._statefiles import (
 log = _log.get_logger(__name__)
 
 CREDENTIALS_FILE = "app_credentials.json"
-LEGACY_FILE = "app_credentials"  # what the first tutorial wrote (SPEC §2)
+LEGACY_FILE = "app_credentials"  # what the first tutorial wrote (README: Files)
 STATE_FILE = "rotation-state.json"
 LOCK_FILE = ".lock"
 BACKUP_DIR = "backups"

@@ -2,7 +2,7 @@
 The access-token cache: one 0600 file per (auth URL, client, secret fingerprint).
 
 Keying by a fingerprint of the secret means a rotated secret never reuses a token minted
-with the old one (SPEC §6). The file holds the token, never the client secret.
+with the old one (README: Security). The file holds the token, never the client secret.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def _mint(
     from ._auth import mint_token  # requests + authlib: only on a miss
     from ._http import DEFAULT_RETRY_POLICY, Deadline
 
-    # One deadline for the command: time spent waiting for the lock counts (SPEC §3).
+    # One deadline for the command: time spent waiting for the lock counts (README: The CLI).
     deadline = Deadline(settings.deadline, started=started)
     return mint_token(
         credentials,

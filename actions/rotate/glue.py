@@ -35,7 +35,7 @@ from spatiafi_ops.emit._quoting import escape_command_data
 
 UNKNOWN_AGE = "1970-01-01T00:00:00Z"
 CREDENTIALS_FILE = "app_credentials.json"
-USAGE_ERROR = 2  # the CLI's exit codes (SPEC §3)
+USAGE_ERROR = 2  # the CLI's exit codes (README: The CLI)
 LOCAL_STATE_ERROR = 5
 # YAML 1.2 core schema spellings of a boolean input.
 BOOLEANS = {

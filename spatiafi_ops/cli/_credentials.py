@@ -16,7 +16,7 @@ from ._user import lazy_user, user_options
 if TYPE_CHECKING:
     from .._publish import Sink
 
-# ensure / rotate / revoke live in their own module (provisioning, SPEC §5).
+# ensure / rotate / revoke live in their own module (provisioning, README: Rotation).
 PROVISIONING_COMMANDS = {
     name: f"spatiafi_ops.cli._rotate:{name}" for name in ("ensure", "revoke", "rotate")
 }

@@ -1,5 +1,5 @@
 """
-``spatiafi-ops emulator``: run the local SpatiaFi Auth API emulator (SPEC §7).
+``spatiafi-ops emulator``: run the local SpatiaFi Auth API emulator (docs/emulator.md).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """
-The one map from library exceptions to process exit codes (SPEC §3).
+The one map from library exceptions to process exit codes (README: The CLI).
 """
 
 from __future__ import annotations

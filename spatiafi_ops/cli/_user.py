@@ -1,5 +1,5 @@
 """
-Where a person's username and password come from: env, stdin or a TTY prompt (SPEC §3).
+Where a person's username and password come from: env, stdin or a TTY prompt (README: The CLI).
 
 Never argv: a command line is visible to every process on the host.
 """

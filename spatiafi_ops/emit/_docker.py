@@ -14,7 +14,7 @@ from ._variables import render_lines
 
 def render(variables: Sequence[Variable]) -> str:
     """
-    Return one unquoted ``NAME=value`` line per variable (reference §4.2, K1).
+    Return one unquoted ``NAME=value`` line per variable (docker/cli opts/file.go).
 
     Raises:
         UnsafeValue: for a bad name, a newline, a trailing CR or an over-long line.

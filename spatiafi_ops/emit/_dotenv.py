@@ -14,7 +14,8 @@ from ._variables import render_lines
 
 def render(variables: Sequence[Variable]) -> str:
     """
-    Return one ``NAME=<quoted value>`` line per variable, in reference §4.4's scheme.
+    Return one ``NAME=<quoted value>`` line per variable, quoted so that python-dotenv
+    (parser.py) and sh both read the value back byte for byte.
 
     No ``export`` keyword: ``docker compose`` and ``set -a; . ./file`` need none.
 

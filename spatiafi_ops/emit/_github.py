@@ -21,13 +21,15 @@ from ._quoting import (
 from ._types import FileAppend, Notice, Rendered
 from ._variables import TOKEN_EXPIRES_AT, check_unique, github_output_name
 
-# Reference §2.6 M3: shorter secrets get masked wherever they occur in the job log.
+# actions/runner ActionCommandManager.cs: shorter secrets get masked wherever they occur in the job
+# log.
 _SHORT_SECRET = 8
 
 
 def new_delimiter() -> str:
     """
-    Return a fresh ``ghadelimiter_<uuid4>``, the toolkit's heredoc delimiter (§1.3).
+    Return a fresh ``ghadelimiter_<uuid4>``, the toolkit's heredoc delimiter (actions/toolkit file-
+    command.ts).
     """
     import uuid  # not at import time: uuid pulls in platform, off the fast path
 
@@ -95,7 +97,7 @@ class GitHubEmitter:
 
 def _mask_notices(variable: Variable) -> list[Notice]:
     if not variable.value.strip():
-        # Reference §2.3: the runner refuses to mask a blank value.
+        # actions/runner ActionCommandManager.cs: the runner refuses to mask a blank value.
         return [
             Notice(
                 "github_mask_skipped",

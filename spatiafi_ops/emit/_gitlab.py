@@ -11,14 +11,16 @@ from ._quoting import GITLAB_NAME, gitlab_line
 from ._types import Notice, TextEmitter
 from ._variables import render_lines
 
-# Reference §3.1: plan limits; self-managed defaults (dotenv_size, dotenv_variables).
+# GitLab Ci::ParseDotenvArtifactService: plan limits; self-managed defaults (dotenv_size,
+# dotenv_variables).
 MAX_BYTES = 5 * 1024
 MAX_VARIABLES = 20
 
 
 def render(variables: Sequence[Variable]) -> str:
     """
-    Return one ``KEY=VALUE`` line per variable, ``$`` doubled (reference §3.4, L1-L4).
+    Return one ``KEY=VALUE`` line per variable, ``$`` doubled (GitLab's
+    Ci::ParseDotenvArtifactService).
 
     Raises:
         UnsafeValue: for a bad key, a line break, or surrounding whitespace GitLab strips.

@@ -2,8 +2,8 @@
 The only place that quotes or escapes: each sink's name rules and value encoders.
 
 Every encoder either returns text that its reader turns back into exactly the value, or
-raises ``UnsafeValue`` naming the variable (never the value). Rule ids (G*, M*, L*, K*,
-R*) refer to /work/shared/reference/ci-formats.md ("the reference").
+raises ``UnsafeValue`` naming the variable (never the value). Each rule names the
+upstream reader it comes from.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from collections.abc import Iterable
 
 from .._errors import UnsafeValue
 
-# Reference §1.7 G2, §3.4 L2, §4.4: a portable environment variable name.
+# Runner, GitLab and dotenv readers alike: a portable environment variable name.
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# GitHub step outputs are kebab-case (SPEC §4); the runner only needs no '=', '<<', LF.
+# GitHub step outputs are kebab-case (README: Output formats); the runner only needs no
+# '=', '<<', LF.
 GITHUB_OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-# Reference §3.1: Ci::HasVariable allows [a-zA-Z0-9_]{1,255}; no leading digit for shells.
+# GitLab Ci::ParseDotenvArtifactService: Ci::HasVariable allows [a-zA-Z0-9_]{1,255}; no leading
+# digit for shells.
 GITLAB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
-# Reference §4.3: readonly in bash (sourcing aborts sh) or changing how the shell works.
+# docker/cli opts/file.go: readonly in bash (sourcing aborts sh) or changing how the shell works.
 SHELL_HAZARD_NAMES = frozenset(
     {
         "BASHOPTS",
@@ -38,23 +40,27 @@ SHELL_HAZARD_NAMES = frozenset(
         "LD_PRELOAD",
     }
 )
-# Reference §1.4: refused in GITHUB_ENV (compared upper-case: Windows env is case-blind).
+# actions/runner FileCommandManager.cs: refused in GITHUB_ENV (compared upper-case: Windows env is
+# case-blind).
 GITHUB_ENV_BLOCKED = frozenset(
     {"NODE_OPTIONS", "ACTIONS_ALLOW_UNSECURE_COMMANDS", "LD_PRELOAD", "BASH_ENV", "ENV", "PATH"}
 )
-# Reference §1.4: GITHUB_*/RUNNER_* steer the runner and actions; ACTIONS_* too (debug
+# actions/runner FileCommandManager.cs: GITHUB_*/RUNNER_* steer the runner and actions; ACTIONS_*
+# too (debug
 # switches, ID-token endpoints), a conservative extension of the reference's list.
 GITHUB_ENV_BLOCKED_PREFIXES = ("GITHUB_", "RUNNER_", "ACTIONS_")
 
-# Reference §4.4: the pattern python-dotenv interpolates, in every quoting style.
+# python-dotenv parser.py: the pattern python-dotenv interpolates, in every quoting style.
 _DOTENV_INTERPOLATION = re.compile(r"\$\{[^}:]*(?::-[^}]*)?\}")
-# Reference §4.4: characters after which '$' stays literal in sh double quotes.
+# python-dotenv parser.py: characters after which '$' stays literal in sh double quotes.
 _SAFE_AFTER_DOLLAR = frozenset(" %&')+,./:;<=>]^|}~\n")
-# Reference §4.2: bufio.Scanner's MaxScanTokenSize; a longer line is an error.
+# docker/cli opts/file.go: bufio.Scanner's MaxScanTokenSize; a longer line is an error.
 DOCKER_MAX_LINE = 64 * 1024
-# Reference §3.1: Ruby's String#strip removes these from both ends of key and value.
+# GitLab Ci::ParseDotenvArtifactService: Ruby's String#strip removes these from both ends of key and
+# value.
 _RUBY_STRIP = " \t\n\v\f\r\0"
-# Reference §1.7 G3: the toolkit's delimiter shape, long enough to be unguessable.
+# actions/runner FileCommandManager.cs: the toolkit's delimiter shape, long enough to be
+# unguessable.
 _DELIMITER = re.compile(r"[A-Za-z0-9_-]{16,}")
 
 
@@ -129,7 +135,7 @@ def shell_quote(name: str, value: str) -> str:
     newlines included; only ``'`` itself needs closing, escaping and reopening.
     """
     if "\0" in value:
-        # No environment variable or shell string can hold NUL (reference §4.3).
+        # No environment variable or shell string can hold NUL (docker/cli opts/file.go).
         raise refuse(name, "shell", "contains a NUL character, which no shell variable can hold")
     return "'" + value.replace("'", "'\\''") + "'"
 
@@ -138,7 +144,7 @@ def dotenv_quote(name: str, value: str) -> str:
     """
     Return *value* quoted so that python-dotenv and ``sh`` both read it back unchanged.
 
-    This is the scheme of reference §4.4: single quotes when the value has no ``'``, no
+    This is the scheme of python-dotenv parser.py: single quotes when the value has no ``'``, no
     ``\\\\`` and no trailing ``\\``; otherwise double quotes with ``\\`` and ``"`` escaped,
     when no backtick or shell-active ``$`` makes that unsafe; otherwise refusal.
     """
@@ -175,12 +181,12 @@ def docker_line(name: str, value: str) -> str:
     fix = "use --format dotenv or json instead"
     if "\0" in value:
         raise refuse(name, "docker", "contains a NUL character", fix)
-    if "\n" in value:  # reference §4.2: one line per variable, no escapes
+    if "\n" in value:  # docker/cli opts/file.go: one line per variable, no escapes
         raise refuse(name, "docker", "contains a newline, which an env file cannot hold", fix)
-    if value.endswith("\r"):  # reference §4.2: ScanLines drops one trailing CR
+    if value.endswith("\r"):  # docker/cli opts/file.go: ScanLines drops one trailing CR
         raise refuse(name, "docker", "ends with a carriage return, which docker drops", fix)
     line = f"{name}={value}\n"
-    if len(line.encode("utf-8")) >= DOCKER_MAX_LINE:  # reference §4.2: token too long
+    if len(line.encode("utf-8")) >= DOCKER_MAX_LINE:  # docker/cli opts/file.go: token too long
         raise refuse(name, "docker", "is too long for one env-file line (64 KiB)", fix)
     return line
 
@@ -189,8 +195,8 @@ def gitlab_line(name: str, value: str) -> str:
     """
     Return the ``KEY=VALUE`` line for an ``artifacts:reports:dotenv`` file, with its LF.
 
-    GitLab keeps quotes and strips surrounding whitespace (reference §3.1), and the
-    runner expands ``$`` in dotenv variables, where ``$$`` stands for ``$`` (§3.2, L4).
+    GitLab keeps quotes and strips surrounding whitespace (Ci::ParseDotenvArtifactService),
+    and the runner expands ``$`` in dotenv variables, where ``$$`` stands for ``$``.
     """
     fix = "GitLab dotenv reports cannot carry it"
     if any(char in value for char in "\n\r\0"):  # L3
@@ -202,7 +208,8 @@ def gitlab_line(name: str, value: str) -> str:
 
 def escape_command_data(value: str) -> str:
     """
-    Escape workflow-command data: ``%`` first, then CR and LF (reference §2.2, M1).
+    Escape workflow-command data: ``%`` first, then CR and LF (actions/toolkit command.ts,
+    escapeData).
     """
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -212,7 +219,7 @@ def mask_commands(value: str) -> tuple[str, ...]:
     Return the ``::add-mask::`` lines that register *value* and each of its lines.
 
     The runner registers the whole value and each trimmed non-empty line itself since
-    v2.286.0; writing the lines too covers older runners (reference §2.3, M4). A blank
+    v2.286.0; writing the lines too covers older runners (ActionCommandManager.cs). A blank
     value cannot be masked (the runner only warns), so it yields nothing.
     """
     if not value.strip():
@@ -230,7 +237,7 @@ def github_block(key: str, value: str, delimiter: str, *, name: str | None = Non
     Return one ``key<<delimiter`` heredoc for a GitHub file command, LF-terminated.
 
     The runner reads value lines until one equals the delimiter, so a value holding the
-    delimiter could end the block early and inject commands (reference §1.2, G3).
+    delimiter could end the block early and inject commands (actions/runner FileCommandManager.cs).
     *name* is the variable named in errors (defaults to *key*).
     """
     name = key if name is None else name

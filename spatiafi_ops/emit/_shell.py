@@ -14,7 +14,7 @@ from ._variables import render_lines
 
 def render(variables: Sequence[Variable]) -> str:
     """
-    Return one ``export NAME='value'`` line per variable (SPEC §4).
+    Return one ``export NAME='value'`` line per variable (README: Output formats).
 
     Raises:
         UnsafeValue: for a bad name or a value holding NUL.

@@ -1,5 +1,5 @@
 """
-Which variables to emit: SPEC §4's names, the --prefix rule and GitHub output names.
+Which variables to emit: README: Output formats's names, the --prefix rule and GitHub output names.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ._quoting import ENV_NAME, check_name, check_unicode
 
 DEFAULT_PREFIX = "SPATIAFI_"
 
-# SPEC §4: the suffix after the prefix, and the kebab-case GitHub output name.
+# README: Output formats: the suffix after the prefix, and the kebab-case GitHub output name.
 CLIENT_ID = ("CLIENT_ID", "client-id")
 CLIENT_SECRET = ("CLIENT_SECRET", "client-secret")
 ACCESS_TOKEN = ("ACCESS_TOKEN", "access-token")
@@ -74,7 +74,7 @@ def github_output_name(name: str) -> str:
     """
     Return the kebab-case GitHub step output name for variable *name*.
 
-    Names ending in one of SPEC §4's suffixes get its documented output name whatever
+    Names ending in one of README: Output formats's suffixes get its documented output name whatever
     the prefix (``MY_TOKEN_EXPIRES_AT`` → ``expires-at``); others are lower-cased with
     ``_`` → ``-`` (``DB_PASSWORD`` → ``db-password``).
     """

@@ -58,7 +58,8 @@ def write(
     notices = list(rendered.notices)
     with _opened(rendered.appends, env, notices) as targets:
         if rendered.commands and stdout is not None:
-            # Reference §2.6 M2: masks registered before the value reaches any file or log.
+            # actions/runner ActionCommandManager.cs: masks registered before the value reaches any
+            # file or log.
             _put(stdout, rendered.commands)
         for fd, path, text in targets:
             _append(fd, path, text)
@@ -108,7 +109,7 @@ def _write_path(path: Path, text: str) -> tuple[Notice, ...]:
     if _is_stream(path):
         _write_through(path, data)
         return ()
-    atomic_write(path, data)  # SPEC §4: temp, fsync, rename; 0600
+    atomic_write(path, data)  # README: Output formats: temp, fsync, rename; 0600
     work_tree = find_git_work_tree(path)
     if work_tree is None:
         return ()
@@ -233,8 +234,8 @@ def _opened(
 def _open_runner_file(path: str) -> int:
     """
     Open a runner file for appending, never waiting on it, and only if it is a regular
-    file: the runner creates one per step (reference §1.1); we append with its mode
-    untouched and never create one of our own.
+    file: the runner creates one per step (actions/runner FileCommandManager.cs); we
+    append with its mode untouched and never create one of our own.
 
     Raises:
         OSError: when it cannot be opened, or is not a regular file (ENXIO for a FIFO
@@ -256,7 +257,8 @@ def _append(fd: int, path: str, text: str) -> None:
     if not data:
         return
     if not _ends_with_newline(fd, path):
-        # Reference §1.2: a header glued to an unterminated line would turn our value
+        # actions/runner FileCommandManager.cs: a header glued to an unterminated line would turn
+        # our value
         # lines into commands of their own.
         data = b"\n" + data
     view = memoryview(data)

@@ -1,5 +1,5 @@
 """
-The emulator's settings as value objects, with the documented defaults (auth API reference §6).
+The emulator's settings as value objects, with the documented defaults (docs/emulator.md).
 """
 
 from __future__ import annotations

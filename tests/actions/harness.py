@@ -1,11 +1,12 @@
 """
 Run a composite action's steps the way the GitHub Actions runner does, against local services.
 
-What it reproduces (actions/runner, see shared/reference/ci-formats.md §1-§2):
+What it reproduces (actions/runner src/Runner.Worker: FileCommandManager.cs,
+ActionCommandManager.cs):
 
 - ``action.yml`` parsed with a YAML parser; inputs get their defaults; expressions are
   evaluated only in ``env:``, ``if:``, ``with:``, ``working-directory:`` and the action's
-  ``outputs:``, never in ``run:`` (a ``${{`` there is refused: SPEC §8, script injection);
+  ``outputs:``, never in ``run:`` (a ``${{`` there is refused: actions/README.md, script injection);
 - a ``uses:`` step must name a third-party action pinned by a full commit SHA, and runs a
   stand-in from ``STAND_INS`` (the real ones download things: setup-python an interpreter);
 - each ``shell: bash`` step runs as ``bash --noprofile --norc -eo pipefail {0}`` with fresh
@@ -478,7 +479,7 @@ def assert_hidden(result: ActionResult, secret: str) -> None:
     - the visible log never shows it: every mask preceded any line containing it;
     - in the raw output it appears only inside ``::add-mask::`` commands (never echoed);
     - every GITHUB_OUTPUT/GITHUB_ENV pair holding it is a heredoc with a fresh
-      ``ghadelimiter_<uuid4>`` (reference ci-formats.md §1.7 G1, G3).
+      ``ghadelimiter_<uuid4>`` (actions/toolkit file-command.ts).
     """
     assert secret, "an empty secret cannot be checked"
     record_secret(secret)

@@ -185,7 +185,8 @@ def test_every_input_is_used_and_maps_to_the_cli_variable(action_dir: Path) -> N
 
 def test_token_action_declares_the_specified_interface() -> None:
     """
-    SPEC §8: inputs client-id, client-secret, auth-url, min-ttl, export-env (false); outputs.
+    actions/README.md: inputs client-id, client-secret, auth-url, min-ttl, export-env
+    (false); outputs.
     """
     definition = load_action(TOKEN_ACTION)
     assert {"client-id", "client-secret", "auth-url", "min-ttl", "export-env"} <= set(

@@ -12,7 +12,7 @@ from .conftest import needs_posix_bash
 from .expressions import ExpressionError, condition, evaluate, interpolate
 from .harness import FileCommandError, FilePair, HarnessError, Job, Log, parse_file_command
 
-# ci-formats.md §1.2, from the runner's SetOutputFileCommandL0 / SetEnvFileCommandL0 tests.
+# From the runner's SetOutputFileCommandL0 / SetEnvFileCommandL0 tests (actions/runner).
 PARSER_CASES = [
     ("MY_OUTPUT=\n", [FilePair("MY_OUTPUT", "", heredoc=False)]),
     (

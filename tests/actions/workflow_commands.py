@@ -1,7 +1,7 @@
 """
 What the GitHub Actions runner reads from a step: file commands and workflow commands.
 
-Follows actions/runner as described in shared/reference/ci-formats.md §1-§2: the
+Follows actions/runner (src/Runner.Worker: FileCommandManager.cs, ActionCommandManager.cs): the
 ``FileCommandManager`` parser for GITHUB_OUTPUT/ENV/STATE (Linux line rules), GITHUB_PATH
 splitting, and the output processing that turns ``::add-mask::`` into masks (from the next
 line on, never echoed) and ``::error::`` into annotations.
@@ -29,7 +29,7 @@ class FileCommandError(HarnessError):
 
 
 # ---------------------------------------------------------------------------------------------
-# File commands (ci-formats.md §1.2, §1.5)
+# File commands (actions/runner FileCommandManager.cs)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def parse_path_file(text: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Workflow commands on stdout/stderr (ci-formats.md §2)
+# Workflow commands on stdout/stderr (actions/runner ActionCommandManager.cs)
 
 
 @dataclass(frozen=True)

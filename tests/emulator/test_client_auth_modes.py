@@ -2,7 +2,8 @@
 Strict by default: the token route takes only client_secret_jwt unless the emulator is lenient.
 
 A user whose code authenticates the wrong way must fail against the emulator as it would in
-production; the other methods (reference §3.2) are there only when asked for.
+production; the other methods (client_secret_post and _basic, the password grant) are
+there only when asked for.
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ def test_client_credentials_token_is_accepted_as_bearer(
     emulator: EmulatorHandle, http: requests.Session, creds: AppCredentials
 ) -> None:
     """
-    Password and client-credentials tokens are interchangeable (reference §6).
+    Password and client-credentials tokens are interchangeable (docs/emulator.md).
     """
     token = mint(http, emulator.token_url, assertion(creds, emulator.token_url)).json()
     me = http.get(emulator.url + "/api/v1/users/me", headers=_bearer(token["access_token"]))

@@ -1,10 +1,11 @@
 """
-Reference readers for the CI sinks, written from /work/shared/reference/ci-formats.md.
+Reference readers for the CI sinks, written from the upstream parsers they name.
 
 Each one reproduces what the real consumer does with the bytes we emit, quirks included,
 so that the emit tests can read every file back: the GitHub runner's file commands
-(§1.2) and workflow commands (§2), GitLab's dotenv report parser and the runner's
-``$`` expansion (§3.1-3.2), and docker's ``--env-file`` reader (§4.2).
+(FileCommandManager.cs) and workflow commands (ActionCommandManager.cs), GitLab's dotenv
+report parser and the runner's ``$`` expansion, and docker's ``--env-file`` reader
+(opts/file.go).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class ReaderError(Exception):
     """
 
 
-# --- GitHub: FileCommandManager.EnvFileKeyValuePairs (reference §1.2) ---------------------
+# --- GitHub: actions/runner FileCommandManager.EnvFileKeyValuePairs -----------------------
 
 
 def _read_line(text: str, index: int, *, windows: bool) -> tuple[str | None, int, str | None]:
@@ -83,7 +84,7 @@ def parse_github_file(data: bytes, *, windows: bool = False) -> list[tuple[str, 
     return pairs
 
 
-# --- GitHub: workflow commands on stdout (reference §2.1-2.4) ------------------------------
+# --- GitHub: workflow commands on stdout (actions/runner ActionCommandManager.cs) ---------
 
 
 def _unescape_data(data: str) -> str:
@@ -141,7 +142,7 @@ def mask(text: str, secrets: list[str]) -> str:
     return "".join(out)
 
 
-# --- GitLab: Ci::ParseDotenvArtifactService + runner expansion (reference §3.1-3.2) ---------
+# --- GitLab: Ci::ParseDotenvArtifactService + runner expansion -----------------------------
 
 _RUBY_STRIP = " \t\n\v\f\r\0"
 _GITLAB_KEY = re.compile(r"[a-zA-Z0-9_]+")
@@ -231,7 +232,7 @@ def gitlab_runtime_values(data: bytes, job_env: Mapping[str, str]) -> dict[str, 
     return {key: go_expand(value, lookup) for key, value in parse_gitlab_dotenv(data).items()}
 
 
-# --- docker run --env-file: pkg/kvfile (reference §4.2) ------------------------------------
+# --- docker run --env-file: pkg/kvfile (docker/cli opts/file.go) -------------------------
 
 _GO_LATIN1_SPACE = frozenset("\t\n\v\f\r \x85\xa0")
 

@@ -1,5 +1,5 @@
 """
-Durations as users type them (SPEC §3).
+Durations as users type them (README: The CLI).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """
-The dotenv format: reference §4.4's scheme, read back by python-dotenv, bash and dash.
+The dotenv format: quoted so that python-dotenv (parser.py), bash and dash read each value
+back byte for byte.
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ VALUES = st.lists(
     max_size=16,
 ).map("".join)
 
-# Reference §4.4, restated as a test oracle: what no quoting can carry.
+# python-dotenv parser.py, restated as a test oracle: what no quoting can carry.
 INTERP = re.compile(r"\$\{[^}:]*(?::-[^}]*)?\}")
 SHELL_ACTIVE_DOLLAR = re.compile(r"\$[^ %&')+,./:;<=>\]^|}~\n]")
 
 
 def must_refuse(value: str) -> bool:
     """
-    Return whether reference §4.4 says *value* has no encoding both readers agree on.
+    Return whether python-dotenv parser.py says *value* has no encoding both readers agree on.
     """
     if "\0" in value or "\r" in value or INTERP.search(value):
         return True
@@ -75,7 +76,7 @@ def sh_values(shell: str, directory: Path) -> dict[str, bytes]:
     return out
 
 
-# Reference §4.4 "Tricky values": value → exact line (None: refused).
+# python-dotenv parser.py "Tricky values": value → exact line (None: refused).
 TABLE = [
     ("p@ss w0rd", "A='p@ss w0rd'\n"),
     ("  lead and trail  ", "A='  lead and trail  '\n"),
@@ -112,7 +113,7 @@ TABLE = [
 @pytest.mark.parametrize(("value", "line"), TABLE)
 def test_dotenv_encodes_the_reference_table(value: str, line: str | None) -> None:
     """
-    Each tricky value of reference §4.4 gets exactly the documented line, or is refused.
+    Each tricky value of python-dotenv parser.py gets exactly the documented line, or is refused.
     """
     variables = [Variable("A", value, secret=True)]
     if line is None:

@@ -40,7 +40,7 @@ TOKEN = AccessToken("eyJ.token.value-0123456789", "bearer", 1_700_000_000.0)
 
 def test_registry_holds_the_six_formats() -> None:
     """
-    SPEC §4's formats, in one registry shared by emit and token.
+    README: Output formats's formats, in one registry shared by emit and token.
     """
     assert list(FORMATS) == ["shell", "dotenv", "docker", "json", "github", "gitlab"]
     for name, emitter in FORMATS.items():
@@ -167,7 +167,7 @@ def test_json_refuses_duplicates_and_lone_surrogates() -> None:
 
 def test_json_of_credentials_and_token_uses_env_names() -> None:
     """
-    The object maps SPEC §4's variable names to their values.
+    The object maps README: Output formats's variable names to their values.
     """
     assert json.loads(render_json(build_variables(CREDENTIALS, TOKEN))) == {
         "SPATIAFI_CLIENT_ID": "client-0001",

@@ -55,14 +55,14 @@ TOKEN = AccessToken("eyJ.token.value-0123456789", "bearer", 1_700_000_000.9)
 
 def github_refuses(value: str) -> bool:
     """
-    Return whether the format must refuse *value* (reference §1.7 G4, G7).
+    Return whether the format must refuse *value* (actions/runner FileCommandManager.cs).
     """
     return "\0" in value or "\r\n" in value or value.endswith("\r")
 
 
 class Runner:
     """
-    A step's file-command files, created empty as the runner does (reference §1.1).
+    A step's file-command files, created empty as the runner does (FileCommandManager.cs).
     """
 
     def __init__(self, directory: Path, *, summary: bool = True) -> None:
@@ -164,7 +164,8 @@ def test_runner_reads_back_exactly_the_intended_pairs(
 )
 def test_mask_lines_escape_percent_cr_lf_and_cover_every_line(value: str, lines: list[str]) -> None:
     """
-    Reference §2.2 table: % first, then CR and LF; one more mask per trimmed line (M4).
+    actions/runner ActionCommandManager.cs table: % first, then CR and LF; one more mask per trimmed
+    line (M4).
     """
     assert list(mask_commands(value)) == lines
     assert registered_masks("".join(lines)) == ([value] if value.strip() else []) + [
@@ -207,7 +208,8 @@ def test_masks_reach_stdout_before_any_file_is_written(runner: Runner) -> None:
 
 def test_outputs_are_kebab_case_and_env_uses_variable_names(runner: Runner) -> None:
     """
-    SPEC §4: client-id, client-secret, access-token, expires-at, token-type; env by name.
+    README, Output formats: client-id, client-secret, access-token, expires-at, token-type;
+    env by name.
     """
     variables = build_variables(CREDENTIALS, TOKEN, prefix="MY_")
     write(render_github(variables, github_env=True), stdout=io.StringIO(), environ=runner.environ)

@@ -1,5 +1,6 @@
 """
-Which variables are emitted: SPEC §4 names, --prefix, secrecy, GitHub names, public API.
+Which variables are emitted: the names of README's Output formats, --prefix, secrecy,
+GitHub names, public API.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def test_bad_prefix_is_a_value_error(prefix: str) -> None:
 )
 def test_github_output_names_are_kebab_case(name: str, output: str) -> None:
     """
-    SPEC §4's output names whatever the prefix; other names lower-kebab-cased.
+    README: Output formats's output names whatever the prefix; other names lower-kebab-cased.
     """
     assert github_output_name(name) == output
 

@@ -67,7 +67,7 @@ def test_stdout_gets_utf8_bytes_whatever_the_stream_encoding() -> None:
 @POSIX
 def test_output_file_is_created_0600(outside_git: Path) -> None:
     """
-    SPEC §4: --output files are created with mode 0600, whatever the umask.
+    README: Output formats: --output files are created with mode 0600, whatever the umask.
     """
     path = outside_git / "creds.env"
     rendered = render("dotenv", build_variables(CREDENTIALS))

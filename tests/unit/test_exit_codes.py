@@ -1,5 +1,5 @@
 """
-The exit-code map follows the exception tree (SPEC §3, STYLE §3).
+The exit-code map follows the exception tree (README: Exit codes).
 """
 
 from __future__ import annotations

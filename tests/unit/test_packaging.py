@@ -1,5 +1,5 @@
 """
-The built wheel ships what users import and what the entry points name (STYLE §2: the
+The built wheel ships what users import and what the entry points name (the
 package sits at the repository root, so tests would not notice a file left out).
 """
 

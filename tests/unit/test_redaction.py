@@ -1,5 +1,5 @@
 """
-Secrets never reach logs: key-based masking and value-based scrubbing (SPEC §6), in every
+Secrets never reach logs: key-based masking and value-based scrubbing (README: Security), in every
 spelling, short or cut short; scrub() never raises; terminal controls are written out.
 """
 

@@ -1,5 +1,5 @@
 """
-The credential store: py-spatiafi files, profiles, modes, corruption (SPEC §2, §5).
+The credential store: py-spatiafi files, profiles, modes, corruption (README: Files, Rotation).
 """
 
 from __future__ import annotations
