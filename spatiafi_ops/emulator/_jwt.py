@@ -1,7 +1,7 @@
 """
 The emulator's own compact-JWS (HS256) code: stdlib only, sharing nothing with the client side.
 
-STYLE.md §6: the client signs assertions with authlib; the emulator verifies them with this
+The client signs assertions with authlib; the emulator verifies them with this
 module, so that a bug in one cannot be mirrored by the other.
 """
 

@@ -1,7 +1,7 @@
 """
 The emulated SpatiaFi Auth API routes, with upstream's status codes and JSON shapes.
 
-Reference: spatiafi-auth-api.md §3 and §6 (E1-E4). FastAPI's framework behaviour is copied
+Documented in docs/emulator.md. FastAPI's framework behaviour is copied
 where a client could notice it: 307 for a missing or extra trailing slash, 404/405 bodies.
 """
 

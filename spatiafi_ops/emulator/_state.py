@@ -65,7 +65,7 @@ class UserRecord:
 class ClientRecord:
     """
     App credentials as stored. The plaintext secret is kept: verifying an HMAC assertion
-    needs it (rotation-and-auth.md §2.2).
+    needs it (RFC 7523 §3 with HS256: the key is the client secret itself).
     """
 
     client_id: str
