@@ -297,6 +297,9 @@ def test_a_failed_write_back_keeps_the_old_credentials_working(
     assert len(gh.calls()) == 1
     assert result.outputs["revoked"] == "false"
     assert app_credentials["client_id"] in _client_ids(spatiafi_emulator)
+    # The client this run made is stored nowhere now: the log names it for a revocation.
+    (orphan,) = _client_ids(spatiafi_emulator) - {app_credentials["client_id"]}
+    assert orphan in result.log.text
     _store_removed(job)
 
 
