@@ -237,17 +237,16 @@ def test_credentials_from_reads_the_json_secret_in_the_steps_env(
     """
     secret_json = json.dumps({**app_credentials, "created_at": "2026-01-01T00:00:00Z"})
     _job_with_secrets(job, secret_json)
-    job.env["SPATIAFI_APP_CREDENTIALS"] = secret_json  # env: on the uses: step
     inputs = {"credentials-from": "env:SPATIAFI_APP_CREDENTIALS", "auth-url": spatiafi_emulator.url}
-    result = job.run(TOKEN_ACTION, inputs)
+    result = job.run(TOKEN_ACTION, inputs, env={"SPATIAFI_APP_CREDENTIALS": secret_json})
 
     assert result.success, result.log.text
     assert result.outputs["access-token"].count(".") == 2
     assert_hidden(result, result.outputs["access-token"])
     assert spatiafi_emulator.count("token") == 1
 
-    # A source it cannot read is the CLI's error, with its exit code.
-    del job.env["SPATIAFI_APP_CREDENTIALS"]
+    # The step's env is the step's own: a later use without it has no JSON to read, and
+    # that is the CLI's error, with its exit code.
     missing = job.run(TOKEN_ACTION, inputs)
     assert missing.exit_code == 5
     assert "SPATIAFI_APP_CREDENTIALS is not set" in cli_error(missing)
