@@ -44,6 +44,8 @@ LEGACY_FILE = "app_credentials"  # what the first tutorial wrote (SPEC §2)
 STATE_FILE = "rotation-state.json"
 LOCK_FILE = ".lock"
 BACKUP_DIR = "backups"
+
+
 class ProfilePaths(NamedTuple):
     """
     Where one profile keeps its files; rotation state and lock live beside the credentials.
