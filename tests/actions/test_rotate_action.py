@@ -352,6 +352,14 @@ def test_dry_run_reports_and_changes_nothing(
             "The 'environment' input is empty",
         ),
         ({"client-id": ""}, "The 'client-id' input is empty"),
+        (
+            {
+                "write-back": "environment",
+                "github-token": GH_TOKEN,
+                "environment": "prod\ncommand:touch pwned",
+            },
+            "cannot hold a line break",
+        ),
         ({"credentials-json": "{}"}, "not both"),
     ],
 )
@@ -374,6 +382,7 @@ def test_bad_inputs_fail_before_any_request(
     assert result.warnings == []
     assert sum(spatiafi_emulator.counters().values()) == 0
     assert gh.calls() == []
+    assert not (job.workspace / "pwned").exists()
     _store_removed(job)
 
 
