@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._output import echo_json
+from ._output import echo_json, echo_result, result_format_option
 from ._params import publish_option
 from ._root import CliState, LazyGroup
 from ._user import lazy_user, user_options
@@ -39,6 +39,7 @@ def credentials() -> None:
     help="With --force: revoke the replaced client at once, or keep it valid and list it "
     "in manual_revoke_client_ids.",
 )
+@result_format_option
 @click.pass_obj
 def create(
     state: CliState,
@@ -47,6 +48,7 @@ def create(
     publish: tuple[Sink, ...],
     force: bool,
     revoke_old: bool,
+    result_format: str,
 ) -> None:
     """
     Create app credentials and store them in the profile; print the result JSON.
@@ -58,7 +60,8 @@ def create(
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))
     policy = Policy(force=force, revoke_old=revoke_old, grace=0.0, publish=publish)
-    echo_json(create_credentials(context, policy).to_dict())
+    result = create_credentials(context, policy)
+    echo_result(result, result_format, secret_from=state.settings)
 
 
 @credentials.command()
@@ -83,8 +86,11 @@ def show(state: CliState, show_secret: bool) -> None:
     "modification time, else now]",
 )
 @click.option("--force", is_flag=True, help="Replace other stored credentials (kept as a backup).")
+@result_format_option
 @click.pass_obj
-def import_(state: CliState, source: str | None, created_at: str | None, force: bool) -> None:
+def import_(
+    state: CliState, source: str | None, created_at: str | None, force: bool, result_format: str
+) -> None:
     """
     Store app credentials that py-spatiafi or the tutorial wrote; print the result JSON.
 
@@ -110,4 +116,4 @@ def import_(state: CliState, source: str | None, created_at: str | None, force: 
         harden_process(memory=True)  # a secret that is in no file of ours yet
     origin = sys.stdin.buffer if source == "-" else (Path(source) if source else None)
     result = import_credentials(state.settings, origin, created_at=when, force=force)
-    echo_json(result.to_dict())
+    echo_result(result, result_format, secret_from=state.settings)

@@ -9,9 +9,13 @@ import io
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from .._config import Settings
+    from .._models import ProvisionResult, Variable
 
 
 def echo_json(data: Any) -> None:
@@ -41,3 +45,93 @@ def discard_stdout() -> None:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, sys.stdout.fileno())
         os.close(null)
+
+
+# Actions whose run put a newly created client in place (the `rotated` step output).
+_NEW_CLIENT_ACTIONS = ("created", "replaced", "rotated")
+
+
+def _require_github_output(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """
+    Refuse ``--format github`` outside a GitHub Actions step before the command changes
+    anything: its outputs would have nowhere to go.
+    """
+    from .._errors import OutputError
+
+    if value == "github" and not os.environ.get("GITHUB_OUTPUT"):
+        raise OutputError(
+            "GITHUB_OUTPUT is not set, so --format github has nowhere to write the step "
+            "outputs; run this inside a GitHub Actions step or use --format json"
+        )
+    return value
+
+
+# Shared by the verbs that print a result (create, ensure, rotate, revoke, import).
+result_format_option = click.option(
+    "--format",
+    "result_format",
+    type=click.Choice(["json", "github"]),
+    default="json",
+    show_default=True,
+    callback=_require_github_output,
+    help="json: the result JSON on stdout. github: the result as step outputs in "
+    "$GITHUB_OUTPUT (kebab-case; client-secret masked first), nothing else on stdout.",
+)
+
+
+def result_variables(result: ProvisionResult, client_secret: str | None) -> tuple[Variable, ...]:
+    """
+    Return a result as GitHub step outputs; *client_secret* (the only secret) is added
+    when given.
+
+    The variables carry the outputs' own kebab-case names: ``PREVIOUS_CLIENT_ID`` would be
+    written as ``client-id`` by the suffix rule of ``emit.github_output_name``.
+    """
+    from .._models import Variable
+
+    data = result.to_dict()
+    values = {
+        "action": result.action,
+        "rotated": "true" if result.action in _NEW_CLIENT_ACTIONS else "false",
+        "client-id": result.client_id or "",
+        "previous-client-id": result.previous_client_id or "",
+        "created-at": data["created_at"] or "",
+        "revoked-client-ids": ",".join(result.revoked_client_ids),
+        "manual-revoke-client-ids": ",".join(result.manual_revoke_client_ids),
+        # A sink spec may hold a comma (command:...), never a line break: one per line,
+        # as in SPATIAFI_PUBLISH.
+        "published": "\n".join(result.published),
+    }
+    variables = [Variable(name, value, secret=False) for name, value in values.items()]
+    if client_secret is not None:
+        variables.append(Variable("client-secret", client_secret, secret=True))
+    return tuple(variables)
+
+
+def echo_result(
+    result: ProvisionResult, result_format: str, *, secret_from: Settings | None = None
+) -> None:
+    """
+    Print *result* in *result_format*: its JSON on stdout, or GitHub step outputs.
+
+    With *secret_from* (the verbs that leave the profile with credentials), the github
+    format adds ``client-secret``, read from that profile's store when it holds the
+    result's client, so that later steps of the job can use the new credentials.
+    """
+    if result_format == "json":
+        echo_json(result.to_dict())
+        return
+    import os
+    import sys
+
+    from .. import emit
+
+    client_secret = None
+    if secret_from is not None and result.client_id is not None:
+        from .._store import Store
+
+        stored = Store(secret_from).read()
+        if stored is not None and stored.client_id == result.client_id:
+            client_secret = stored.client_secret
+    rendered = emit.render("github", result_variables(result, client_secret))
+    emit.write(rendered, stdout=sys.stdout, environ=os.environ)

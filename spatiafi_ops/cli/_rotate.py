@@ -11,7 +11,7 @@ import click
 
 from .._models import check_client_id
 from ._exit import exit_code_for
-from ._output import echo_json
+from ._output import echo_json, echo_result, result_format_option
 from ._params import DURATION, publish_option
 from ._root import CliState
 from ._user import lazy_user, user_options
@@ -58,6 +58,7 @@ def _dry_run_option(command: Callable[..., None]) -> Callable[..., None]:
     metavar="SECONDS",
     help="Wait up to this long for another run's lock, then exit 5  [default: --deadline].",
 )
+@result_format_option
 @click.pass_obj
 def ensure(
     state: CliState,
@@ -66,6 +67,7 @@ def ensure(
     publish: tuple[Sink, ...],
     dry_run: bool,
     wait: float | None,
+    result_format: str,
 ) -> None:
     """
     Make sure the profile holds credentials that mint a token; print the result JSON.
@@ -77,7 +79,7 @@ def ensure(
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))
     result = ensure_credentials(context, Policy(dry_run=dry_run, wait=wait, publish=publish))
-    echo_json(result.to_dict())
+    echo_result(result, result_format, secret_from=state.settings)
 
 
 @click.command()
@@ -109,6 +111,7 @@ def ensure(
     default=4,
     help="Profiles rotated at once with --all-profiles.",
 )
+@result_format_option
 @click.pass_context
 def rotate(
     ctx: click.Context,
@@ -122,6 +125,7 @@ def rotate(
     wait: float,
     all_profiles: bool,
     concurrency: int,
+    result_format: str,
 ) -> None:
     """
     Replace the profile's credentials safely once they reach --max-age; print the result.
@@ -140,6 +144,10 @@ def rotate(
 
     state = ctx.find_object(CliState)
     assert state is not None
+    if all_profiles and result_format != "json":
+        raise click.UsageError(
+            "--all-profiles prints one summary of every profile: use --format json"
+        )
     context = RunContext(state.settings, lazy_user(username, password_stdin))
     policy = Policy(
         max_age=max_age,
@@ -150,7 +158,8 @@ def rotate(
         publish=publish,
     )
     if not all_profiles:
-        echo_json(rotate_credentials(context, policy).to_dict())
+        result = rotate_credentials(context, policy)
+        echo_result(result, result_format, secret_from=state.settings)
         return
     outcomes = rotate_all_profiles(context, policy, concurrency=concurrency)
     summary = fleet_summary(outcomes)
@@ -168,9 +177,15 @@ def rotate(
 @user_options
 @click.argument("client_id", callback=_check_client_id)
 @click.option("--force", is_flag=True, help="Also revoke the profile's current credential.")
+@result_format_option
 @click.pass_obj
 def revoke(
-    state: CliState, username: str | None, password_stdin: bool, client_id: str, force: bool
+    state: CliState,
+    username: str | None,
+    password_stdin: bool,
+    client_id: str,
+    force: bool,
+    result_format: str,
 ) -> None:
     """
     Revoke CLIENT_ID at the service, where it supports that; print the result JSON.
@@ -181,4 +196,4 @@ def revoke(
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))
     result = revoke_credentials(context, client_id, Policy(force=force))
-    echo_json(result.to_dict())
+    echo_result(result, result_format)

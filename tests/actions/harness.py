@@ -219,11 +219,21 @@ class Job:
             # The runner registers every secret the workflow references before the job starts.
             self.log.add_mask(secret)
 
-    def run(self, action_dir: Path, inputs: Mapping[str, str] | None = None) -> ActionResult:
+    def run(
+        self,
+        action_dir: Path,
+        inputs: Mapping[str, str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> ActionResult:
         """
         Run the composite action in *action_dir* with *inputs*; return what the runner saw.
+
+        *env* is the ``env:`` of the step that uses the action: the runner adds it to the
+        environment (and the ``env`` context) of every step inside, over the job's.
         """
-        result = _ActionRun(self, action_dir.resolve(), dict(inputs or {})).run()
+        run = _ActionRun(self, action_dir.resolve(), dict(inputs or {}), dict(env or {}))
+        result = run.run()
         # What the runner would show feeds the suite-wide leak scan (tests/e2e).
         record_output(*("\n".join(step.log.lines) for step in result.steps))
         record_output(*(annotation.message for annotation in result.log.annotations))
@@ -241,8 +251,11 @@ def load_action(action_dir: Path) -> dict[str, Any]:
 
 
 class _ActionRun:
-    def __init__(self, job: Job, action_dir: Path, inputs: dict[str, str]) -> None:
+    def __init__(
+        self, job: Job, action_dir: Path, inputs: dict[str, str], step_env: dict[str, str]
+    ) -> None:
         self.job = job
+        self.step_env = step_env
         self.action_dir = action_dir
         self.definition = load_action(action_dir)
         declared = self.definition.get("inputs") or {}
@@ -268,7 +281,7 @@ class _ActionRun:
                 self.inputs[name] = interpolate(str(default), base_contexts)
 
     def _env_context(self) -> dict[str, str]:
-        return {**self.job.env, **self.job.exported_env}
+        return {**self.job.env, **self.job.exported_env, **self.step_env}
 
     def contexts(self) -> dict[str, Any]:
         return {
@@ -384,7 +397,7 @@ class _ActionRun:
         )
 
     def _environment(self, step_env: dict[str, str], files: dict[str, Path]) -> dict[str, str]:
-        env = {**self.job.env, **self.job.exported_env, **step_env}
+        env = {**self._env_context(), **step_env}
         if self.job.path_entries:
             env["PATH"] = os.pathsep.join([*reversed(self.job.path_entries), env.get("PATH", "")])
         # Runtime variables last: a step cannot overwrite them (ScriptHandler.cs).

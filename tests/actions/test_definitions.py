@@ -174,6 +174,8 @@ def test_every_input_is_used_and_maps_to_the_cli_variable(action_dir: Path) -> N
         "username": "SPATIAFI_USERNAME",
         "password": "SPATIAFI_PASSWORD",
         "github-token": "GH_TOKEN",
+        "credentials-from": "SPATIAFI_CREDENTIALS_FROM",
+        "publish": "SPATIAFI_PUBLISH",
     }
     for input_name, env_names in used.items():
         expected = cli_names.get(input_name)
@@ -196,13 +198,17 @@ def test_token_action_declares_the_specified_interface() -> None:
     assert {"access-token", "expires-at", "token-type"} <= set(definition["outputs"])
 
 
-def test_cleanup_runs_even_after_a_failure() -> None:
+def test_the_throwaway_profile_is_removed_however_the_step_ends() -> None:
     """
-    Composite actions have no post step: the rotate action cleans up with if: always().
+    Composite actions have no post step: the rotate step removes its profile in an EXIT
+    trap set right after making it, before any credential reaches it.
     """
-    last = _steps(ROTATE_ACTION)[-1]
-    assert "always()" in last["if"]
-    assert "rm -rf" in last["run"]
+    (step,) = [step for step in _run_steps(ROTATE_ACTION) if step.get("id") == "rotate"]
+    script: str = step["run"]
+    made = script.index("mktemp -d")
+    trap = script.index("""trap 'rm -rf -- "$SPATIAFI_CONFIG_DIR"' EXIT""")
+    assert made < trap < script.index('"$SPATIAFI_OPS"')
+    assert script.count("\n", made, trap) == 1  # the very next line
 
 
 def test_schemas_and_zizmor_pass_offline() -> None:

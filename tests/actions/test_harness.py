@@ -199,3 +199,38 @@ runs:
     assert result.exit_code == 7
     assert result.log.lines == ["in-step=unset", "cleaned"]
     assert result.exported_env == {"FOO": "bar"}
+
+
+@needs_posix_bash
+def test_the_uses_steps_env_reaches_every_step_inside_for_that_run_only(tmp_path: Path) -> None:
+    """
+    env: on the step that uses the action wins over the job's, in the process environment
+    and the env context alike, and is gone for the next use.
+    """
+    action = tmp_path / "env"
+    action.mkdir()
+    (action / "action.yml").write_text(
+        """
+name: env
+description: env
+outputs:
+  context:
+    description: context
+    value: ${{ env.FOO }}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        FROM_CONTEXT: ${{ env.FOO }}
+      run: echo "process=${FOO:-unset} context=${FROM_CONTEXT}"
+""",
+        encoding="utf-8",
+    )
+    job = Job(root=tmp_path / "job", env={"PATH": "/usr/bin:/bin", "FOO": "job"})
+    used = job.run(action, env={"FOO": "step"})
+    again = job.run(action)
+
+    assert used.outputs == {"context": "step"}
+    assert again.outputs == {"context": "job"}
+    assert job.log.lines == ["process=step context=step", "process=job context=job"]

@@ -4,6 +4,7 @@ actions/token run step by step as the runner would, against the emulator.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -226,3 +227,42 @@ def test_hostile_input_values_stay_data(
     assert result.exit_code == 2  # not a client id: refused where it enters, as a value
     assert not canary.exists()
     assert not Path(str(canary)).exists()
+
+
+def test_credentials_from_reads_the_json_secret_in_the_steps_env(
+    job: Job, spatiafi_emulator: EmulatorHandle, app_credentials: dict[str, str]
+) -> None:
+    """
+    credentials-from env:NAME: the JSON secret the github: sink publishes, set in the env of
+    the step that uses the action, mints the token; the output stays masked.
+    """
+    secret_json = json.dumps({**app_credentials, "created_at": "2026-01-01T00:00:00Z"})
+    _job_with_secrets(job, secret_json)
+    inputs = {"credentials-from": "env:SPATIAFI_APP_CREDENTIALS", "auth-url": spatiafi_emulator.url}
+    result = job.run(TOKEN_ACTION, inputs, env={"SPATIAFI_APP_CREDENTIALS": secret_json})
+
+    assert result.success, result.log.text
+    assert result.outputs["access-token"].count(".") == 2
+    assert_hidden(result, result.outputs["access-token"])
+    assert spatiafi_emulator.count("token") == 1
+
+    # The step's env is the step's own: a later use without it has no JSON to read, and
+    # that is the CLI's error, with its exit code.
+    missing = job.run(TOKEN_ACTION, inputs)
+    assert missing.exit_code == 5
+    assert "SPATIAFI_APP_CREDENTIALS is not set" in cli_error(missing)
+
+
+def test_credentials_from_and_the_pair_are_one_or_the_other(
+    job: Job, spatiafi_emulator: EmulatorHandle, app_credentials: dict[str, str]
+) -> None:
+    """
+    Both given: the action cannot tell which was meant, so it refuses before any request.
+    """
+    extra = {"credentials-from": "env:SPATIAFI_APP_CREDENTIALS"}
+    result = job.run(TOKEN_ACTION, _inputs(spatiafi_emulator, app_credentials, **extra))
+
+    assert result.exit_code == 2
+    (message,) = error_messages(result)
+    assert "not both" in message
+    assert spatiafi_emulator.count("token") == 0
