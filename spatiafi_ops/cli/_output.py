@@ -121,9 +121,6 @@ def echo_result(
     if result_format == "json":
         echo_json(result.to_dict())
         return
-    import os
-    import sys
-
     from .. import emit
 
     client_secret = None
