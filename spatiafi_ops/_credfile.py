@@ -182,9 +182,13 @@ def read_private_json(path: Path, *, allow_insecure: bool = False) -> Any:
     return parse_state_json(stored.data, path)
 
 
-def write_private_json(path: Path, data: Any) -> None:
+def write_private_json(path: Path, data: Any, *, indent: int | None = 2) -> None:
     """
     Atomically write *data* as JSON with mode 0600 in a 0700 directory.
+
+    *indent* ``None`` writes one compact line: json's C encoder runs only without an
+    indent, several times faster for the journal, which a fleet run writes thousands of
+    times.
     """
     ensure_private_dir(path.parent)
-    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
+    atomic_write(path, (json.dumps(data, indent=indent) + "\n").encode())

@@ -39,7 +39,11 @@ def ensure_private_dir(path: Path) -> None:
         InsecurePermissions: when it exists but another user owns or can write to it.
     """
     try:
-        missing = [p for p in (path, *path.parents) if not p.exists()]
+        missing = []
+        for directory in (path, *path.parents):  # up to the first that exists, no further
+            if directory.exists():
+                break
+            missing.append(directory)
         for directory in reversed(missing):
             directory.mkdir(mode=DIR_MODE, exist_ok=True)
     except OSError as exc:
@@ -70,13 +74,16 @@ def _is_our_temp(entry: str, name: str) -> bool:
     return len(middle) == _TEMP_HEX and all(ch in "0123456789abcdef" for ch in middle)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int = FILE_MODE, durable: bool = True) -> None:
     """
     Replace *path* with *data* so that readers see the old or the new file, never a mix.
 
     The temp file is created with *mode* from the start (never through a symbolic
     link), fsynced, renamed over *path*, and the directory fsynced, so a crash at any
-    instant leaves a whole file behind.
+    instant leaves a whole file behind. With *durable* false the two fsyncs and the sweep
+    of killed writers' temp files are skipped: for a cache, which a power cut may lose but
+    never leaves half-written, and whose directory holds a file per key (a sweep per write
+    would scan them all).
 
     Raises:
         OutputError: when the file cannot be written.
@@ -89,7 +96,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except OSError as exc:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -102,8 +110,9 @@ def atomic_write(path: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise OutputError(f"cannot write {path}: {exc.strerror}", path=str(path)) from None
-    fsync_dir(directory)
-    _sweep_stale_temp_files(path)
+    if durable:
+        fsync_dir(directory)
+        _sweep_stale_temp_files(path)
 
 
 def _create_temp(path: Path, mode: int) -> tuple[int, Path]:

@@ -258,6 +258,7 @@ class Engine:
             journal.pending = created._replace(created_at=time.time(), auth_url=self.settings.url)
             journal.phase = "created"
             journal.create_attempts = []
+            journal.clients_before = None  # only a lost answer needs the snapshot
             self.state.created_client_ids.append(created.client_id)
             self.save()  # the one-time secret is on disk before any other call
             crash_point("journaled")
@@ -446,11 +447,10 @@ class Engine:
             self.save()
             return
         try:
-            self._delete(client_id, keep=previous.credentials)
+            self._delete(client_id, keep=previous.credentials)  # journaled and saved
         except ServiceError as exc:
             # The switch is done and durable; the revocation waits for a later run.
             self._warn("previous_revoke_deferred", f"revoking client {client_id} failed: {exc}")
-        self.save()
 
     def set_aside_previous(self, event: str, message: str) -> None:
         """

@@ -274,7 +274,7 @@ class RotationState:
         """
         Write the state atomically (temp file, fsync, rename, fsync of the directory).
         """
-        write_private_json(paths.state, self.to_json())
+        write_private_json(paths.state, self.to_json(), indent=None)
 
     def to_json(self) -> dict[str, Any]:
         return {
