@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,22 +45,40 @@ class InvalidSetting(UsageError):
         self.setting = setting
 
 
+def _xdg_dir(variable: str, fallback: str) -> Path:
+    """
+    Return platformdirs' answer on Linux (the XDG base directory rule) without importing
+    it: its Unix module imports tempfile, shutil, bz2 and lzma, some 10 ms of the
+    cached-token path (make proof). tests/unit/test_settings.py checks both agree.
+    """
+    base = os.environ.get(variable, "").strip()
+    if not os.path.isabs(base):  # unset, blank or relative: the spec says ignore it
+        base = os.path.expanduser(fallback)
+    return Path(base) / APP_NAME
+
+
 def default_config_dir() -> Path:
     """
     Return py-spatiafi's credential directory, so that both tools share one file.
     """
-    import platformdirs
+    if sys.platform == "linux":
+        return _xdg_dir("XDG_CONFIG_HOME", "~/.config")
+    else:
+        import platformdirs
 
-    return Path(platformdirs.user_config_dir(APP_NAME))
+        return Path(platformdirs.user_config_dir(APP_NAME))
 
 
 def default_cache_dir() -> Path:
     """
     Return the per-user cache directory for access tokens.
     """
-    import platformdirs
+    if sys.platform == "linux":
+        return _xdg_dir("XDG_CACHE_HOME", "~/.cache")
+    else:
+        import platformdirs
 
-    return Path(platformdirs.user_cache_dir(APP_NAME))
+        return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
 # -- the parsers: text as typed → value, or a ValueError saying what is wrong ---------------

@@ -93,3 +93,30 @@ def test_a_profile_remembers_its_service(
         resolved = Settings(auth_url=given).resolve(stored)
     assert resolved.url == expected
     assert any(e["event"] == "auth_url_overridden" for e in logs) is warned
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {},
+        {"XDG_CONFIG_HOME": "/srv/conf", "XDG_CACHE_HOME": "/srv/cache"},
+        {"XDG_CONFIG_HOME": "  ", "XDG_CACHE_HOME": ""},
+        {"XDG_CONFIG_HOME": "relative/conf"},
+    ],
+)
+def test_the_default_dirs_are_platformdirs_own(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without importing it, the default config and cache dirs are what platformdirs (and
+    so py-spatiafi) computes, whatever the XDG variables say."""
+    import platformdirs
+
+    from spatiafi_ops._config import APP_NAME, default_cache_dir, default_config_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert default_config_dir() == Path(platformdirs.user_config_dir(APP_NAME))
+    assert default_cache_dir() == Path(platformdirs.user_cache_dir(APP_NAME))
