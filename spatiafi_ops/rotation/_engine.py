@@ -162,6 +162,28 @@ class Engine:
 
     # -- the change ---------------------------------------------------------------------
 
+    def change(self, kind: Kind, old: AppCredentials | None) -> tuple[Journal, AppCredentials]:
+        """
+        Make one change from start to end: a previous client still held is set aside, then
+        create → verify → switch → publish, and the replaced client revoked when due.
+
+        Returns the journal and the new current credentials.
+        """
+        previous = self.state.previous
+        if previous is not None:
+            self.set_aside_previous(
+                "previous_client_kept",
+                f"client {previous.credentials.client_id} was still valid (kept, or awaiting "
+                "revocation) when it was replaced again; it is in the profile's backups: "
+                "revoke it by hand once nothing uses it",
+            )
+        journal = self.begin(kind, old)
+        new = self.run(journal)
+        self.publish()
+        if self.policy.revoke_old:
+            self.revoke_previous_if_due()
+        return journal, new
+
     def begin(self, kind: Kind, old: AppCredentials | None) -> Journal:
         """
         Start a change in memory; its first write is the journal of the create attempt.

@@ -138,16 +138,7 @@ def _create(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
                 "or 'credentials create --force' to replace them",
                 path=str(store.paths.credentials),
             )
-        engine.set_aside_previous(
-            "previous_client_kept",
-            "a previous client still awaited revocation; it is in the profile's backups: "
-            "revoke it once nothing uses it",
-        )
-        journal = engine.begin("replace" if current is not None else "create", current)
-        new = engine.run(journal)
-        engine.publish()
-        if policy.revoke_old:
-            engine.revoke_previous_if_due()
+        journal, new = engine.change("replace" if current is not None else "create", current)
         reason = "replaced on request (--force)" if current else "the profile held no credentials"
         return changed_result(store, journal, new, engine.state, engine.report, reason=reason)
 
@@ -187,14 +178,7 @@ def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
             return build_result(store, "unchanged", latest, reason="another run replaced them")
         if latest is not None:
             _refuse_churn(engine, latest)
-        engine.set_aside_previous(
-            "previous_client_kept",
-            "a previous client still awaited revocation when the credentials were repaired; "
-            "it is in the profile's backups: revoke it once nothing uses it",
-        )
-        journal = engine.begin("repair" if latest is not None else "create", latest)
-        new = engine.run(journal)
-        engine.publish()
+        journal, new = engine.change("repair" if latest is not None else "create", latest)
     reason = (
         "the stored credentials were rejected" if journal.old else "the profile held no credentials"
     )
@@ -295,17 +279,7 @@ def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
                 resumed=engine.resumed_revocations,
             )
         _refuse_repeat(engine)
-        engine.set_aside_previous(
-            "previous_client_kept",
-            f"client {state.previous.credentials.client_id if state.previous else ''} was kept "
-            "(--keep-old) and is still valid; it is in the profile's backups: revoke it by "
-            "hand once nothing uses it",
-        )
-        journal = engine.begin("rotate", current)
-        new = engine.run(journal)
-        engine.publish()
-        if policy.revoke_old:
-            engine.revoke_previous_if_due()
+        journal, new = engine.change("rotate", current)
         return changed_result(store, journal, new, engine.state, engine.report, reason=reason)
 
 
