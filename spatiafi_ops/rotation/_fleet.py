@@ -4,7 +4,6 @@ Fleet rotation: every profile under the config dir, a few at a time; per-profile
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,6 @@ from typing import Any
 import requests
 
 from .. import _log
-from .._config import Settings
 from .._errors import SpatiafiOpsError
 from .._models import ProvisionResult
 from .._redaction import scrub
@@ -23,23 +21,6 @@ from ._context import Policy, RunContext
 from ._verbs import DEFAULT_POLICY, rotate_credentials
 
 log = _log.get_logger(__name__)
-
-
-def _fleet_session(settings: Settings) -> requests.Session:
-    """
-    Return a session with the environment's proxy and CA settings read once, not per request.
-
-    HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE work as in requests, which reads them on
-    every request (a scan of os.environ: a sixth of a fleet run's CPU). Every request of a
-    run goes to one auth URL, so once is the same answer.
-    """
-    session = requests.Session()
-    session.proxies.update(requests.utils.get_environ_proxies(settings.url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.trust_env = False
-    return session
 
 
 @dataclass(frozen=True)
@@ -86,7 +67,8 @@ def rotate_all_profiles(
 
     def one(profile: str) -> ProfileOutcome:
         if not hasattr(local, "session"):
-            local.session = _fleet_session(ctx.settings)
+            # HttpClient prepares it: proxies and CA bundle read once, by the transport.
+            local.session = requests.Session()
             sessions.append(local.session)
         run = ctx.for_profile(profile).with_session(local.session)
         try:
