@@ -27,7 +27,6 @@ from ._errors import (
 )
 from ._models import AppCredentials
 from ._publish import Payload
-from ._redaction import scrub
 from ._store import credentials_from_json
 
 # Calls per operation, the first included (botocore's "standard" retry mode: exponential
@@ -155,8 +154,9 @@ def _client_error(target: str, exc: Any) -> SecretStoreRefused | SecretStoreUnav
             "try again later",
             target=target,
         )
-    text = scrub(str(exc.response.get("Error", {}).get("Message", "")))
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)[:300]
+    from ._responses import printable  # on a refusal only: it imports requests
+
+    text = printable(str(exc.response.get("Error", {}).get("Message", "")), 300)
     hint = _HINTS.get(code, "see the error code in the AWS Secrets Manager API reference")
     return SecretStoreRefused(
         f"AWS Secrets Manager refused {operation} on {target} ({code or status}: {text}); "

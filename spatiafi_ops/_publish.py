@@ -28,7 +28,6 @@ from urllib.parse import parse_qsl
 
 from ._errors import SecretStoreRefused, SecretStoreUnavailable, UsageError
 from ._models import AppCredentials, format_timestamp
-from ._redaction import scrub
 from ._store import without_credentials
 
 # sysexits.h EX_TEMPFAIL: "temporary failure, try again later" — a command's way to say
@@ -88,11 +87,10 @@ def _tail(stderr: bytes) -> str:
     """
     Return the last line a failed tool wrote, scrubbed and printable, for its error.
     """
+    from ._responses import printable  # as the service's own error text is shown
+
     lines = stderr.decode("utf-8", "replace").strip().splitlines()
-    if not lines:
-        return "no output"
-    last = scrub(lines[-1])
-    return "".join(ch if ch.isprintable() else "?" for ch in last)[:200]
+    return printable(lines[-1]) if lines else "no output"
 
 
 def _run(
