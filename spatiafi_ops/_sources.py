@@ -21,13 +21,13 @@ module is on the cached-token path (make bench).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ._config import Settings
+from ._credfile import parse_state_json
 from ._errors import CredentialFileError, CredentialsRejected, UsageError
 from ._models import AccessToken, AppCredentials
 from ._store import Store, credentials_from_env, credentials_from_json, read_private_json
@@ -94,13 +94,11 @@ class EnvJsonSource:
         text = env.get(self.name, "")
         if not text.strip():
             raise CredentialFileError(f"--credentials-from {self.target}: {self.name} is not set")
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):
-            raise CredentialFileError(
-                f"--credentials-from {self.target}: {self.name} does not hold JSON"
-            ) from None
-        return credentials_from_json(data, Path(f"${self.name}"))
+        label = Path(f"${self.name}")
+        # The state files' strict parser: no NaN or Infinity, bounded nesting.
+        raw = text.encode("utf-8", "surrogateescape")
+        data = parse_state_json(raw, label, advice="set it to the credentials JSON")
+        return credentials_from_json(data, label)
 
 
 class FileSource:
