@@ -145,13 +145,8 @@ class _RetryingOAuth2Session(OAuth2Session):  # type: ignore[misc]
     def fetch_token(self, url: str | None = None, **kwargs: Any) -> Any:
         target = url or self._token_url
         deadline = self._deadline or Deadline(self._settings.deadline)
-        http = HttpClient(
-            timeout=self._settings.timeout,
-            deadline=deadline,
-            session=self,
-            policy=self._policy,
-            clock=self.clock,
-            allow_insecure_transport=self._settings.allow_insecure_transport,
+        http = HttpClient.for_settings(
+            self._settings, deadline, session=self, policy=self._policy, clock=self.clock
         )
 
         def attempt() -> Any:

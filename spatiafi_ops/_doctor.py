@@ -144,12 +144,7 @@ def check_reachability(settings: Settings, clock: ServiceClock, deadline: Deadli
 
     url = settings.url + BASIC_TOKEN_PATH
     try:
-        with HttpClient(
-            timeout=settings.timeout,
-            deadline=deadline,
-            clock=clock,
-            allow_insecure_transport=settings.allow_insecure_transport,
-        ) as http:
+        with HttpClient.for_settings(settings, deadline, clock=clock) as http:
             status = http.fetch("GET", url).status_code
     except SpatiafiOpsError as exc:
         return Check("reachability", "fail", str(exc), 4)

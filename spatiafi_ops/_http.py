@@ -20,6 +20,7 @@ import tenacity
 
 from . import _log
 from ._clock import ServiceClock
+from ._config import Settings
 from ._errors import DeadlineExceeded, ServiceError, ServiceUnavailable
 from ._responses import raise_for_status
 from ._transport import prepare_session
@@ -185,6 +186,28 @@ class HttpClient:
         )
         self.policy = policy
         self._sleep = sleep
+
+    @classmethod
+    def for_settings(
+        cls,
+        settings: Settings,
+        deadline: Deadline,
+        *,
+        session: requests.Session | None = None,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        clock: ServiceClock | None = None,
+    ) -> HttpClient:
+        """
+        Return a client bounded by *settings*' timeout and cleartext rule, within *deadline*.
+        """
+        return cls(
+            timeout=settings.timeout,
+            deadline=deadline,
+            session=session,
+            policy=policy,
+            clock=clock,
+            allow_insecure_transport=settings.allow_insecure_transport,
+        )
 
     def request_timeout(self, url: str) -> float:
         """

@@ -31,7 +31,7 @@ def login(state: CliState, username: str | None, password_stdin: bool, output_fo
 
     user = resolve_user(username, password_stdin)
     settings = Store(state.settings).resolved_settings()
-    with HttpClient(timeout=settings.timeout, deadline=Deadline(settings.deadline)) as http:
+    with HttpClient.for_settings(settings, Deadline(settings.deadline)) as http:
         token = user_token(http, settings.url, user.username, user.password)
     if output_format == "json":
         echo_json(

@@ -145,12 +145,11 @@ class HttpService:
     @property
     def http(self) -> HttpClient:
         if self._http is None:
-            self._http = HttpClient(
-                timeout=self.settings.timeout,
-                deadline=self.deadline,
-                policy=self.policy,
+            self._http = HttpClient.for_settings(
+                self.settings,
+                self.deadline,
                 session=self.ctx.session,
-                allow_insecure_transport=self.settings.allow_insecure_transport,
+                policy=self.policy,
                 clock=self.ctx.clock,
             )
         return self._http

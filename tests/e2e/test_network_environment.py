@@ -174,8 +174,14 @@ def test_the_cli_refuses_cleartext_with_exit_2(
 def test_the_cli_option_and_variable_allow_cleartext(
     serve: Callable[[dict[str, Behaviour]], HostileServer], runner: RecordingRunner
 ) -> None:
-    """--allow-insecure-transport or SPATIAFI_ALLOW_INSECURE_TRANSPORT=1: the request goes."""
-    proxy = serve({TOKEN_PATH: json_answer(200, token_body())})
+    """--allow-insecure-transport or SPATIAFI_ALLOW_INSECURE_TRANSPORT=1: the request goes,
+    for every command (login builds its client like the others)."""
+    proxy = serve(
+        {
+            TOKEN_PATH: json_answer(200, token_body()),
+            BASIC_TOKEN_PATH: json_answer(200, token_body()),
+        }
+    )
     env = {
         "SPATIAFI_CLIENT_ID": CLIENT.client_id,
         "SPATIAFI_CLIENT_SECRET": CLIENT.client_secret,
@@ -191,3 +197,9 @@ def test_the_cli_option_and_variable_allow_cleartext(
     )
     assert variable.exit_code == 0, variable.stderr
     assert proxy.count(TOKEN_PATH) == 2
+    login = runner.run(
+        ["--auth-url", FAR_AWAY, "--allow-insecure-transport", "login"],
+        env={**env, "SPATIAFI_USERNAME": "u@example.com", "SPATIAFI_PASSWORD": "pw-0123456789"},
+    )
+    assert login.exit_code == 0, login.stderr
+    assert proxy.count(BASIC_TOKEN_PATH) == 1
