@@ -1,0 +1,584 @@
+"""
+AWS Secrets Manager as a profile's store and journal (``--store aws-secretsmanager:ID``).
+
+The secret's versions are the journal and its staging labels the state (docs/aws-rotation.md)::
+
+    AWSCURRENT        the credentials consumers read, with the change that made them
+    AWSPENDING        a new client, written before anything else is done with it
+                      (version id = the rotation id)
+    AWSPREVIOUS       the client AWSCURRENT replaced, valid until its grace is over
+    SPATIAFI_PLANNED  a create request in flight: its journal, no credentials
+
+The one switch is ``UpdateSecretVersionStage(AWSCURRENT, MoveToVersionId=new,
+RemoveFromVersionId=the version the run started from)``, which fails unless AWSCURRENT is
+still there (UpdateSecretVersionStage in the AWS Secrets Manager API reference): a
+compare-and-swap, so replicas on many machines need no shared lock. A version is never
+rewritten (PutSecretValue with a known ClientRequestToken is a no-op); labels move.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sys
+import time
+import uuid
+from typing import Any, NamedTuple, Protocol, cast
+
+from .. import _log
+from .._aws import _client, _error_code, _is_arn, _translated
+from .._config import Settings
+from .._credfile import credentials_to_json
+from .._errors import CredentialFileError, SecretStoreRefused, SwitchLost
+from .._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
+from .._store import credentials_from_json
+from ._state import Journal, Previous, RotationState
+
+log = _log.get_logger(__name__)
+
+PREFIX = "aws-secretsmanager:"
+CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
+PLANNED = "SPATIAFI_PLANNED"
+FORMAT = 1
+# A secret value is at most 64 KiB (Secrets Manager quotas); ours are far smaller.
+MAX_VALUE = 65536
+# A planned create whose writer we cannot see (another machine) is taken over once it is
+# this much past its writer's deadline.
+TAKEOVER_SLACK = 60.0
+_PLANNED_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "planned.secretstore.spatiafi-ops")
+
+
+class _Client(Protocol):
+    """
+    The calls the store makes, of botocore's ``secretsmanager`` client (botocore is untyped).
+    """
+
+    def describe_secret(self, *, SecretId: str) -> dict[str, Any]: ...
+
+    def get_secret_value(self, **kwargs: str) -> dict[str, Any]: ...
+
+    def put_secret_value(self, **kwargs: Any) -> dict[str, Any]: ...
+
+    def create_secret(self, **kwargs: Any) -> dict[str, Any]: ...
+
+    def update_secret_version_stage(self, **kwargs: str) -> dict[str, Any]: ...
+
+
+class Labels(NamedTuple):
+    """
+    Which version carries which label, as DescribeSecret answered.
+    """
+
+    stages: dict[str, list[str]]
+    rotation_enabled: bool
+
+    def holder(self, label: str) -> str | None:
+        return next((vid for vid, labels in self.stages.items() if label in labels), None)
+
+
+class Version(NamedTuple):
+    """
+    One version's document: credentials (none in a planned create) and its change.
+    """
+
+    version_id: str
+    credentials: AppCredentials | None
+    change: dict[str, Any]
+
+
+def store_secret_id(spec: str) -> str:
+    """
+    Return the secret id of a ``--store`` spec.
+
+    Raises:
+        ValueError: for anything but ``aws-secretsmanager:SECRET-ID``.
+    """
+    text = spec.strip()
+    if not text.startswith(PREFIX) or len(text) == len(PREFIX):
+        raise ValueError(f"{spec[:80]!r} is not a store; use aws-secretsmanager:SECRET-ID")
+    return text[len(PREFIX) :]
+
+
+def planned_version_id(rotation_id: str, attempts: int) -> str:
+    """
+    Return the version id of a planned create's journal: the same for a retried write.
+    """
+    return str(uuid.uuid5(_PLANNED_NAMESPACE, f"{rotation_id}/{attempts}"))
+
+
+class SecretsManagerStore:
+    """
+    One profile kept in one secret: the engine's ``CredentialStore`` for AWS.
+    """
+
+    def __init__(self, secret_id: str, settings: Settings) -> None:
+        self.secret_id = secret_id
+        self.settings = settings
+        self._aws: _Client | None = None
+        # The AWSCURRENT version this run started from (the swap's expected value), the
+        # version holding our pending client, and the AWSPREVIOUS version we journal.
+        self.base: str | None = None
+        self.pending_version: str | None = None
+        self.previous_version: str | None = None
+        self.stale_pending: str | None = None
+        self.written: set[str] = set()
+
+    @property
+    def target(self) -> str:
+        return f"{PREFIX}{self.secret_id}"
+
+    @property
+    def profile(self) -> str:
+        return self.settings.profile
+
+    # -- AWS -----------------------------------------------------------------------------
+
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        if self._aws is None:
+            timeout = self.settings.timeout
+            self._aws = cast(_Client, _client(self.target, self.secret_id, timeout))
+        with _translated(self.target):
+            answer: dict[str, Any] = getattr(self._aws, operation)(SecretId=self.secret_id, **params)
+        return answer
+
+    def labels(self) -> Labels | None:
+        """
+        Return the secret's labels, or ``None`` when there is no such secret.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            with _translated(self.target):
+                try:
+                    answer = self._call_raw("describe_secret")
+                except ClientError as exc:
+                    if _error_code(exc) == "ResourceNotFoundException":
+                        return None
+                    raise
+        except SecretStoreRefused:
+            raise
+        stages = answer.get("VersionIdsToStages") or {}
+        if not isinstance(stages, dict):
+            stages = {}
+        return Labels(
+            {str(k): [str(s) for s in v] for k, v in stages.items() if isinstance(v, list)},
+            bool(answer.get("RotationEnabled")),
+        )
+
+    def _call_raw(self, operation: str, **params: Any) -> dict[str, Any]:
+        """
+        Make one call, botocore's exceptions untranslated (the caller decides by code).
+        """
+        if self._aws is None:
+            self._aws = cast(_Client, _client(self.target, self.secret_id, self.settings.timeout))
+        answer: dict[str, Any] = getattr(self._aws, operation)(SecretId=self.secret_id, **params)
+        return answer
+
+    def version(self, version_id: str) -> Version | None:
+        """
+        Return a version's document, ``None`` when it has no value (RotateSecret's placeholder).
+
+        Raises:
+            CredentialFileError: for a value that is not ours (not our JSON document).
+        """
+        from botocore.exceptions import ClientError
+
+        with _translated(self.target):
+            try:
+                answer = self._call_raw("get_secret_value", VersionId=version_id)
+            except ClientError as exc:
+                if _error_code(exc) in ("ResourceNotFoundException", "SecretHasNoValueException"):
+                    return None
+                raise
+        return self._parse(version_id, answer.get("SecretString"))
+
+    def _parse(self, version_id: str, text: object) -> Version:
+        where = f"{self.target} (version {version_id})"
+        try:
+            if not isinstance(text, str) or len(text) > MAX_VALUE:
+                raise ValueError("not a string of at most 64 KiB")
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            change = data.get("rotation") or {}
+            if not isinstance(change, dict):
+                raise ValueError("rotation is not an object")
+        except (ValueError, RecursionError):
+            raise CredentialFileError(
+                f"{where} does not hold the credentials JSON; put the credentials there "
+                "(credentials import, or --publish) or give another secret",
+                path=self.target,
+            ) from None
+        credentials = None
+        if "client_id" in data:
+            from pathlib import Path
+
+            credentials = credentials_from_json(data, Path(where))
+        return Version(version_id, credentials, change)
+
+    def _put(self, version_id: str, document: dict[str, Any], label: str) -> None:
+        """
+        Write a new version labelled *label* (a retry with the same id is a no-op);
+        create the secret when there is none.
+        """
+        from botocore.exceptions import ClientError
+
+        if version_id in self.written:
+            return
+        text = json.dumps(document, separators=(",", ":"))
+        with _translated(self.target):
+            try:
+                self._call_raw(
+                    "put_secret_value",
+                    SecretString=text,
+                    ClientRequestToken=version_id,
+                    VersionStages=[label],
+                )
+            except ClientError as exc:
+                if _error_code(exc) != "ResourceNotFoundException":
+                    raise
+                if _is_arn(self.secret_id):
+                    raise SecretStoreRefused(
+                        f"{self.target}: no such secret; create it first (an ARN cannot name "
+                        "a new secret), or give a name",
+                        target=self.target,
+                    ) from None
+                assert self._aws is not None
+                # The first version of a secret is AWSCURRENT whatever we ask.
+                self._aws.create_secret(
+                    Name=self.secret_id,
+                    SecretString=text,
+                    ClientRequestToken=version_id,
+                    Description="SpatiaFi app credentials and their rotation (spatiafi-ops)",
+                )
+        self.written.add(version_id)
+
+    def move_label(self, label: str, *, to: str | None, away_from: str | None) -> bool:
+        """
+        Move *label* to version *to* (or off *away_from* alone), only while it is on
+        *away_from*: the compare-and-swap. Return whether it moved (or already was there).
+        """
+        params = {"VersionStage": label}
+        if to is not None:
+            params["MoveToVersionId"] = to
+        if away_from is not None:
+            params["RemoveFromVersionId"] = away_from
+        try:
+            self._call("update_secret_version_stage", **params)
+        except SecretStoreRefused:
+            labels = self.labels()
+            holder = labels.holder(label) if labels is not None else None
+            return holder == to  # a retry whose first answer was lost, or another's move
+        return True
+
+    # -- the CredentialStore seam -------------------------------------------------------
+
+    def current(self) -> AppCredentials | None:
+        """
+        Return the credentials of AWSCURRENT (``None``: no secret, or a first create's
+        journal only).
+        """
+        labels = self.labels()
+        vid = labels.holder(CURRENT) if labels is not None else None
+        found = self.version(vid) if vid is not None else None
+        return found.credentials if found is not None else None
+
+    def require(self) -> AppCredentials:
+        found = self.current()
+        if found is None:
+            raise CredentialFileError(
+                f"{self.target} holds no credentials; create them with 'spatiafi-ops --store "
+                f"{self.target} credentials create'",
+                path=self.target,
+            )
+        return found
+
+    def load_journal(self) -> RotationState:
+        """
+        Read the journal from the labels: the previous client from AWSPREVIOUS, an
+        unfinished change from AWSPENDING or SPATIAFI_PLANNED, a pending client that can
+        never become current (its base is no longer AWSCURRENT) for revocation.
+        """
+        state = RotationState()
+        labels = self.labels()
+        if labels is None:
+            return state
+        self.base = labels.holder(CURRENT)
+        current = self.version(self.base) if self.base is not None else None
+        if current is not None and current.credentials is None:
+            # A first create's journal became AWSCURRENT (every first version does).
+            state.rotation = self._planned_journal(current, None)
+            return state
+        old = current.credentials if current is not None else None
+        state.previous = self._previous(labels, current)
+        pending_vid = labels.holder(PENDING)
+        if pending_vid is not None and pending_vid != self.base:
+            pending = self.version(pending_vid)
+            if pending is not None and pending.credentials is not None:
+                if pending.change.get("based_on") == self.base:
+                    state.rotation = self._created_journal(pending, old)
+                    self.pending_version = pending_vid
+                else:
+                    # Its swap can only fail now: the client is provably ours and useless.
+                    state.revoking.append(pending.credentials.client_id)
+                    self.stale_pending = pending_vid
+        planned_vid = labels.holder(PLANNED)
+        if state.rotation is None and planned_vid is not None:
+            planned = self.version(planned_vid)
+            if planned is not None and self._abandoned(planned.change):
+                state.rotation = self._planned_journal(planned, old)
+        return state
+
+    def busy(self) -> str | None:
+        """
+        Return who is creating a client for this secret now (a live planned create of
+        another run), else ``None``: a hint that saves a wasted create, never a lock.
+        """
+        labels = self.labels()
+        planned_vid = labels.holder(PLANNED) if labels is not None else None
+        if planned_vid is None or planned_vid in self.written:
+            return None
+        planned = self.version(planned_vid)
+        if planned is None or self._abandoned(planned.change):
+            return None
+        change = planned.change
+        return f"{change.get('host', '?')} (pid {change.get('pid', '?')})"
+
+    def _abandoned(self, change: dict[str, Any]) -> bool:
+        """
+        Return whether the run that wrote a planned create is gone: a dead process of this
+        host, or a run past its deadline.
+        """
+        try:
+            expires = parse_timestamp(str(change.get("expires_at")))
+        except (ValueError, OverflowError):
+            return True
+        if change.get("host") == socket.gethostname() and isinstance(change.get("pid"), int):
+            return not _process_alive(change["pid"])
+        return time.time() > expires + TAKEOVER_SLACK
+
+    def _previous(self, labels: Labels, current: Version | None) -> Previous | None:
+        vid = labels.holder(PREVIOUS)
+        if current is None or vid is None or vid == self.base:
+            return None
+        replaced = current.change.get("replaces")
+        found = self.version(vid)
+        if found is None or found.credentials is None or replaced is None:
+            return None
+        self.previous_version = vid
+        if found.credentials.client_id != replaced or not current.change.get("revoke_replaced"):
+            # Not the client our change replaced (moved by hand?): never ours to revoke.
+            return Previous(found.credentials, None, None)
+        written = parse_timestamp(str(current.change["written_at"]))
+        grace = float(current.change.get("grace_s", 0.0))
+        return Previous(found.credentials, current.change.get("rotation_id"), written + grace)
+
+    def _created_journal(self, pending: Version, old: AppCredentials | None) -> Journal:
+        change = pending.change
+        kind = change.get("kind", "rotate")
+        return Journal(
+            rotation_id=pending.version_id,
+            kind=kind if kind in ("create", "replace", "repair", "rotate") else "rotate",
+            phase="created",
+            started_at=time.time(),
+            old=old,
+            revoke_old=bool(change.get("revoke_replaced", True)),
+            grace=float(change.get("grace_s", 0.0)),
+            pending=pending.credentials,
+        )
+
+    def _planned_journal(self, planned: Version, old: AppCredentials | None) -> Journal:
+        change = planned.change
+        before = change.get("clients_before")
+        kind = change.get("kind", "rotate")
+        journal = Journal(
+            rotation_id=str(change.get("rotation_id") or uuid.uuid4()),
+            kind=kind if kind in ("create", "replace", "repair", "rotate") else "rotate",
+            phase="planned",
+            started_at=time.time(),
+            old=old,
+            revoke_old=bool(change.get("revoke_replaced", True)),
+            grace=float(change.get("grace_s", 0.0)),
+            create_attempts=[parse_timestamp(t) for t in change.get("create_attempts", [])],
+            clients_before=(
+                [check_client_id(c) for c in before if isinstance(c, str)]
+                if isinstance(before, list)
+                else None
+            ),
+        )
+        self.written.add(planned.version_id)  # ours to clear once the create is journaled
+        self.planned_version = planned.version_id
+        return journal
+
+    planned_version: str | None = None
+
+    def save_journal(self, state: RotationState) -> None:
+        """
+        Write what changed: a planned create, a created client (AWSPENDING), the labels
+        of a closed change. ``revoking`` needs no record: the labels say what to revoke.
+        """
+        journal = state.rotation
+        if journal is not None and journal.phase == "planned" and journal.create_attempts:
+            vid = planned_version_id(journal.rotation_id, len(journal.create_attempts))
+            self._put(vid, {"rotation": self._planned_change(journal)}, PLANNED)
+            self.planned_version = vid
+        elif journal is not None and journal.phase == "created":
+            assert journal.pending is not None
+            if self.pending_version != journal.rotation_id:
+                document = {
+                    "profile": self.profile,
+                    **credentials_to_json(journal.pending),
+                    "previous_client_id": journal.old_client_id,
+                    "rotation": self._created_change(journal),
+                }
+                self._put(journal.rotation_id, document, PENDING)
+                self.pending_version = journal.rotation_id
+            self._clear(PLANNED, "planned_version")
+        elif journal is None:
+            self._clear(PLANNED, "planned_version")
+            self._clear(PENDING, "pending_version")
+            self._clear(PENDING, "stale_pending")
+        if state.previous is None:
+            self._clear(PREVIOUS, "previous_version")
+
+    def _clear(self, label: str, attribute: str) -> None:
+        vid = getattr(self, attribute)
+        if vid is not None:
+            self.move_label(label, to=None, away_from=vid)
+            setattr(self, attribute, None)
+
+    def _planned_change(self, journal: Journal) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "phase": "planned",
+            "rotation_id": journal.rotation_id,
+            "kind": journal.kind,
+            "based_on": self.base,
+            "revoke_replaced": journal.revoke_old,
+            "grace_s": journal.grace,
+            "create_attempts": [format_timestamp(t) for t in journal.create_attempts],
+            "clients_before": journal.clients_before,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "expires_at": format_timestamp(time.time() + self.settings.deadline),
+        }
+
+    def _created_change(self, journal: Journal) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "rotation_id": journal.rotation_id,
+            "kind": journal.kind,
+            "based_on": self.base,
+            "replaces": journal.old_client_id,
+            "revoke_replaced": journal.revoke_old,
+            "grace_s": journal.grace if math.isfinite(journal.grace) else 0.0,
+            "written_at": format_timestamp(time.time()),
+        }
+
+    def switch(self, new: AppCredentials, *, replacing: AppCredentials | None) -> None:
+        """
+        Move AWSCURRENT to the pending version, only from the version the run started
+        from; AWS moves AWSPREVIOUS to that one.
+
+        Raises:
+            SwitchLost: when another run switched first (ours was never current).
+        """
+        vid = self.pending_version
+        assert vid is not None, "the pending version is written before the switch"
+        base = self.base
+        if replacing is None and base is not None and self._holds_no_credentials(base):
+            pass  # a first create: AWSCURRENT is on its journal, which we replace
+        if self.move_label(CURRENT, to=vid, away_from=base):
+            self.previous_version = base if replacing is not None else None
+            log.debug("store_switched", target=self.target, version=vid)
+            return
+        now = self.current()
+        raise SwitchLost(
+            f"{self.target} was switched by another replica first; client {new.client_id} "
+            "was never current",
+            current_client_id=now.client_id if now is not None else None,
+        )
+
+    def _holds_no_credentials(self, vid: str) -> bool:
+        found = self.version(vid)
+        return found is None or found.credentials is None
+
+    def keep(self, credentials: AppCredentials) -> None:
+        """
+        Nothing to do: the replaced credentials stay readable in their own version.
+        """
+        log.debug("store_kept", target=self.target, client_id=credentials.client_id)
+
+    def holders(self, client_id: str) -> frozenset[str]:
+        """
+        Return the labels that still hold *client_id* and forbid its revocation, read now:
+        AWSCURRENT, a pending client that may still switch, or an AWSPREVIOUS that the
+        current version does not say it replaced.
+        """
+        labels = self.labels()
+        if labels is None:
+            return frozenset()
+        current_vid = labels.holder(CURRENT)
+        current = self.version(current_vid) if current_vid is not None else None
+        held = set()
+        if current is not None and current.credentials is not None:
+            if current.credentials.client_id == client_id:
+                held.add(f"{self.target} {CURRENT}")
+            previous_vid = labels.holder(PREVIOUS)
+            previous = self.version(previous_vid) if previous_vid is not None else None
+            if (
+                previous is not None
+                and previous.credentials is not None
+                and previous.credentials.client_id == client_id
+                and current.change.get("replaces") != client_id
+            ):
+                held.add(f"{self.target} {PREVIOUS}")
+        pending_vid = labels.holder(PENDING)
+        if pending_vid is not None and pending_vid != current_vid:
+            pending = self.version(pending_vid)
+            if (
+                pending is not None
+                and pending.credentials is not None
+                and pending.credentials.client_id == client_id
+                and pending.change.get("based_on") == current_vid
+            ):
+                held.add(f"{self.target} {PENDING}")
+        return frozenset(held)
+
+    def claimed_client_ids(self) -> frozenset[str]:
+        """
+        Return the clients the labelled versions hold (reconciliation never takes them).
+        """
+        labels = self.labels()
+        if labels is None:
+            return frozenset()
+        ids = set()
+        for label in (CURRENT, PENDING, PREVIOUS):
+            vid = labels.holder(label)
+            found = self.version(vid) if vid is not None else None
+            if found is not None and found.credentials is not None:
+                ids.add(found.credentials.client_id)
+        return frozenset(ids)
+
+
+def _process_alive(pid: int) -> bool:
+    """
+    Return whether process *pid* of this host still runs (a zombie counts as gone).
+    """
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":
+        return True  # no cheap probe: the deadline decides
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().split(b") ", 1)[-1][:1] != b"Z"
+    except OSError:
+        return True
