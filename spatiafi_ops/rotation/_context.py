@@ -19,7 +19,6 @@ from .._errors import UsageError
 from .._http import DEFAULT_RETRY_POLICY, Deadline, RetryPolicy
 from .._models import UserLogin
 from .._publish import Sink
-from .._store import stored_client_ids
 
 DEFAULT_MAX_AGE = 30 * 86400.0
 DEFAULT_GRACE = 3600.0
@@ -67,25 +66,6 @@ class Policy:
                 )
 
 
-class _Holders:
-    """
-    Which profile stores which client, read once per run and shared by its profiles.
-
-    A profile's change never makes another profile hold its old client, so this snapshot
-    errs only towards keeping a client (listed for manual revocation), never cutting one.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_client: dict[str, str] | None = None
-
-    def get(self, settings: Settings) -> dict[str, str]:
-        with self._lock:
-            if self._by_client is None:
-                self._by_client = stored_client_ids(settings.resolved_config_dir())
-            return self._by_client
-
-
 class CreateGate:
     """
     The client ids this run created, and a gate that keeps a reconciliation from listing
@@ -127,8 +107,8 @@ class RunContext:
     What one run shares between the profiles it touches, made once by the caller.
 
     Holds the settings, the service's clock, the login source with the user token it yields
-    (one login for a whole fleet), the create gate, the map of which profile stores which
-    client, and an optional ``requests.Session`` for keep-alive connections.
+    (one login for a whole fleet), the create gate, and an optional ``requests.Session``
+    for keep-alive connections.
     ``for_profile()`` gives a view on another profile that shares all of it.
     """
 
@@ -148,11 +128,10 @@ class RunContext:
         self.tokens = UserTokens(login)
         self.gate = CreateGate()
         self.session = session
-        self._holders = _Holders()
 
     def for_profile(self, profile: str) -> RunContext:
         """
-        Return this context for *profile*, sharing the login, gate and holders.
+        Return this context for *profile*, sharing the login and the gate.
         """
         other = copy.copy(self)
         other.settings = self.settings._replace(profile=profile)
@@ -173,12 +152,6 @@ class RunContext:
         other = copy.copy(self)
         other.session = session
         return other
-
-    def holders(self) -> dict[str, str]:
-        """
-        Return client id → the profile storing it, read once for the whole run.
-        """
-        return self._holders.get(self.settings)
 
     def new_deadline(self) -> Deadline:
         """

@@ -33,7 +33,6 @@ from .._errors import (
 from .._http import Deadline
 from .._models import AccessToken, AppCredentials, format_timestamp
 from .._publish import Payload
-from .._store import Store
 from .._token_cache import TokenCache
 from ._context import Policy, RunContext
 from ._service import Service, orphan_candidates
@@ -44,8 +43,8 @@ from ._state import (
     Published,
     RejectedRepair,
     RotationState,
-    profile_client_ids,
 )
+from ._store import CredentialStore
 
 log = _log.get_logger(__name__)
 
@@ -105,7 +104,12 @@ class Engine:
     """
 
     def __init__(
-        self, ctx: RunContext, policy: Policy, store: Store, service: Service, deadline: Deadline
+        self,
+        ctx: RunContext,
+        policy: Policy,
+        store: CredentialStore,
+        service: Service,
+        deadline: Deadline,
     ) -> None:
         self.ctx = ctx
         self.deadline = deadline
@@ -113,9 +117,7 @@ class Engine:
         self.policy = policy
         self.store = store
         self.service = service
-        self.state = RotationState.load(
-            store.paths, allow_insecure=self.settings.allow_insecure_permissions
-        )
+        self.state: RotationState = store.load_journal()
         self.report = Report()
         # Whether resume() finished DELETEs an earlier run had sent (a result says so).
         self.resumed_revocations = False
@@ -124,7 +126,7 @@ class Engine:
         """
         Write the state atomically (temp file, fsync, rename, fsync of the directory).
         """
-        self.state.save(self.store.paths)
+        self.store.save_journal(self.state)
 
     # -- resuming ---------------------------------------------------------------------
 
@@ -142,7 +144,7 @@ class Engine:
         return journal
 
     def _finish_revocations(self) -> None:
-        current = self.store.read()
+        current = self.store.current()
         for client_id in list(self.state.revoking):
             self.resumed_revocations = True
             self.state.revoking.remove(client_id)
@@ -209,13 +211,13 @@ class Engine:
             self._create(journal)
         pending = journal.pending
         assert pending is not None  # "created" journals the new credentials
-        current = self.store.read()
+        current = self.store.current()
         if current is None or current.client_id != pending.client_id:
             token = self._verify(journal)  # never switch to an unproven secret
             crash_point("verified")
             if current is not None and current.client_id != journal.old_client_id:
-                self.store.backup(current)  # not the one we journaled: keep it too
-            self.store.write(pending)  # the atomic switch
+                self.store.keep(current)  # not the one we journaled: keep it too
+            self.store.switch(pending, replacing=current)  # the atomic switch
             crash_point("switched")
             self._cache(pending, token)
         self._retire(journal)
@@ -288,7 +290,7 @@ class Engine:
 
     def _ids_in_use(self, journal: Journal) -> set[str]:
         ids = self.state.known_client_ids() | set(journal.clients_before or ())
-        current = self.store.read()
+        current = self.store.current()
         if current is not None:
             ids.add(current.client_id)
         return ids
@@ -308,7 +310,7 @@ class Engine:
             )
             return False
         known = created_here | self._ids_in_use(journal)
-        known |= profile_client_ids(self.settings.resolved_config_dir())
+        known |= self.store.claimed_client_ids()
         candidates = orphan_candidates(listed, known, attempts, self.settings.timeout)
         journal.create_attempts = []
         if len(candidates) > len(attempts):
@@ -377,12 +379,12 @@ class Engine:
         # Tokens minted with the old secret are never served for the new one.
         TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.url, old)
         if journal.kind == "repair":
-            self.store.backup(old)  # rejected credentials: kept for the record only
+            self.store.keep(old)  # rejected credentials: kept for the record only
         elif journal.kind == "rotate" or journal.revoke_old:
             revoke_after = time.time() + journal.grace if journal.revoke_old else None
             self.state.previous = Previous(old, journal.rotation_id, revoke_after)
         else:
-            self.store.backup(old)
+            self.store.keep(old)
             self._manual(old.client_id)
             self._warn(
                 "old_client_kept",
@@ -396,7 +398,7 @@ class Engine:
         """
         Return the targets of the policy's sinks that lack the current client.
         """
-        current = self.store.read()
+        current = self.store.current()
         published = self.state.published
         if current is None:
             return []
@@ -411,7 +413,8 @@ class Engine:
         missing = set(self.unpublished())
         if not missing:
             return
-        current = self.store.require()
+        current = self.store.current()
+        assert current is not None  # unpublished() is empty without current credentials
         if self.state.published is None or self.state.published.client_id != current.client_id:
             self.state.published = Published(current.client_id)
         published = self.state.published
@@ -459,12 +462,12 @@ class Engine:
                 f"(missing: {', '.join(waiting)})",
             )
             return
-        holder = self.ctx.holders().get(client_id, self.store.profile)
-        if holder != self.store.profile:
+        others = sorted(self.store.holders(client_id) - {self.store.profile})
+        if others:
             # Another profile holds the same client (a copied file): never cut it off.
             self.set_aside_previous(
                 "previous_client_shared",
-                f"client {client_id} is still stored by profile {holder!r}; it was not revoked",
+                f"client {client_id} is still stored by profile {others[0]!r}; it was not revoked",
             )
             self.save()
             return
@@ -481,7 +484,7 @@ class Engine:
         previous = self.state.previous
         if previous is None:
             return
-        self.store.backup(previous.credentials)
+        self.store.keep(previous.credentials)
         self._manual(previous.credentials.client_id)
         self.state.previous = None
         self._warn(event, message)
@@ -492,7 +495,7 @@ class Engine:
 
         Returns what the service said: True, False (already gone), ``None`` (unsupported).
         """
-        current = self.store.read()
+        current = self.store.current()
         if not allow_current and current is not None and current.client_id == client_id:
             self._warn(
                 "revocation_refused",
@@ -514,7 +517,7 @@ class Engine:
             self.state.previous = None
         if existed is None:
             if keep is not None:
-                self.store.backup(keep)  # still valid at the service: nothing is lost
+                self.store.keep(keep)  # still valid at the service: nothing is lost
             self._manual(client_id)
             self._warn(
                 "revoke_unsupported",

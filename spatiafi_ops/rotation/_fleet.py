@@ -58,7 +58,6 @@ def rotate_all_profiles(
     gets its own ``settings.deadline``.
     """
     profiles = list_profiles(ctx.settings.resolved_config_dir())
-    ctx.holders()  # read once, before any profile changes
     started = time.monotonic()
     # One keep-alive session per worker thread: no new connection (and server thread)
     # per profile. requests.Session is not shared between threads.

@@ -20,6 +20,7 @@ from ._plan import plan_ensure, plan_rotation, rotation_due
 from ._result import build_result, changed_result, lock_held_result, logged_run
 from ._service import HttpService, mints
 from ._state import RotationState
+from ._store import FileStore
 
 DEFAULT_POLICY = Policy()
 
@@ -77,17 +78,16 @@ def _engine(ctx: RunContext, policy: Policy, store: Store) -> Iterator[Engine]:
     """
     deadline = ctx.new_deadline()
     with HttpService(ctx, policy.retry, deadline) as service:
-        yield Engine(ctx, policy, store, service, deadline)
+        yield Engine(ctx, policy, FileStore(store), service, deadline)
 
 
-def _resume(engine: Engine, policy: Policy) -> ProvisionResult | None:
+def _resume(engine: Engine, policy: Policy, store: Store) -> ProvisionResult | None:
     """
     Finish what an earlier run left; return its result, or ``None`` if nothing was left.
 
     Each step checks its post-condition first: resuming never creates again. A result
     whose action is "revoked" finished only the DELETEs of an earlier, closed change.
     """
-    store = engine.store
     journal = engine.resume()
     if journal is None and not engine.resumed_revocations:
         return None
@@ -127,7 +127,7 @@ def _create(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
             return lock_held_result(store)
-        resumed = _resume(engine, policy)
+        resumed = _resume(engine, policy, store)
         if resumed is not None:
             return resumed  # the interrupted create (or replace) is this one: never a second
         current = store.read()
@@ -169,7 +169,7 @@ def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
             return lock_held_result(store)
-        resumed = _resume(engine, policy)
+        resumed = _resume(engine, policy, store)
         if resumed is not None and resumed.action != "revoked":
             return resumed
         latest = store.read()
@@ -248,7 +248,7 @@ def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
             return lock_held_result(store)
-        resumed = _resume(engine, policy)
+        resumed = _resume(engine, policy, store)
         if resumed is not None and resumed.action != "revoked":
             return resumed
         current = store.read()
@@ -312,13 +312,13 @@ def revoke_credentials(
     def revoke(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
         wait = ctx.settings.deadline if policy.wait is None else policy.wait
         with _locked(store, wait), _engine(ctx, policy, store) as engine:
-            return _revoke(engine, client_id, force=policy.force)
+            return _revoke(engine, store, client_id, force=policy.force)
 
     return _logged("revocation", ctx, policy, revoke)
 
 
-def _revoke(engine: Engine, client_id: str, *, force: bool) -> ProvisionResult:
-    store, state, settings = engine.store, engine.state, engine.settings
+def _revoke(engine: Engine, store: Store, client_id: str, *, force: bool) -> ProvisionResult:
+    state, settings = engine.state, engine.settings
     current = store.read()
     pending = state.rotation.pending if state.rotation is not None else None
     if not force and current is not None and current.client_id == client_id:
