@@ -189,6 +189,16 @@ def _source(text: str) -> str:
     return check_source_spec(text)
 
 
+def _store(text: str) -> str:
+    spec = text.strip()
+    prefix = "aws-secretsmanager:"
+    if not spec.startswith(prefix) or len(spec) == len(prefix):
+        raise ValueError(
+            f"{text[:80]!r} is not a store; use aws-secretsmanager:SECRET-ID (docs/aws-rotation.md)"
+        )
+    return spec
+
+
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("auth_url", "--auth-url", "SPATIAFI_AUTH_URL", normalize_auth_url),
     SettingSpec("profile", "--profile", "SPATIAFI_PROFILE", validate_profile_name),
@@ -209,6 +219,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         parse_flag,
     ),
     SettingSpec("credentials_from", "--credentials-from", "SPATIAFI_CREDENTIALS_FROM", _source),
+    SettingSpec("store", "--store", "SPATIAFI_STORE", _store),
 )
 SETTING_BY_FIELD = {spec.field: spec for spec in SETTINGS}
 
@@ -233,6 +244,9 @@ class Settings(NamedTuple):
     # Where consumers read app credentials (a source spec, see _sources); None: env, else
     # the profile.
     credentials_from: str | None = None
+    # Where the profile's credentials and rotation journal live when not in config_dir:
+    # aws-secretsmanager:SECRET-ID (docs/aws-rotation.md).
+    store: str | None = None
 
     @property
     def url(self) -> str:

@@ -216,6 +216,8 @@ class SwitchLost(LocalStateError):
     def __init__(self, message: str, *, current_client_id: str | None) -> None:
         super().__init__(message)
         self.current_client_id = current_client_id
+        # The clients the losing change revoked (its own), set as the engine closes it.
+        self.revoked: tuple[str, ...] = ()
 
 
 class SecretStoreUnavailable(ServiceError):

@@ -206,10 +206,13 @@ def parse_source(spec: str, environ: Mapping[str, str] | None = None) -> Source:
 
 def source_for(settings: Settings, environ: Mapping[str, str] | None = None) -> Source:
     """
-    Return the source the settings name, or py-spatiafi's default order.
+    Return the source the settings name, else the profile's store when it is a secret
+    (its AWSCURRENT), else py-spatiafi's default order.
     """
     if settings.credentials_from:
         return parse_source(settings.credentials_from, environ)
+    if settings.store:
+        return parse_source(settings.store, environ)
     return DefaultSource(environ)
 
 

@@ -28,6 +28,7 @@ from .._errors import (
     ServiceError,
     ServiceUnavailable,
     SpatiafiOpsError,
+    SwitchLost,
     UnexpectedResponse,
 )
 from .._http import Deadline
@@ -217,7 +218,12 @@ class Engine:
             crash_point("verified")
             if current is not None and current.client_id != journal.old_client_id:
                 self.store.keep(current)  # not the one we journaled: keep it too
-            self.store.switch(pending, replacing=current)  # the atomic switch
+            try:
+                self.store.switch(pending, replacing=current)  # the atomic switch
+            except SwitchLost as exc:
+                self._lost(journal)
+                exc.revoked = tuple(self.report.revoked)
+                raise
             crash_point("switched")
             self._cache(pending, token)
         self._retire(journal)
@@ -226,6 +232,22 @@ class Engine:
         self.save()  # closes the journal
         log.debug("rotation_switched", rotation_id=journal.rotation_id, client_id=pending.client_id)
         return pending
+
+    def _lost(self, journal: Journal) -> None:
+        """
+        Close a change whose switch another replica won: its new client was never current
+        and never can be (the store moved on from the version it replaces), so it is
+        provably this change's own and is revoked.
+        """
+        assert journal.pending is not None
+        new_id = journal.pending.client_id
+        self.state.rotation = None
+        self.save()
+        try:
+            self.revoke(new_id)
+        except ServiceError as exc:
+            self._manual(new_id)
+            self._warn("lost_client_not_revoked", f"revoking client {new_id} failed: {exc}")
 
     # create
 

@@ -33,7 +33,7 @@ from .._config import Settings
 from .._credfile import credentials_to_json
 from .._errors import CredentialFileError, SecretStoreRefused, SwitchLost
 from .._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
-from .._store import credentials_from_json
+from .._store import Store, credentials_from_json
 from ._state import Journal, Previous, RotationState
 
 log = _log.get_logger(__name__)
@@ -88,6 +88,15 @@ class Version(NamedTuple):
     change: dict[str, Any]
 
 
+class SecretPaths(NamedTuple):
+    """
+    Where errors say the credentials and the journal are: both in the secret.
+    """
+
+    credentials: str
+    state: str
+
+
 def store_secret_id(spec: str) -> str:
     """
     Return the secret id of a ``--store`` spec.
@@ -122,6 +131,7 @@ class SecretsManagerStore:
         self.base: str | None = None
         self.pending_version: str | None = None
         self.previous_version: str | None = None
+        self.planned_version: str | None = None
         self.stale_pending: str | None = None
         self.written: set[str] = set()
 
@@ -136,12 +146,8 @@ class SecretsManagerStore:
     # -- AWS -----------------------------------------------------------------------------
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        if self._aws is None:
-            timeout = self.settings.timeout
-            self._aws = cast(_Client, _client(self.target, self.secret_id, timeout))
         with _translated(self.target):
-            answer: dict[str, Any] = getattr(self._aws, operation)(SecretId=self.secret_id, **params)
-        return answer
+            return self._call_raw(operation, **params)
 
     def labels(self) -> Labels | None:
         """
@@ -149,16 +155,13 @@ class SecretsManagerStore:
         """
         from botocore.exceptions import ClientError
 
-        try:
-            with _translated(self.target):
-                try:
-                    answer = self._call_raw("describe_secret")
-                except ClientError as exc:
-                    if _error_code(exc) == "ResourceNotFoundException":
-                        return None
-                    raise
-        except SecretStoreRefused:
-            raise
+        with _translated(self.target):
+            try:
+                answer = self._call_raw("describe_secret")
+            except ClientError as exc:
+                if _error_code(exc) == "ResourceNotFoundException":
+                    return None
+                raise
         stages = answer.get("VersionIdsToStages") or {}
         if not isinstance(stages, dict):
             stages = {}
@@ -246,13 +249,16 @@ class SecretsManagerStore:
                         target=self.target,
                     ) from None
                 assert self._aws is not None
-                # The first version of a secret is AWSCURRENT whatever we ask.
                 self._aws.create_secret(
                     Name=self.secret_id,
                     SecretString=text,
                     ClientRequestToken=version_id,
                     Description="SpatiaFi app credentials and their rotation (spatiafi-ops)",
                 )
+                if label != CURRENT:
+                    self._call_raw(
+                        "update_secret_version_stage", VersionStage=label, MoveToVersionId=version_id
+                    )
         self.written.add(version_id)
 
     def move_label(self, label: str, *, to: str | None, away_from: str | None) -> bool:
@@ -285,6 +291,16 @@ class SecretsManagerStore:
         found = self.version(vid) if vid is not None else None
         return found.credentials if found is not None else None
 
+    def read(self) -> AppCredentials | None:
+        """
+        Return the current credentials (the file store's name, which the verbs use).
+        """
+        return self.current()
+
+    @property
+    def paths(self) -> SecretPaths:
+        return SecretPaths(self.target, self.target)
+
     def require(self) -> AppCredentials:
         found = self.current()
         if found is None:
@@ -309,7 +325,8 @@ class SecretsManagerStore:
         current = self.version(self.base) if self.base is not None else None
         if current is not None and current.credentials is None:
             # A first create's journal became AWSCURRENT (every first version does).
-            state.rotation = self._planned_journal(current, None)
+            if self._abandoned(current.change):
+                state.rotation = self._planned_journal(current, None)
             return state
         old = current.credentials if current is not None else None
         state.previous = self._previous(labels, current)
@@ -338,10 +355,12 @@ class SecretsManagerStore:
         """
         labels = self.labels()
         planned_vid = labels.holder(PLANNED) if labels is not None else None
+        if planned_vid is None and labels is not None:
+            planned_vid = labels.holder(CURRENT)  # a first create's journal, maybe
         if planned_vid is None or planned_vid in self.written:
             return None
         planned = self.version(planned_vid)
-        if planned is None or self._abandoned(planned.change):
+        if planned is None or planned.credentials is not None or self._abandoned(planned.change):
             return None
         change = planned.change
         return f"{change.get('host', '?')} (pid {change.get('pid', '?')})"
@@ -411,8 +430,6 @@ class SecretsManagerStore:
         self.written.add(planned.version_id)  # ours to clear once the create is journaled
         self.planned_version = planned.version_id
         return journal
-
-    planned_version: str | None = None
 
     def save_journal(self, state: RotationState) -> None:
         """
@@ -488,8 +505,12 @@ class SecretsManagerStore:
         vid = self.pending_version
         assert vid is not None, "the pending version is written before the switch"
         base = self.base
-        if replacing is None and base is not None and self._holds_no_credentials(base):
-            pass  # a first create: AWSCURRENT is on its journal, which we replace
+        if base is None:
+            # A first create: its first write became AWSCURRENT (every first version does).
+            labels = self.labels()
+            holder = labels.holder(CURRENT) if labels is not None else None
+            if holder is not None and holder in self.written:
+                base = holder
         if self.move_label(CURRENT, to=vid, away_from=base):
             self.previous_version = base if replacing is not None else None
             log.debug("store_switched", target=self.target, version=vid)
@@ -500,10 +521,6 @@ class SecretsManagerStore:
             "was never current",
             current_client_id=now.client_id if now is not None else None,
         )
-
-    def _holds_no_credentials(self, vid: str) -> bool:
-        found = self.version(vid)
-        return found is None or found.credentials is None
 
     def keep(self, credentials: AppCredentials) -> None:
         """
@@ -582,3 +599,7 @@ def _process_alive(pid: int) -> bool:
             return stat.read().split(b") ", 1)[-1][:1] != b"Z"
     except OSError:
         return True
+
+
+# What the verbs take: the config directory's profile, or a secret.
+ProfileStore = Store | SecretsManagerStore
