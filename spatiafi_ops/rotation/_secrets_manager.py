@@ -134,6 +134,8 @@ class SecretsManagerStore:
         self.planned_version: str | None = None
         self.stale_pending: str | None = None
         self.written: set[str] = set()
+        # Versions never change once written: each is read once per run.
+        self._versions: dict[str, Version | None] = {}
 
     @property
     def target(self) -> str:
@@ -188,14 +190,18 @@ class SecretsManagerStore:
         """
         from botocore.exceptions import ClientError
 
+        if version_id in self._versions:
+            return self._versions[version_id]
         with _translated(self.target):
             try:
                 answer = self._call_raw("get_secret_value", VersionId=version_id)
             except ClientError as exc:
                 if _error_code(exc) in ("ResourceNotFoundException", "SecretHasNoValueException"):
-                    return None
+                    return None  # a placeholder may get its value yet: not remembered
                 raise
-        return self._parse(version_id, answer.get("SecretString"))
+        found = self._parse(version_id, answer.get("SecretString"))
+        self._versions[version_id] = found
+        return found
 
     def _parse(self, version_id: str, text: object) -> Version:
         where = f"{self.target} (version {version_id})"

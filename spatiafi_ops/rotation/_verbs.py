@@ -40,10 +40,10 @@ def _for_profile(ctx: RunContext) -> tuple[RunContext, ProfileStore]:
     or the secret ``settings.store`` names.
     """
     if ctx.settings.store is not None:
-        secret_id = store_secret_id(ctx.settings.store)
-        stored = SecretsManagerStore(secret_id, ctx.settings).read()
+        secret = SecretsManagerStore(store_secret_id(ctx.settings.store), ctx.settings)
+        stored = secret.read()  # the store itself needs no auth URL: it stays as it is
         settings = ctx.settings.resolve(stored.auth_url if stored is not None else None)
-        return ctx.with_settings(settings), SecretsManagerStore(secret_id, settings)
+        return ctx.with_settings(settings), secret
     store = Store(ctx.settings)
     stored = store.read()
     url = stored.auth_url if stored is not None else None
