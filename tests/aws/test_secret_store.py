@@ -6,34 +6,14 @@ moto's server and a dedicated emulator (its live clients are this test's alone).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
+from spatiafi_ops.emulator import EmulatorHandle
 from tests.conftest import RecordingRunner
 
 ROTATE = ["credentials", "rotate", "--max-age", "0", "--grace", "0"]
-
-
-@pytest.fixture(name="service")
-def _service(
-    spatiafi_emulator_factory: Callable[..., EmulatorHandle],
-    aws: str,
-    secret_name: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> EmulatorHandle:
-    """
-    A dedicated emulator, the login, AWS at moto's server and SPATIAFI_STORE naming a
-    new secret.
-    """
-    handle = spatiafi_emulator_factory()
-    monkeypatch.setenv("SPATIAFI_AUTH_URL", handle.url)
-    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
-    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
-    monkeypatch.setenv("SPATIAFI_STORE", f"aws-secretsmanager:{secret_name}")
-    return handle
 
 
 def labels(reader: Any, name: str) -> dict[str, str]:
@@ -60,7 +40,7 @@ def run_json(runner: RecordingRunner, args: list[str]) -> dict[str, Any]:
 
 
 def test_create_then_rotate_keeps_everything_in_the_secret(
-    runner: RecordingRunner, service: EmulatorHandle, reader: Any, secret_name: str
+    runner: RecordingRunner, store_service: EmulatorHandle, reader: Any, secret_name: str
 ) -> None:
     """
     create writes AWSCURRENT (the secret made on first use); rotate moves it, AWSPREVIOUS
@@ -77,18 +57,18 @@ def test_create_then_rotate_keeps_everything_in_the_secret(
     assert held["AWSCURRENT"] == rotated["client_id"]
     assert held["AWSPREVIOUS"] == created["client_id"]
     assert "AWSPENDING" not in held and "SPATIAFI_PLANNED" not in held
-    assert live(service) == {created["client_id"], rotated["client_id"]}
+    assert live(store_service) == {created["client_id"], rotated["client_id"]}
     token = runner.run(["token", "--no-cache"])
     assert token.exit_code == 0, token.stderr
 
 
 def test_a_rotation_after_the_grace_revokes_the_previous_client(
-    runner: RecordingRunner, service: EmulatorHandle, reader: Any, secret_name: str
+    runner: RecordingRunner, store_service: EmulatorHandle, reader: Any, secret_name: str
 ) -> None:
     """With no grace, the rotation revokes AWSPREVIOUS's client and drops the label."""
     created = run_json(runner, ["credentials", "create"])
     rotated = run_json(runner, ROTATE)
 
     assert rotated["revoked_client_ids"] == [created["client_id"]]
-    assert live(service) == {rotated["client_id"]}
+    assert live(store_service) == {rotated["client_id"]}
     assert labels(reader, secret_name) == {"AWSCURRENT": rotated["client_id"]}

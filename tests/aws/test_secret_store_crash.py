@@ -1,0 +1,87 @@
+"""
+A replica killed with SIGKILL at every step of a change, the change finished by another
+replica (its own config dir) from what the secret holds.
+
+The kill comes from the documented test hook ``SPATIAFI_OPS_CRASH_AT=<step>``
+(``spatiafi_ops.rotation._engine.crash_point``) in a real ``python -m spatiafi_ops`` process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spatiafi_ops.emulator import EmulatorHandle
+from spatiafi_ops.rotation import CRASH_ENV, CRASH_POINTS
+from tests.aws.test_secret_store import ROTATE, labels, live
+from tests.conftest import RecordingRunner, record_output
+
+CREATE_ROUTE = "POST /api/v1/clients/"
+# Reached only with --publish (tests/e2e/test_publish.py kills there).
+STEPS = tuple(step for step in CRASH_POINTS if step not in ("publishing", "published"))
+
+
+def crash(tmp_path: Path, step: str) -> None:
+    """
+    Rotate in a replica of its own with the crash hook armed at *step*; check it died.
+    """
+    env = {
+        **os.environ,
+        "SPATIAFI_CONFIG_DIR": str(tmp_path / "killed" / "config"),
+        "SPATIAFI_CACHE_DIR": str(tmp_path / "killed" / "cache"),
+        CRASH_ENV: step,
+    }
+    process = subprocess.run(
+        [sys.executable, "-m", "spatiafi_ops", *ROTATE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    record_output(process.stdout, process.stderr)
+    assert process.returncode == -signal.SIGKILL, process.stderr
+
+
+def mints_from_the_secret(runner: RecordingRunner) -> bool:
+    return runner.run(["token", "--no-cache"]).exit_code == 0
+
+
+@pytest.mark.posix("SIGKILL")
+@pytest.mark.slow
+@pytest.mark.parametrize("step", STEPS)
+def test_a_replica_killed_at_any_step_is_finished_by_another(
+    runner: RecordingRunner,
+    store_service: EmulatorHandle,
+    reader: Any,
+    secret_name: str,
+    tmp_path: Path,
+    step: str,
+) -> None:
+    """
+    After SIGKILL, AWSCURRENT mints; another replica's run creates at most one client;
+    once converged, every live client is AWSCURRENT's or AWSPREVIOUS's.
+    """
+    created = runner.run(["credentials", "create"])
+    assert created.exit_code == 0, created.stderr
+
+    crash(tmp_path, step)
+    assert mints_from_the_secret(runner), "a consumer must find a working credential"
+    creates = store_service.count(CREATE_ROUTE)
+
+    recovered = runner.run(ROTATE)  # this test's config dir: another replica
+
+    assert recovered.exit_code == 0, recovered.stderr
+    assert store_service.count(CREATE_ROUTE) - creates <= 1
+    assert mints_from_the_secret(runner)
+    converged = runner.run(["credentials", "rotate"])
+    assert converged.exit_code == 0, converged.stderr
+    held = labels(reader, secret_name)
+    assert live(store_service) <= {held.get("AWSCURRENT"), held.get("AWSPREVIOUS")}
+    assert json.loads(converged.stdout)["client_id"] == held["AWSCURRENT"]
