@@ -233,6 +233,16 @@ class Engine:
         log.debug("rotation_switched", rotation_id=journal.rotation_id, client_id=pending.client_id)
         return pending
 
+    def create_pending(self, journal: Journal) -> AppCredentials:
+        """
+        Create *journal*'s client and journal it, and stop there: a rotation function's
+        createSecret, whose switch is a later step (``run`` on the resumed journal).
+        """
+        if journal.phase == "planned":
+            self._create(journal)
+        assert journal.pending is not None
+        return journal.pending
+
     def _lost(self, journal: Journal) -> None:
         """
         Close a change whose switch another replica won: its new client was never current
