@@ -25,6 +25,7 @@ import socket
 import sys
 import time
 import uuid
+import weakref
 from typing import Any, NamedTuple, Protocol, cast
 
 from .. import _log
@@ -47,6 +48,7 @@ MAX_VALUE = 65536
 # A planned create whose writer we cannot see (another machine) is taken over once it is
 # this much past its writer's deadline.
 TAKEOVER_SLACK = 60.0
+_LIVE_RUNS: set[str] = set()
 _PLANNED_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "planned.secretstore.spatiafi-ops")
 
 
@@ -136,6 +138,11 @@ class SecretsManagerStore:
         self.written: set[str] = set()
         # Versions never change once written: each is read once per run.
         self._versions: dict[str, Version | None] = {}
+        # Names this run in its planned creates: a run of this process that is over (its
+        # store collected) left them, a live one (another thread) did not.
+        self.run_id = uuid.uuid4().hex
+        _LIVE_RUNS.add(self.run_id)
+        weakref.finalize(self, _LIVE_RUNS.discard, self.run_id)
 
     @property
     def target(self) -> str:
@@ -381,6 +388,8 @@ class SecretsManagerStore:
         except (ValueError, OverflowError):
             return True
         if change.get("host") == socket.gethostname() and isinstance(change.get("pid"), int):
+            if change["pid"] == os.getpid():
+                return change.get("run") not in _LIVE_RUNS
             return not _process_alive(change["pid"])
         return time.time() > expires + TAKEOVER_SLACK
 
@@ -485,6 +494,7 @@ class SecretsManagerStore:
             "clients_before": journal.clients_before,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "run": self.run_id,
             "expires_at": format_timestamp(time.time() + self.settings.deadline),
         }
 
@@ -590,8 +600,6 @@ def _process_alive(pid: int) -> bool:
     """
     Return whether process *pid* of this host still runs (a zombie counts as gone).
     """
-    if pid == os.getpid():
-        return True
     if sys.platform == "win32":
         return True  # no cheap probe: the deadline decides
     try:
