@@ -58,7 +58,8 @@ def handler(event: Mapping[str, Any], context: object) -> None:
         SpatiafiOpsError: whatever the step met; Secrets Manager retries.
     """
     del context
-    secret_id, token, step = (_field(event, name) for name in ("SecretId", "ClientRequestToken", "Step"))
+    secret_id, token = _field(event, "SecretId"), _field(event, "ClientRequestToken")
+    step = _field(event, "Step")
     if step not in STEPS:
         raise UsageError(f"unknown rotation step {step[:40]!r}; expected one of {', '.join(STEPS)}")
     settings = lambda_settings(secret_id)
@@ -78,8 +79,7 @@ def handler(event: Mapping[str, Any], context: object) -> None:
             found = store.version(token)
             if found is None or found.credentials is None:
                 raise SecretStoreRefused(
-                    f"{store.target}: version {token} holds no client; createSecret must run "
-                    "first",
+                    f"{store.target}: version {token} holds no client; createSecret must run first",
                     target=store.target,
                 )
             service.verify(found.credentials)
@@ -129,7 +129,7 @@ def login(settings: Settings, environ: Mapping[str, str] | None = None) -> UserL
                 raise ValueError("not strings")
         except (ValueError, TypeError, KeyError, RecursionError):
             raise SecretStoreRefused(
-                f"{store.target} does not hold the login JSON {{\"username\", \"password\"}}",
+                f'{store.target} does not hold the login JSON {{"username", "password"}}',
                 target=store.target,
             ) from None
         register_secret(password)

@@ -270,7 +270,9 @@ class SecretsManagerStore:
                 )
                 if label != CURRENT:
                     self._call_raw(
-                        "update_secret_version_stage", VersionStage=label, MoveToVersionId=version_id
+                        "update_secret_version_stage",
+                        VersionStage=label,
+                        MoveToVersionId=version_id,
                     )
         self.written.add(version_id)
 
@@ -602,17 +604,18 @@ def _process_alive(pid: int) -> bool:
     """
     if sys.platform == "win32":
         return True  # no cheap probe: the deadline decides
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().split(b") ", 1)[-1][:1] != b"Z"
-    except OSError:
-        return True
+    else:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                return stat.read().split(b") ", 1)[-1][:1] != b"Z"
+        except OSError:
+            return True
 
 
 # What the verbs take: the config directory's profile, or a secret.

@@ -25,9 +25,9 @@ from ._context import Policy, RunContext
 from ._engine import Engine, Report
 from ._plan import plan_ensure, plan_rotation, rotation_due
 from ._result import build_result, changed_result, lock_held_result, logged_run
+from ._secrets_manager import ProfileStore, SecretsManagerStore, store_secret_id
 from ._service import HttpService, mints
 from ._state import RotationState
-from ._secrets_manager import ProfileStore, SecretsManagerStore, store_secret_id
 from ._store import FileStore
 
 DEFAULT_POLICY = Policy()
@@ -200,6 +200,7 @@ def _ensure(ctx: RunContext, policy: Policy, store: ProfileStore) -> ProvisionRe
     if current is not None and mints(current, ctx, policy.retry, deadline):
         return _keep(ctx, policy, store, current, wait)
     if policy.dry_run:
+        assert isinstance(store, Store)  # _logged refuses --dry-run with --store
         return plan_ensure(store, ctx.settings, current, policy)
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
@@ -278,6 +279,7 @@ def rotate_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
 
 def _rotate(ctx: RunContext, policy: Policy, store: ProfileStore) -> ProvisionResult:
     if policy.dry_run:
+        assert isinstance(store, Store)  # _logged refuses --dry-run with --store
         return plan_rotation(store, ctx.settings, policy)
     wait = 0.0 if policy.wait is None else policy.wait
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:

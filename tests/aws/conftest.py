@@ -284,9 +284,10 @@ class FaultyProxy:
                     with lock:
                         proxy.forwarded += 1
                 if fault is not None:
-                    status, answer = fault[0], json.dumps(
-                        {"__type": fault[1], "message": "injected"}
-                    ).encode()
+                    status, answer = (
+                        fault[0],
+                        json.dumps({"__type": fault[1], "message": "injected"}).encode(),
+                    )
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
                 self.send_header("Content-Length", str(len(answer)))

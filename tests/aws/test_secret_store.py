@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from spatiafi_ops.emulator import EmulatorHandle
 from tests.conftest import RecordingRunner
 
@@ -56,7 +54,8 @@ def test_create_then_rotate_keeps_everything_in_the_secret(
     held = labels(reader, secret_name)
     assert held["AWSCURRENT"] == rotated["client_id"]
     assert held["AWSPREVIOUS"] == created["client_id"]
-    assert "AWSPENDING" not in held and "SPATIAFI_PLANNED" not in held
+    assert "AWSPENDING" not in held
+    assert "SPATIAFI_PLANNED" not in held
     assert live(store_service) == {created["client_id"], rotated["client_id"]}
     token = runner.run(["token", "--no-cache"])
     assert token.exit_code == 0, token.stderr

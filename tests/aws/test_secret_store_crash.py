@@ -41,6 +41,7 @@ def crash(tmp_path: Path, step: str) -> None:
     process = subprocess.run(
         [sys.executable, "-m", "spatiafi_ops", *ROTATE],
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
