@@ -36,6 +36,7 @@ from _proof_hostile_service import hostile_service
 from _proof_leaks import ProcSampler, scan, scan_files, tour
 from _proof_perf import performance
 from _proof_permanent import permanent_failures, shared_account
+from _proof_secretstore import secret_store
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_AT_START = os.getloadavg()[0]
@@ -58,6 +59,8 @@ class Scale:
     lost_creates: int = 12
     sink_rotations: int = 50
     publish_kills: int = 10
+    store_rounds: int = 50
+    store_fault_runs: int = 10
 
 
 QUICK = Scale(
@@ -71,6 +74,8 @@ QUICK = Scale(
     lost_creates=4,
     sink_rotations=6,
     publish_kills=2,
+    store_rounds=3,
+    store_fault_runs=3,
 )
 
 
@@ -244,6 +249,18 @@ def main() -> int:
                 ),
             ),
         ]
+        sections.append(
+            _timed(
+                "AWS Secrets Manager as the store",
+                lambda: secret_store(
+                    recorder,
+                    root / "secretstore",
+                    rounds=scale.store_rounds,
+                    fault_runs=scale.store_fault_runs,
+                    seed=seed,
+                ),
+            )
+        )
         sections.append(
             _timed("Hostile service", lambda: hostile_service(recorder, root / "hostile"))
         )

@@ -36,7 +36,8 @@ from ._models import UserLogin
 from ._redaction import register_secret
 from .rotation import Policy, RunContext
 from .rotation._engine import Engine
-from .rotation._secrets_manager import CURRENT, PENDING, SecretsManagerStore
+from .rotation._secret_versions import CURRENT, PENDING, SecretVersions
+from .rotation._secrets_manager import SecretsManagerStore
 from .rotation._service import HttpService
 
 log = _log.get_logger(__name__)
@@ -120,10 +121,9 @@ def login(settings: Settings, environ: Mapping[str, str] | None = None) -> UserL
     env = os.environ if environ is None else environ
     secret_id = env.get("SPATIAFI_LOGIN_SECRET_ID", "").strip()
     if secret_id:
-        store = SecretsManagerStore(secret_id, settings)
-        answer = store._call("get_secret_value", VersionStage=CURRENT)
+        store = SecretVersions(secret_id, settings.timeout)
         try:
-            data = json.loads(answer.get("SecretString") or "")
+            data = json.loads(store.current_text())
             username, password = data["username"], data["password"]
             if not (isinstance(username, str) and isinstance(password, str) and password):
                 raise ValueError("not strings")

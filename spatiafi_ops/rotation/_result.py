@@ -13,7 +13,7 @@ from .._errors import SpatiafiOpsError
 from .._models import Action, AppCredentials, ProvisionResult
 from .._redaction import scrub
 from ._engine import Report
-from ._secrets_manager import ProfileStore
+from ._secrets_manager import ProfileStore, SecretsManagerStore
 from ._state import Journal, Kind, RotationState
 
 log = _log.get_logger(__name__)
@@ -100,12 +100,10 @@ def lock_held_result(store: ProfileStore) -> ProvisionResult:
     Return the result of a run that found the profile's lock held by another run.
     """
     # Another run holds the lock and is doing the work; that is success.
-    return build_result(
-        store,
-        "unchanged",
-        store.read(),
-        reason=f"another run holds the lock of profile {store.profile!r}; it does the work",
-    )
+    reason = f"another run holds the lock of profile {store.profile!r}; it does the work"
+    if isinstance(store, SecretsManagerStore):
+        reason = f"another replica is creating a client for {store.target}; it does the work"
+    return build_result(store, "unchanged", store.read(), reason=reason)
 
 
 @contextmanager

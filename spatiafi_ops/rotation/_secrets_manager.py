@@ -18,7 +18,6 @@ rewritten (PutSecretValue with a known ClientRequestToken is a no-op); labels mo
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import socket
@@ -26,68 +25,34 @@ import sys
 import time
 import uuid
 import weakref
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, NamedTuple
 
 from .. import _log
-from .._aws import _client, _error_code, _is_arn, _translated
 from .._config import Settings
 from .._credfile import credentials_to_json
-from .._errors import CredentialFileError, SecretStoreRefused, SwitchLost
+from .._errors import CredentialFileError, SwitchLost
 from .._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
-from .._store import Store, credentials_from_json
+from .._store import Store
+from ._secret_versions import (
+    CURRENT,
+    PENDING,
+    PLANNED,
+    PREFIX,
+    PREVIOUS,
+    Labels,
+    SecretVersions,
+    Version,
+)
 from ._state import Journal, Previous, RotationState
 
 log = _log.get_logger(__name__)
 
-PREFIX = "aws-secretsmanager:"
-CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
-PLANNED = "SPATIAFI_PLANNED"
 FORMAT = 1
-# A secret value is at most 64 KiB (Secrets Manager quotas); ours are far smaller.
-MAX_VALUE = 65536
 # A planned create whose writer we cannot see (another machine) is taken over once it is
 # this much past its writer's deadline.
 TAKEOVER_SLACK = 60.0
 _LIVE_RUNS: set[str] = set()
 _PLANNED_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "planned.secretstore.spatiafi-ops")
-
-
-class _Client(Protocol):
-    """
-    The calls the store makes, of botocore's ``secretsmanager`` client (botocore is untyped).
-    """
-
-    def describe_secret(self, *, SecretId: str) -> dict[str, Any]: ...
-
-    def get_secret_value(self, **kwargs: str) -> dict[str, Any]: ...
-
-    def put_secret_value(self, **kwargs: Any) -> dict[str, Any]: ...
-
-    def create_secret(self, **kwargs: Any) -> dict[str, Any]: ...
-
-    def update_secret_version_stage(self, **kwargs: str) -> dict[str, Any]: ...
-
-
-class Labels(NamedTuple):
-    """
-    Which version carries which label, as DescribeSecret answered.
-    """
-
-    stages: dict[str, list[str]]
-    rotation_enabled: bool
-
-    def holder(self, label: str) -> str | None:
-        return next((vid for vid, labels in self.stages.items() if label in labels), None)
-
-
-class Version(NamedTuple):
-    """
-    One version's document: credentials (none in a planned create) and its change.
-    """
-
-    version_id: str
-    credentials: AppCredentials | None
-    change: dict[str, Any]
 
 
 class SecretPaths(NamedTuple):
@@ -119,15 +84,14 @@ def planned_version_id(rotation_id: str, attempts: int) -> str:
     return str(uuid.uuid5(_PLANNED_NAMESPACE, f"{rotation_id}/{attempts}"))
 
 
-class SecretsManagerStore:
+class SecretsManagerStore(SecretVersions):
     """
     One profile kept in one secret: the engine's ``CredentialStore`` for AWS.
     """
 
     def __init__(self, secret_id: str, settings: Settings) -> None:
-        self.secret_id = secret_id
+        super().__init__(secret_id, settings.timeout)
         self.settings = settings
-        self._aws: _Client | None = None
         # The AWSCURRENT version this run started from (the swap's expected value), the
         # version holding our pending client, and the AWSPREVIOUS version we journal.
         self.base: str | None = None
@@ -135,9 +99,6 @@ class SecretsManagerStore:
         self.previous_version: str | None = None
         self.planned_version: str | None = None
         self.stale_pending: str | None = None
-        self.written: set[str] = set()
-        # Versions never change once written: each is read once per run.
-        self._versions: dict[str, Version | None] = {}
         # Names this run in its planned creates: a run of this process that is over (its
         # store collected) left them, a live one (another thread) did not.
         self.run_id = uuid.uuid4().hex
@@ -145,154 +106,8 @@ class SecretsManagerStore:
         weakref.finalize(self, _LIVE_RUNS.discard, self.run_id)
 
     @property
-    def target(self) -> str:
-        return f"{PREFIX}{self.secret_id}"
-
-    @property
     def profile(self) -> str:
         return self.settings.profile
-
-    # -- AWS -----------------------------------------------------------------------------
-
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        with _translated(self.target):
-            return self._call_raw(operation, **params)
-
-    def labels(self) -> Labels | None:
-        """
-        Return the secret's labels, or ``None`` when there is no such secret.
-        """
-        from botocore.exceptions import ClientError
-
-        with _translated(self.target):
-            try:
-                answer = self._call_raw("describe_secret")
-            except ClientError as exc:
-                if _error_code(exc) == "ResourceNotFoundException":
-                    return None
-                raise
-        stages = answer.get("VersionIdsToStages") or {}
-        if not isinstance(stages, dict):
-            stages = {}
-        return Labels(
-            {str(k): [str(s) for s in v] for k, v in stages.items() if isinstance(v, list)},
-            bool(answer.get("RotationEnabled")),
-        )
-
-    def _call_raw(self, operation: str, **params: Any) -> dict[str, Any]:
-        """
-        Make one call, botocore's exceptions untranslated (the caller decides by code).
-        """
-        if self._aws is None:
-            self._aws = cast(_Client, _client(self.target, self.secret_id, self.settings.timeout))
-        answer: dict[str, Any] = getattr(self._aws, operation)(SecretId=self.secret_id, **params)
-        return answer
-
-    def version(self, version_id: str) -> Version | None:
-        """
-        Return a version's document, ``None`` when it has no value (RotateSecret's placeholder).
-
-        Raises:
-            CredentialFileError: for a value that is not ours (not our JSON document).
-        """
-        from botocore.exceptions import ClientError
-
-        if version_id in self._versions:
-            return self._versions[version_id]
-        with _translated(self.target):
-            try:
-                answer = self._call_raw("get_secret_value", VersionId=version_id)
-            except ClientError as exc:
-                if _error_code(exc) in ("ResourceNotFoundException", "SecretHasNoValueException"):
-                    return None  # a placeholder may get its value yet: not remembered
-                raise
-        found = self._parse(version_id, answer.get("SecretString"))
-        self._versions[version_id] = found
-        return found
-
-    def _parse(self, version_id: str, text: object) -> Version:
-        where = f"{self.target} (version {version_id})"
-        try:
-            if not isinstance(text, str) or len(text) > MAX_VALUE:
-                raise ValueError("not a string of at most 64 KiB")
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-            change = data.get("rotation") or {}
-            if not isinstance(change, dict):
-                raise ValueError("rotation is not an object")
-        except (ValueError, RecursionError):
-            raise CredentialFileError(
-                f"{where} does not hold the credentials JSON; put the credentials there "
-                "(credentials import, or --publish) or give another secret",
-                path=self.target,
-            ) from None
-        credentials = None
-        if "client_id" in data:
-            from pathlib import Path
-
-            credentials = credentials_from_json(data, Path(where))
-        return Version(version_id, credentials, change)
-
-    def _put(self, version_id: str, document: dict[str, Any], label: str) -> None:
-        """
-        Write a new version labelled *label* (a retry with the same id is a no-op);
-        create the secret when there is none.
-        """
-        from botocore.exceptions import ClientError
-
-        if version_id in self.written:
-            return
-        text = json.dumps(document, separators=(",", ":"))
-        with _translated(self.target):
-            try:
-                self._call_raw(
-                    "put_secret_value",
-                    SecretString=text,
-                    ClientRequestToken=version_id,
-                    VersionStages=[label],
-                )
-            except ClientError as exc:
-                if _error_code(exc) != "ResourceNotFoundException":
-                    raise
-                if _is_arn(self.secret_id):
-                    raise SecretStoreRefused(
-                        f"{self.target}: no such secret; create it first (an ARN cannot name "
-                        "a new secret), or give a name",
-                        target=self.target,
-                    ) from None
-                assert self._aws is not None
-                self._aws.create_secret(
-                    Name=self.secret_id,
-                    SecretString=text,
-                    ClientRequestToken=version_id,
-                    Description="SpatiaFi app credentials and their rotation (spatiafi-ops)",
-                )
-                if label != CURRENT:
-                    self._call_raw(
-                        "update_secret_version_stage",
-                        VersionStage=label,
-                        MoveToVersionId=version_id,
-                    )
-        self.written.add(version_id)
-
-    def move_label(self, label: str, *, to: str | None, away_from: str | None) -> bool:
-        """
-        Move *label* to version *to* (or off *away_from* alone), only while it is on
-        *away_from*: the compare-and-swap. Return whether it moved (or already was there).
-        """
-        params = {"VersionStage": label}
-        if to is not None:
-            params["MoveToVersionId"] = to
-        if away_from is not None:
-            params["RemoveFromVersionId"] = away_from
-        try:
-            self._call("update_secret_version_stage", **params)
-        except SecretStoreRefused:
-            labels = self.labels()
-            holder = labels.holder(label) if labels is not None else None
-            return holder == to  # a retry whose first answer was lost, or another's move
-        return True
 
     # -- the CredentialStore seam -------------------------------------------------------
 
@@ -456,7 +271,7 @@ class SecretsManagerStore:
         journal = state.rotation
         if journal is not None and journal.phase == "planned" and journal.create_attempts:
             vid = planned_version_id(journal.rotation_id, len(journal.create_attempts))
-            self._put(vid, {"rotation": self._planned_change(journal)}, PLANNED)
+            self.put(vid, {"rotation": self._planned_change(journal)}, PLANNED)
             self.planned_version = vid
         elif journal is not None and journal.phase == "created":
             assert journal.pending is not None
@@ -467,7 +282,7 @@ class SecretsManagerStore:
                     "previous_client_id": journal.old_client_id,
                     "rotation": self._created_change(journal),
                 }
-                self._put(journal.rotation_id, document, PENDING)
+                self.put(journal.rotation_id, document, PENDING)
                 self.pending_version = journal.rotation_id
             self._clear(PLANNED, "planned_version")
         elif journal is None:

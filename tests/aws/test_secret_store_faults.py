@@ -16,7 +16,8 @@ from spatiafi_ops._errors import SecretStoreUnavailable
 from spatiafi_ops._models import ProvisionResult
 from spatiafi_ops.emulator import EmulatorHandle
 from spatiafi_ops.rotation import Policy, RunContext, create_credentials, rotate_credentials
-from tests.aws.conftest import FaultyProxy, use_aws
+from tests.aws.conftest import use_aws
+from tests.aws.faulty_proxy import FaultyProxy
 from tests.aws.test_secret_store import labels, live
 from tests.aws.test_secret_store_replicas import LOGIN
 
