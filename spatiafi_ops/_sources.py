@@ -30,7 +30,13 @@ from ._config import Settings
 from ._credfile import parse_state_json
 from ._errors import CredentialFileError, CredentialsRejected, UsageError
 from ._models import AccessToken, AppCredentials
-from ._store import Store, credentials_from_env, credentials_from_json, read_private_json
+from ._store import (
+    Store,
+    credentials_from_env,
+    credentials_from_json,
+    profile_store,
+    read_private_json,
+)
 
 if TYPE_CHECKING:
 
@@ -211,8 +217,9 @@ def source_for(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     """
     if settings.credentials_from:
         return parse_source(settings.credentials_from, environ)
-    if settings.store:
-        return parse_source(settings.store, environ)
+    store = profile_store(settings)
+    if store is not None:
+        return parse_source(store, environ)
     return DefaultSource(environ)
 
 

@@ -13,13 +13,14 @@ from .._errors import (
     CredentialFileError,
     CredentialsExist,
     CredentialsRejected,
+    LocalStateError,
     RequestRejected,
     SwitchLost,
     UsageError,
 )
 from .._files import exclusive_lock
 from .._models import Action, AppCredentials, ProvisionResult, format_timestamp
-from .._store import Store
+from .._store import Store, profile_store, record_profile_store
 from .._token_cache import TokenCache
 from ._context import Policy, RunContext
 from ._engine import Engine, Report
@@ -39,8 +40,9 @@ def _for_profile(ctx: RunContext) -> tuple[RunContext, ProfileStore]:
     interrupted change, were created at), and the profile's store: the config directory,
     or the secret ``settings.store`` names.
     """
-    if ctx.settings.store is not None:
-        secret = SecretsManagerStore(store_secret_id(ctx.settings.store), ctx.settings)
+    spec = profile_store(ctx.settings)
+    if spec is not None:
+        secret = SecretsManagerStore(store_secret_id(spec), ctx.settings._replace(store=spec))
         stored = secret.read()  # the store itself needs no auth URL: it stays as it is
         settings = ctx.settings.resolve(stored.auth_url if stored is not None else None)
         return ctx.with_settings(settings), secret
@@ -174,8 +176,23 @@ def _create(ctx: RunContext, policy: Policy, store: ProfileStore) -> ProvisionRe
                 path=str(store.paths.credentials),
             )
         journal, new = engine.change("replace" if current is not None else "create", current)
+        if isinstance(store, SecretsManagerStore):
+            _remember_store(store, engine)
         reason = "replaced on request (--force)" if current else "the profile held no credentials"
         return changed_result(store, journal, new, engine.state, engine.report, reason=reason)
+
+
+def _remember_store(store: SecretsManagerStore, engine: Engine) -> None:
+    """
+    Make the secret the profile's own setting (best effort: a read-only config dir, as in
+    a container, keeps working with --store or SPATIAFI_STORE).
+    """
+    try:
+        record_profile_store(store.settings)
+    except (LocalStateError, OSError) as exc:
+        engine.report.warnings.append(
+            f"the profile's store setting was not written ({exc}); keep passing --store"
+        )
 
 
 def ensure_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> ProvisionResult:

@@ -6,12 +6,23 @@ moto's server and a dedicated emulator (its live clients are this test's alone).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from spatiafi_ops.emulator import EmulatorHandle
+import pytest
+
+from spatiafi_ops._config import Settings
+from spatiafi_ops._errors import SwitchLost
+from spatiafi_ops._models import UserLogin
+from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
+from spatiafi_ops.rotation import Policy, RunContext, create_credentials, rotate_credentials
+from spatiafi_ops.rotation._engine import Engine
+from spatiafi_ops.rotation._secrets_manager import SecretsManagerStore
+from spatiafi_ops.rotation._service import HttpService
 from tests.conftest import RecordingRunner
 
 ROTATE = ["credentials", "rotate", "--max-age", "0", "--grace", "0"]
+LOGIN = UserLogin(DEFAULT_EMAIL, DEFAULT_PASSWORD)
 
 
 def labels(reader: Any, name: str) -> dict[str, str]:
@@ -71,3 +82,58 @@ def test_a_rotation_after_the_grace_revokes_the_previous_client(
     assert rotated["revoked_client_ids"] == [created["client_id"]]
     assert live(store_service) == {rotated["client_id"]}
     assert labels(reader, secret_name) == {"AWSCURRENT": rotated["client_id"]}
+
+
+def test_the_profile_remembers_its_store(
+    runner: RecordingRunner,
+    store_service: EmulatorHandle,
+    reader: Any,
+    secret_name: str,
+    clean_environment: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """
+    `--store` on `credentials create` becomes the profile's setting: commands naming the
+    profile alone rotate and read the secret, and no credentials file is written.
+    """
+    monkeypatch.delenv("SPATIAFI_STORE")
+    store = f"aws-secretsmanager:{secret_name}"
+
+    created = run_json(runner, ["--profile", "prod", "--store", store, "credentials", "create"])
+    rotated = run_json(runner, ["--profile", "prod", *ROTATE])
+    token = runner.run(["--profile", "prod", "token"])
+
+    assert rotated["client_id"] != created["client_id"]
+    assert labels(reader, secret_name) == {"AWSCURRENT": rotated["client_id"]}
+    assert token.exit_code == 0, token.stderr
+    profile = clean_environment["config"] / "profiles" / "prod"
+    assert (profile / "store").read_text() == f"{store}\n"
+    assert not (profile / "app_credentials.json").exists()
+
+
+def test_a_run_that_loses_the_swap_revokes_its_own_client(
+    store_service: EmulatorHandle, reader: Any, secret_name: str, tmp_path: Path
+) -> None:
+    """
+    A change whose store moved on while it ran (another replica switched first) raises
+    SwitchLost, and the client it made is revoked; AWSCURRENT keeps the winner's.
+    """
+    settings = Settings.from_env()._replace(config_dir=tmp_path / "a", cache_dir=tmp_path / "ac")
+    other = settings._replace(config_dir=tmp_path / "b", cache_dir=tmp_path / "bc")
+    create_credentials(RunContext(settings, LOGIN))
+    policy = Policy(max_age=0, grace=3600)
+    ctx = RunContext(settings, LOGIN)
+    store = SecretsManagerStore(secret_name, settings)
+    deadline = ctx.new_deadline()
+    with HttpService(ctx, policy.retry, deadline) as service:
+        engine = Engine(ctx, policy, store, service, deadline)  # starts from AWSCURRENT now
+        old = store.require()
+        winner = rotate_credentials(RunContext(other, LOGIN), policy)
+
+        with pytest.raises(SwitchLost) as lost:
+            engine.change("rotate", old)
+
+    assert labels(reader, secret_name)["AWSCURRENT"] == winner.client_id
+    assert len(lost.value.revoked) == 1
+    assert lost.value.revoked[0] not in live(store_service)
+    assert live(store_service) == {old.client_id, winner.client_id}

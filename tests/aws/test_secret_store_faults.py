@@ -18,8 +18,7 @@ from spatiafi_ops.emulator import EmulatorHandle
 from spatiafi_ops.rotation import Policy, RunContext, create_credentials, rotate_credentials
 from tests.aws.conftest import use_aws
 from tests.aws.faulty_proxy import FaultyProxy
-from tests.aws.test_secret_store import labels, live
-from tests.aws.test_secret_store_replicas import LOGIN
+from tests.aws.test_secret_store import LOGIN, labels, live
 
 RUNS = 8
 # A run that meets more faults than botocore's retries absorb stops with its journal in

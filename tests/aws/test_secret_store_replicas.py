@@ -16,13 +16,11 @@ import pytest
 
 from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import SpatiafiOpsError
-from spatiafi_ops._models import UserLogin
 from spatiafi_ops._sources import token_from_source
-from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
+from spatiafi_ops.emulator import EmulatorHandle
 from spatiafi_ops.rotation import Policy, RunContext, create_credentials, rotate_credentials
-from tests.aws.test_secret_store import labels, live
+from tests.aws.test_secret_store import LOGIN, labels, live
 
-LOGIN = UserLogin(DEFAULT_EMAIL, DEFAULT_PASSWORD)
 ROUNDS = 50
 REPLICAS = 3
 # Long enough to cover a consumer's read-then-mint; short enough for many rotations.
