@@ -345,7 +345,10 @@ class SecretsManagerStore(SecretVersions):
             if holder is not None and holder in self.written:
                 base = holder
         if self.move_label(CURRENT, to=vid, away_from=base):
-            self.previous_version = base if replacing is not None else None
+            self.previous_version = base
+            if replacing is None and base is not None:
+                # A first create replaced its own journal, which AWS made AWSPREVIOUS.
+                self._clear(PREVIOUS, "previous_version")
             log.debug("store_switched", target=self.target, version=vid)
             return
         now = self.current()

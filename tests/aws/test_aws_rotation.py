@@ -6,14 +6,15 @@ invoke it), and the test calls the handler's steps in the service's order, with 
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import pytest
 
-from spatiafi_ops._errors import SecretStoreRefused, UsageError
+from spatiafi_ops._errors import LoginRequired, SecretStoreRefused, UsageError
 from spatiafi_ops.aws_rotation import handler
-from spatiafi_ops.emulator import EmulatorHandle
+from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 from tests.aws.test_secret_store import labels, live
 from tests.conftest import RecordingRunner
 
@@ -118,3 +119,44 @@ def test_the_checks_of_aws_template(
     step(secret_name, current_version, "createSecret")
 
     assert store_service.count(CREATE_ROUTE) == creates
+
+
+def test_the_login_may_come_from_a_second_secret(
+    rotating: str,
+    store_service: EmulatorHandle,
+    reader: Any,
+    secret_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SPATIAFI_LOGIN_SECRET_ID names a secret holding {"username", "password"}."""
+    login = f"{secret_name}-login"
+    reader.create_secret(
+        Name=login,
+        SecretString=json.dumps({"username": DEFAULT_EMAIL, "password": DEFAULT_PASSWORD}),
+    )
+    monkeypatch.delenv("SPATIAFI_USERNAME")
+    monkeypatch.delenv("SPATIAFI_PASSWORD")
+    monkeypatch.setenv("SPATIAFI_LOGIN_SECRET_ID", login)
+
+    rotate(reader, secret_name, store_service)
+
+    assert labels(reader, secret_name)["AWSPREVIOUS"] == rotating
+
+
+def test_without_a_login_the_step_fails_before_any_change(
+    rotating: str,
+    store_service: EmulatorHandle,
+    reader: Any,
+    secret_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No login at all: createSecret raises LoginRequired and nothing is created."""
+    monkeypatch.delenv("SPATIAFI_PASSWORD")
+    token = start_rotation(reader, secret_name)
+    creates = store_service.count(CREATE_ROUTE)
+
+    with pytest.raises(LoginRequired):
+        step(secret_name, token, "createSecret")
+
+    assert store_service.count(CREATE_ROUTE) == creates
+    assert labels(reader, secret_name) == {"AWSCURRENT": rotating, "AWSPENDING": "empty"}

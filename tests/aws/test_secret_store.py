@@ -27,12 +27,17 @@ LOGIN = UserLogin(DEFAULT_EMAIL, DEFAULT_PASSWORD)
 
 def labels(reader: Any, name: str) -> dict[str, str]:
     """
-    Return label → the client id its version holds (the planned journal: "planned").
+    Return label → the client id its version holds ("planned": a planned create's journal;
+    "empty": RotateSecret's version before createSecret filled it).
     """
     found = {}
     for version in reader.list_secret_version_ids(SecretId=name)["Versions"]:
         for label in version.get("VersionStages", []):
-            value = reader.get_secret_value(SecretId=name, VersionId=version["VersionId"])
+            try:
+                value = reader.get_secret_value(SecretId=name, VersionId=version["VersionId"])
+            except reader.exceptions.ResourceNotFoundException:
+                found[label] = "empty"
+                continue
             found[label] = json.loads(value["SecretString"]).get("client_id", "planned")
     return found
 
