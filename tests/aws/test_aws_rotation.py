@@ -15,11 +15,10 @@ import pytest
 from spatiafi_ops._errors import LoginRequired, SecretStoreRefused, UsageError
 from spatiafi_ops.aws_rotation import handler
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
-from tests.aws.test_secret_store import labels, live
+from tests.aws.test_secret_store import CREATE_ROUTE, labels, live
 from tests.conftest import RecordingRunner
 
 STAND_IN = "arn:aws:lambda:eu-west-1:123456789012:function:spatiafi-rotation"
-CREATE_ROUTE = "POST /api/v1/clients/"
 
 
 def start_rotation(reader: Any, name: str) -> str:

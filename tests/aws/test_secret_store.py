@@ -23,6 +23,7 @@ from tests.conftest import RecordingRunner
 
 ROTATE = ["credentials", "rotate", "--max-age", "0", "--grace", "0"]
 LOGIN = UserLogin(DEFAULT_EMAIL, DEFAULT_PASSWORD)
+CREATE_ROUTE = "POST /api/v1/clients/"
 
 
 def labels(reader: Any, name: str) -> dict[str, str]:
@@ -142,3 +143,17 @@ def test_a_run_that_loses_the_swap_revokes_its_own_client(
     assert len(lost.value.revoked) == 1
     assert lost.value.revoked[0] not in live(store_service)
     assert live(store_service) == {old.client_id, winner.client_id}
+
+
+def test_what_cannot_work_with_a_store_is_a_usage_error(
+    runner: RecordingRunner, store_service: EmulatorHandle
+) -> None:
+    """A spec that names no store, or --dry-run (it reads the local journal): exit 2."""
+    bad = runner.run(["--store", "vault:prod", "token"])
+    dry = runner.run(["credentials", "rotate", "--dry-run"])
+
+    assert bad.exit_code == 2
+    assert "aws-secretsmanager:SECRET-ID" in bad.stderr
+    assert dry.exit_code == 2
+    assert "--dry-run" in dry.stderr
+    assert store_service.count(CREATE_ROUTE) == 0

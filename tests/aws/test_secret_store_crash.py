@@ -20,10 +20,9 @@ import pytest
 
 from spatiafi_ops.emulator import EmulatorHandle
 from spatiafi_ops.rotation import CRASH_ENV, CRASH_POINTS
-from tests.aws.test_secret_store import ROTATE, labels, live
+from tests.aws.test_secret_store import CREATE_ROUTE, ROTATE, labels, live
 from tests.conftest import RecordingRunner, record_output
 
-CREATE_ROUTE = "POST /api/v1/clients/"
 # Reached only with --publish (tests/e2e/test_publish.py kills there).
 STEPS = tuple(step for step in CRASH_POINTS if step not in ("publishing", "published"))
 
