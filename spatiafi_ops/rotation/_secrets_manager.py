@@ -43,7 +43,7 @@ from ._secret_versions import (
     SecretVersions,
     Version,
 )
-from ._state import Journal, Previous, RotationState
+from ._state import KINDS, Journal, Kind, Previous, RotationState
 
 log = _log.get_logger(__name__)
 
@@ -66,15 +66,9 @@ class SecretPaths(NamedTuple):
 
 def store_secret_id(spec: str) -> str:
     """
-    Return the secret id of a ``--store`` spec.
-
-    Raises:
-        ValueError: for anything but ``aws-secretsmanager:SECRET-ID``.
+    Return the secret id of a ``--store`` spec (checked by its setting's parser).
     """
-    text = spec.strip()
-    if not text.startswith(PREFIX) or len(text) == len(PREFIX):
-        raise ValueError(f"{spec[:80]!r} is not a store; use aws-secretsmanager:SECRET-ID")
-    return text[len(PREFIX) :]
+    return spec.strip().removeprefix(PREFIX)
 
 
 def planned_version_id(rotation_id: str, attempts: int) -> str:
@@ -99,6 +93,7 @@ class SecretsManagerStore(SecretVersions):
         self.previous_version: str | None = None
         self.planned_version: str | None = None
         self.stale_pending: str | None = None
+        self.stale_client: str | None = None
         # Names this run in its planned creates: a run of this process that is over (its
         # store collected) left them, a live one (another thread) did not.
         self.run_id = uuid.uuid4().hex
@@ -171,6 +166,7 @@ class SecretsManagerStore(SecretVersions):
                     # Its swap can only fail now: the client is provably ours and useless.
                     state.revoking.append(pending.credentials.client_id)
                     self.stale_pending = pending_vid
+                    self.stale_client = pending.credentials.client_id
         planned_vid = labels.holder(PLANNED)
         if state.rotation is None and planned_vid is not None:
             planned = self.version(planned_vid)
@@ -228,10 +224,9 @@ class SecretsManagerStore(SecretVersions):
 
     def _created_journal(self, pending: Version, old: AppCredentials | None) -> Journal:
         change = pending.change
-        kind = change.get("kind", "rotate")
         return Journal(
             rotation_id=pending.version_id,
-            kind=kind if kind in ("create", "replace", "repair", "rotate") else "rotate",
+            kind=_kind(change),
             phase="created",
             started_at=time.time(),
             old=old,
@@ -243,10 +238,9 @@ class SecretsManagerStore(SecretVersions):
     def _planned_journal(self, planned: Version, old: AppCredentials | None) -> Journal:
         change = planned.change
         before = change.get("clients_before")
-        kind = change.get("kind", "rotate")
         journal = Journal(
             rotation_id=str(change.get("rotation_id") or uuid.uuid4()),
-            kind=kind if kind in ("create", "replace", "repair", "rotate") else "rotate",
+            kind=_kind(change),
             phase="planned",
             started_at=time.time(),
             old=old,
@@ -288,7 +282,8 @@ class SecretsManagerStore(SecretVersions):
         elif journal is None:
             self._clear(PLANNED, "planned_version")
             self._clear(PENDING, "pending_version")
-            self._clear(PENDING, "stale_pending")
+        if self.stale_client not in state.revoking:
+            self._clear(PENDING, "stale_pending")  # its client revoked: the label goes last
         if state.previous is None:
             self._clear(PREVIOUS, "previous_version")
 
@@ -414,6 +409,11 @@ class SecretsManagerStore(SecretVersions):
             if found is not None and found.credentials is not None:
                 ids.add(found.credentials.client_id)
         return frozenset(ids)
+
+
+def _kind(change: dict[str, Any]) -> Kind:
+    kind = change.get("kind")
+    return next((known for known in KINDS if known == kind), "rotate")
 
 
 def _process_alive(pid: int) -> bool:

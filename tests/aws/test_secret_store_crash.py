@@ -20,6 +20,7 @@ import pytest
 
 from spatiafi_ops.emulator import EmulatorHandle
 from spatiafi_ops.rotation import CRASH_ENV, CRASH_POINTS
+from tests.aws.conftest import payload_for
 from tests.aws.test_secret_store import CREATE_ROUTE, ROTATE, labels, live
 from tests.conftest import RecordingRunner, record_output
 
@@ -85,3 +86,43 @@ def test_a_replica_killed_at_any_step_is_finished_by_another(
     held = labels(reader, secret_name)
     assert live(store_service) <= {held.get("AWSCURRENT"), held.get("AWSPREVIOUS")}
     assert json.loads(converged.stdout)["client_id"] == held["AWSCURRENT"]
+
+
+@pytest.mark.posix("SIGKILL")
+def test_a_pending_client_that_can_no_longer_switch_is_revoked(
+    runner: RecordingRunner,
+    store_service: EmulatorHandle,
+    reader: Any,
+    secret_name: str,
+    tmp_path: Path,
+) -> None:
+    """
+    A replica killed with its client in AWSPENDING, then AWSCURRENT moved by someone else:
+    the next run revokes that client (its swap can only fail) and drops the label.
+    """
+    assert runner.run(["credentials", "create"]).exit_code == 0
+    crash(tmp_path, "journaled")
+    stranded = labels(reader, secret_name)["AWSPENDING"]
+    published = store_service.create_client()
+    # Another writer switches the secret (moto's PutSecretValue without stages mislabels
+    # versions once UpdateSecretVersionStage moved AWSCURRENT: move it as a replica does).
+    stages = reader.describe_secret(SecretId=secret_name)["VersionIdsToStages"]
+    current = next(vid for vid, labels_ in stages.items() if "AWSCURRENT" in labels_)
+    value = json.dumps(payload_for(published, emulator=store_service).to_json())
+    version = reader.put_secret_value(
+        SecretId=secret_name, SecretString=value, VersionStages=["ELSEWHERE"]
+    )["VersionId"]
+    reader.update_secret_version_stage(
+        SecretId=secret_name,
+        VersionStage="AWSCURRENT",
+        MoveToVersionId=version,
+        RemoveFromVersionId=current,
+    )
+
+    converged = runner.run(["credentials", "rotate", "--max-age", "365d"])
+
+    assert converged.exit_code == 0, converged.stderr
+    assert stranded not in live(store_service)
+    assert json.loads(converged.stdout)["revoked_client_ids"] == [stranded]
+    assert labels(reader, secret_name)["AWSCURRENT"] == published.client_id
+    assert "AWSPENDING" not in labels(reader, secret_name)
