@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 from ._api import BASIC_TOKEN_PATH
 from ._clock import ServiceClock
 from ._config import Settings
+from ._environ import credentials_from_env
 from ._errors import (
     ClockSkew,
     CredentialsRejected,
@@ -20,7 +21,7 @@ from ._errors import (
     SpatiafiOpsError,
     UsageError,
 )
-from ._store import Store, credentials_from_env
+from .credentials._store import Store
 
 if TYPE_CHECKING:
     from ._http import Deadline
@@ -184,8 +185,8 @@ def check_mint(
     Mint one token with the credentials in use (never cached, never printed); return the
     verdict and the error that failed it, if one did.
     """
-    from ._auth import mint_token
-    from ._sources import load_credentials
+    from .credentials._sources import load_credentials
+    from .tokens._mint import mint_token
 
     try:
         credentials = load_credentials(settings)

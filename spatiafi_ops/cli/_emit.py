@@ -99,8 +99,8 @@ def emit(
     shell (eval/source), dotenv, docker (--env-file), json, github (masked outputs),
     gitlab (dotenv report).
     """
-    from .._sources import load_credentials
-    from .._token_cache import get_token
+    from ..credentials._sources import load_credentials
+    from ..tokens._consumer import get_token
 
     credentials = load_credentials(state.settings)
     token = None

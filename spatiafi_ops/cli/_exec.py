@@ -77,7 +77,7 @@ def command_environment(
     Return *environ* without the credentials that mint tokens, plus the token's variables:
     the command gets a token that expires, not what mints one.
     """
-    from .._store import without_credentials
+    from .._environ import without_credentials
     from ..emit import build_variables
 
     env = without_credentials(environ)

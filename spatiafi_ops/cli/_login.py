@@ -27,7 +27,7 @@ def login(state: CliState, username: str | None, password_stdin: bool, output_fo
     """
     from .._api import user_token
     from .._http import Deadline, HttpClient
-    from .._store import Store
+    from ..credentials._store import Store
 
     user = resolve_user(username, password_stdin)
     settings = Store(state.settings).resolved_settings()

@@ -125,7 +125,7 @@ def echo_result(
 
     client_secret = None
     if secret_from is not None and result.client_id is not None:
-        from .._store import Store
+        from ..credentials._store import Store
 
         stored = Store(secret_from).read()
         if stored is not None and stored.client_id == result.client_id:

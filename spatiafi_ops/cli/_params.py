@@ -123,7 +123,7 @@ credentials_from_option = click.option(
 def _sinks(ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[Any, ...]:
     import os
 
-    from .._publish import parse_sink, parse_sinks
+    from ..sinks._publish import parse_sink, parse_sinks
 
     if values:
         return tuple(parse_sink(value) for value in values)

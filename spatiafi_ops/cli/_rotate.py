@@ -17,7 +17,7 @@ from ._root import CliState
 from ._user import lazy_user, user_options
 
 if TYPE_CHECKING:
-    from .._publish import Sink
+    from ..sinks._publish import Sink
 
 DEFAULT_MAX_AGE = "30d"
 DEFAULT_GRACE = "1h"

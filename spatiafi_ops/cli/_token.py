@@ -21,7 +21,7 @@ def current_token(settings: Settings, *, min_ttl: float, use_cache: bool) -> Acc
     Return a token minted with the app credentials, from the cache when it can:
     the one place where `token` and `exec` find their credentials.
     """
-    from .._sources import token_from_source
+    from ..tokens._consumer import token_from_source
 
     return token_from_source(settings, min_ttl=min_ttl, use_cache=use_cache)[0]
 

@@ -31,10 +31,9 @@ from .._errors import (
     UnexpectedResponse,
 )
 from .._http import Deadline
-from .._models import AccessToken, AppCredentials, format_timestamp
-from .._publish import Payload
-from .._store import Store
-from .._token_cache import TokenCache
+from .._models import AccessToken, AppCredentials, Payload, format_timestamp
+from ..credentials._store import Store
+from ..tokens._cache import TokenCache
 from ._context import Policy, RunContext
 from ._service import Service, orphan_candidates
 from ._state import (
