@@ -155,7 +155,7 @@ def _store(
         store.write(new)
     if previous is not None:
         url = settings.resolve(previous.auth_url).url
-        TokenCache(settings.resolved_cache_dir()).discard(url, previous)
+        TokenCache.for_settings(settings).discard(url, previous)
     log.info(
         "credentials_imported",
         profile=store.profile,

@@ -331,7 +331,7 @@ class Engine:
         """
         Keep the token that verification minted: the next consumer needs no mint of its own.
         """
-        cache = TokenCache(self.settings.resolved_cache_dir())
+        cache = TokenCache.for_settings(self.settings)
         try:
             cache.save(self.settings.url, credentials, token)
         except LocalStateError as exc:
@@ -374,7 +374,7 @@ class Engine:
         if old is None:
             return
         # Tokens minted with the old secret are never served for the new one.
-        TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.url, old)
+        TokenCache.for_settings(self.settings).discard(self.settings.url, old)
         if journal.kind == "repair":
             self.store.backup(old)  # rejected credentials: kept for the record only
         elif journal.kind == "rotate" or journal.revoke_old:
@@ -525,7 +525,7 @@ class Engine:
                 self.state.manual_revoke_client_ids.remove(client_id)
             log.debug("client_revoked", client_id=client_id, existed=existed)
         if keep is not None:
-            TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.url, keep)
+            TokenCache.for_settings(self.settings).discard(self.settings.url, keep)
         self.save()
         return existed
 

@@ -340,7 +340,7 @@ def _revoke(engine: Engine, client_id: str, *, force: bool) -> ProvisionResult:
             f"{client_id} by hand",
             url=settings.url,
         )
-    cache = TokenCache(settings.resolved_cache_dir())
+    cache = TokenCache.for_settings(settings)
     for held in (current, pending):
         if held is not None and held.client_id == client_id:
             cache.discard(settings.url, held)
