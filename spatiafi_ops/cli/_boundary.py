@@ -221,7 +221,7 @@ def report(failure: Failure, log_format: str, level: str) -> None:
         _log.set_configurator(None)  # before the import: it asks for loggers
         import structlog
 
-        from .. import _logging
+        from .. import _logging  # structlog: only when a command configures logging
 
         _logging.configure(log_format=log_format, level=level)
         if traced:

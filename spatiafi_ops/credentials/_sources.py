@@ -181,6 +181,7 @@ def parse_source(spec: str, environ: Mapping[str, str] | None = None) -> Source:
         return EnvJsonSource(rest, environ)
     if kind == "file":
         return FileSource(Path(rest))
+    # the AWS adapter: only for an aws-secretsmanager: source
     from .._aws import SecretsManagerSource
 
     return SecretsManagerSource(rest)

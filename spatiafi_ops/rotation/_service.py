@@ -39,7 +39,7 @@ def mints(
     Transient failures raise (never taken for a rejection), and so does a clock problem
     (``ClockSkew``): new credentials would be rejected the same way.
     """
-    from ..tokens._mint import mint_token
+    from ..tokens._mint import mint_token  # authlib: only when a mint is checked
 
     try:
         mint_token(credentials, ctx.settings, policy=policy, deadline=deadline, clock=ctx.clock)
@@ -141,7 +141,7 @@ class HttpService:
     def verify(self, credentials: AppCredentials) -> AccessToken:
         import tenacity
 
-        from ..tokens._mint import mint_token
+        from ..tokens._mint import mint_token  # authlib: only when a new client is verified
 
         # Retries CredentialsRejected only; mint_token retries transient failures itself.
         retrying = tenacity.Retrying(

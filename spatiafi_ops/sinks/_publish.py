@@ -246,6 +246,7 @@ def parse_sink(spec: str) -> Sink:
     if kind == "github":
         return _github_sink(spec.strip(), rest)
     if kind == "aws-secretsmanager":
+        # the AWS adapter: only for an aws-secretsmanager: sink
         from .._aws import SecretsManagerSink
 
         return SecretsManagerSink(rest)
