@@ -9,6 +9,7 @@ FLOORS is the one list of layers (docs/contributing.md names them); `make lint` 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,6 +243,20 @@ def test_the_emulator_uses_only_the_models() -> None:
         and arrow.target.partition(".")[0] != "emulator"
     }
     assert used <= EMULATOR_MAY_IMPORT
+
+
+def test_the_contributor_page_lists_the_same_floors() -> None:
+    """docs/contributing.md names the floors FLOORS holds, in the same order."""
+    page = (Path(__file__).parents[2] / "docs" / "contributing.md").read_text(encoding="utf-8")
+    layers = page.partition("## Layers")[2].partition("\n## ")[0]
+    listed = [
+        tuple(
+            name.rstrip("/").replace("/", ".") + (".*" if name.endswith("/") else "")
+            for name in match.group(1).split()
+        )
+        for match in re.finditer(r"^\d+\. [^`]*`([^`]+)`", layers, re.MULTILINE)
+    ]
+    assert listed == [tuple(floor) for floor in FLOORS]
 
 
 def _package(tmp_path: Path, files: Mapping[str, str]) -> Path:
