@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol, cast
 from .._aws import _client, _error_code, _is_arn, _translated
 from .._errors import CredentialFileError, SecretStoreRefused
 from .._models import AppCredentials
-from .._store import credentials_from_json
+from ..credentials._credfile import credentials_from_json
 
 PREFIX = "aws-secretsmanager:"
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"

@@ -29,10 +29,10 @@ from typing import Any, NamedTuple
 
 from .. import _log
 from .._config import Settings
-from .._credfile import credentials_to_json
 from .._errors import CredentialFileError, SwitchLost
 from .._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
-from .._store import Store
+from ..credentials._credfile import credentials_to_json
+from ..credentials._store import Store
 from ._secret_versions import (
     CURRENT,
     PENDING,

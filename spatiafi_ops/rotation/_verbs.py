@@ -20,8 +20,8 @@ from .._errors import (
 )
 from .._files import exclusive_lock
 from .._models import Action, AppCredentials, ProvisionResult, format_timestamp
-from .._store import Store, profile_store, record_profile_store
-from .._token_cache import TokenCache
+from ..credentials._store import Store, profile_store, record_profile_store
+from ..tokens._cache import TokenCache
 from ._context import Policy, RunContext
 from ._engine import Engine, Report
 from ._plan import plan_ensure, plan_rotation, rotation_due
@@ -394,7 +394,7 @@ def _revoke(engine: Engine, store: ProfileStore, client_id: str, *, force: bool)
             f"{client_id} by hand",
             url=settings.url,
         )
-    cache = TokenCache(settings.resolved_cache_dir())
+    cache = TokenCache.for_settings(settings)
     for held in (current, pending):
         if held is not None and held.client_id == client_id:
             cache.discard(settings.url, held)

@@ -16,9 +16,9 @@ import pytest
 
 from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import SpatiafiOpsError
-from spatiafi_ops._sources import token_from_source
 from spatiafi_ops.emulator import EmulatorHandle
 from spatiafi_ops.rotation import Policy, RunContext, create_credentials, rotate_credentials
+from spatiafi_ops.tokens._consumer import token_from_source
 from tests.aws.test_secret_store import LOGIN, labels, live
 
 ROUNDS = 50
