@@ -112,6 +112,7 @@ def _replicas(recorder: Recorder, root: Path, aws_url: str, rounds: int) -> list
         secret = _Secret(root / "replicas", aws_url, service)
         created = recorder.run(["credentials", "create"], secret.env("r0"), label="store create")
         codes: list[int] = []
+        actions: list[str] = []
         mints: list[int] = []
         done = threading.Event()
 
@@ -119,6 +120,11 @@ def _replicas(recorder: Recorder, root: Path, aws_url: str, rounds: int) -> list
             for _ in range(rounds):
                 run = recorder.run(ROTATE_NOW, secret.env(name), label="store replica")
                 codes.append(run.code)
+                if run.code == 0:
+                    result = json.loads(run.stdout)
+                    # unchanged, yet its own new client revoked: another replica switched first
+                    lost = result["action"] == "unchanged" and result["revoked_client_ids"]
+                    actions.append("lost the swap" if lost else result["action"])
 
         def consumer() -> None:
             while not done.is_set():
@@ -148,7 +154,9 @@ def _replicas(recorder: Recorder, root: Path, aws_url: str, rounds: int) -> list
     return [
         Figure(
             f"3 replicas x {rounds} rotations of one secret, no shared lock: runs exiting 0",
-            f"{codes.count(0)}/{len(codes)}",
+            f"{codes.count(0)}/{len(codes)} ("
+            + ", ".join(f"{actions.count(a)} {a}" for a in sorted(set(actions)))
+            + ")",
             "all",
             created.code == 0 and codes.count(0) == len(codes),
         ),
