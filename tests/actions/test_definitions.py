@@ -211,6 +211,7 @@ def test_the_throwaway_profile_is_removed_however_the_step_ends() -> None:
     assert script.count("\n", made, trap) == 1  # the very next line
 
 
+@pytest.mark.posix("actions/lint.sh is a bash script")
 def test_schemas_and_zizmor_pass_offline() -> None:
     """
     actions/lint.sh: vendored JSON schemas and zizmor --offline (pedantic) report nothing.
