@@ -7,6 +7,7 @@ skips them on Windows); these helpers give the others their Windows form.
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 from pathlib import Path
@@ -54,3 +55,12 @@ def assert_private(path: Path) -> None:
         assert stat.S_IMODE(info.st_mode) == 0o700, f"{path}: {oct(info.st_mode)}"
     else:
         assert stat.S_IMODE(info.st_mode) == 0o600, f"{path}: {oct(info.st_mode)}"
+
+
+def bare_environment(**variables: str) -> dict[str, str]:
+    """
+    Return an environment with nothing of the test's in it: PATH, *variables*, and on
+    Windows SYSTEMROOT, without which a Python child cannot start (bpo-20614).
+    """
+    kept = ("PATH", "SYSTEMROOT") if sys.platform == "win32" else ("PATH",)
+    return {**{name: os.environ[name] for name in kept if name in os.environ}, **variables}
