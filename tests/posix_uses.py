@@ -2,14 +2,16 @@
 Find tests that need POSIX but do not say so: the check behind tests/unit/test_posix_markers.py.
 
 A *use* is a name Windows lacks (``signal.SIGKILL``, ``os.getuid``, ``fcntl``...), a SIGTERM
-or SIGINT sent to a process, ``preexec_fn``, an assert on a POSIX mode (an octal literal or
-``stat.S_IMODE``), a ``#!`` script, or a POSIX program run by name (``bash``, ``sh``,
-``make``...; on Windows a bare ``bash`` may start WSL's ``bash.exe``, found in System32
-before PATH). A use is covered by ``@pytest.mark.posix(reason)`` on the test, its class or
-its module (``pytestmark``), by an enclosing ``if``/``skipif`` that tests ``sys.platform``
-or ``os.name``, or by ``pytest.param(..., marks=<posix>)``. A helper, fixture or class
-with an uncovered use passes it on to every function that names it (by import, by fixture
-argument), and a test that ends up with one is a finding.
+or SIGINT sent to a process, ``preexec_fn``, a symbolic link, an assert on a POSIX mode (an
+octal literal or ``stat.S_IMODE``), a ``#!`` script, or a POSIX program run by name
+(``bash``, ``sh``, ``make``...; on Windows a bare ``bash`` may start WSL's ``bash.exe``,
+found in System32 before PATH). A use is covered by ``@pytest.mark.posix(reason)`` on the
+test, its class or its module (``pytestmark``), by an enclosing ``if``/``skipif`` that tests
+``sys.platform`` or ``os.name``, or by ``pytest.param(..., marks=<posix>)``. A helper,
+fixture, class or constant with an uncovered use passes it on to every function that names
+it (in its module, by import, by fixture argument), and a test that ends up with one is a
+finding. A name Windows lacks used at module level is a finding even in a marked module:
+Windows imports the module to collect it before any mark can skip it.
 """
 
 from __future__ import annotations
