@@ -436,16 +436,24 @@ def _add(
     module: Module, name: str, node: ast.AST, body: list[ast.stmt], *, is_test: bool, marked: bool
 ) -> Unit:
     uses = [use for stmt in body for use in uses_in(stmt, module.source, module.aliases)]
-    refers_to = {
-        sub.id
-        for stmt in body
-        for sub in ast.walk(stmt)
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)
-    }
+    refers_to = {loaded for stmt in body for loaded in _names_loaded(stmt)}
     refers_to.discard(name)
     unit = Unit(name, getattr(node, "lineno", 1), is_test, marked, uses, refers_to)
     module.units[name] = unit
     return unit
+
+
+def _names_loaded(node: ast.AST) -> Iterator[str]:
+    # A type annotation runs nothing: `RECIPES: dict[str, Recipe]` does not reach Recipe.
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+        yield node.id
+    for field_name, value in ast.iter_fields(node):
+        if field_name in ("annotation", "returns"):
+            continue
+        children = value if isinstance(value, list) else [value]
+        for child in children:
+            if isinstance(child, ast.AST):
+                yield from _names_loaded(child)
 
 
 def _carried(

@@ -96,6 +96,9 @@ COVERED = [
     "import signal\ndef test_x():\n    assert signal.SIGTERM == 15\n",  # named, not sent
     "def test_x(p):\n    p.chmod(0o600)\n    assert p.read_text() == 'x'\n",  # chmod is portable
     "import os, pytest\ndef helper():\n    os.setsid()\n",  # a helper no test reaches
+    # A type annotation names a class without running it.
+    "BASH = ['bash']\nclass Job:\n    def run(self):\n        return BASH\n"
+    "JOBS: list[Job] = []\ndef test_x(job: Job) -> Job:\n    return JOBS\n",
 ]
 
 
