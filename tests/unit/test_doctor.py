@@ -12,7 +12,7 @@ import pytest
 from spatiafi_ops._config import Settings
 from spatiafi_ops._doctor import check_store
 from spatiafi_ops._models import AppCredentials
-from spatiafi_ops._store import Store
+from spatiafi_ops.credentials._store import Store
 
 CREDS = AppCredentials(
     client_id="0b0c5b1e-1111-4222-8333-444455556666",
