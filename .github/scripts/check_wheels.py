@@ -3,11 +3,12 @@ Check that a hash-pinned requirements file installs from wheels on every hosted 
 
     python .github/scripts/check_wheels.py actions/requirements.txt
 
-For each runner platform (Linux x86_64 and arm64, macOS x86_64 and arm64, Windows x64) and
-each supported Python, it keeps the requirements whose environment markers hold there and
-runs ``pip download --only-binary :all: --require-hashes --no-deps`` for that platform's
-wheel tags: what the actions' install step does, minus the install. pip evaluates markers
-for the interpreter running it, not the target, hence the filtering here. Needs the package
+For each runner platform (Linux x86_64 and arm64, macOS x86_64 and arm64, Windows x64 and
+arm64) and each Python it runs (3.10 to 3.14; from 3.11 on Windows on ARM), it keeps the
+requirements whose environment markers hold there and runs ``pip download --only-binary
+:all: --require-hashes --no-deps`` for that platform's wheel tags: what the actions' install
+step does, minus the install. pip evaluates markers for the interpreter running it, not the
+target, hence the filtering here. Needs the package
 index and ``packaging`` (pinned in the same requirements file).
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from packaging.markers import Marker
 
-PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 # Oldest glibc a wheel may need on the Ubuntu runners (24.04 has 2.39).
 GLIBC_MINORS = range(39, 16, -1)
 
@@ -37,6 +38,7 @@ class Platform:
     system: str
     machine: str
     tags: tuple[str, ...]
+    oldest_python: str = PYTHONS[0]
 
 
 def _manylinux(arch: str) -> tuple[str, ...]:
@@ -50,7 +52,14 @@ PLATFORMS = (
     Platform("macos-x86_64", "Darwin", "x86_64", ("macosx_15_0_x86_64",)),
     Platform("macos-arm64", "Darwin", "arm64", ("macosx_15_0_arm64",)),
     Platform("windows-x64", "Windows", "AMD64", ("win_amd64",)),
+    # CPython for Windows on ARM starts at 3.11 (python.org's installers, actions/setup-python),
+    # and no cffi release has a cp310 win_arm64 wheel.
+    Platform("windows-arm64", "Windows", "ARM64", ("win_arm64",), oldest_python="3.11"),
 )
+
+
+def _version(python: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in python.split("."))
 
 
 def marker_environment(platform: Platform, python: str) -> dict[str, str]:
@@ -127,6 +136,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as workdir:
         for python in PYTHONS:
             for platform in PLATFORMS:
+                if _version(python) < _version(platform.oldest_python):
+                    print(f"skip {platform.name:13} Python {python} (no such interpreter)")
+                    continue
                 error = check(requirements, platform, python, Path(workdir))
                 failures += bool(error)
                 print(f"{'FAIL' if error else 'ok  '} {platform.name:13} Python {python} {error}")

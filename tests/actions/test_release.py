@@ -117,6 +117,42 @@ def test_the_wheel_check_keeps_only_what_each_platform_installs() -> None:
     assert re.findall(r"^(\S+)==", new, re.MULTILINE) == ["joserfc", "pywin", "click"]
 
 
+def test_the_wheel_check_covers_every_hosted_runner_and_python() -> None:
+    """
+    Six runner platforms, Windows on ARM included, and Python 3.10 to 3.14 (3.11 on ARM
+    Windows, where CPython starts); each keeps exactly one pin of every requirement.
+
+    Static: the download itself needs the package index, so CI's requirements job runs it.
+    """
+    wheels = _script("check_wheels")
+    assert wheels.PYTHONS == ("3.10", "3.11", "3.12", "3.13", "3.14")
+    tags = {platform.name: platform.tags for platform in wheels.PLATFORMS}
+    assert set(tags) == {
+        "linux-x86_64",
+        "linux-arm64",
+        "macos-x86_64",
+        "macos-arm64",
+        "windows-x64",
+        "windows-arm64",
+    }
+    assert tags["windows-arm64"] == ("win_arm64",)
+    text = (REPO / "actions" / "requirements.txt").read_text(encoding="utf-8")
+    body = text.split("\n", 2)[2]  # past the two lines of uv's header
+    names = {name.lower() for name in re.findall(r"^([A-Za-z0-9_.-]+)==", body, re.MULTILINE)}
+    for platform in wheels.PLATFORMS:
+        assert platform.oldest_python == ("3.11" if platform.name == "windows-arm64" else "3.10")
+        for python in wheels.PYTHONS[wheels.PYTHONS.index(platform.oldest_python) :]:
+            kept = wheels.requirements_for(body, wheels.marker_environment(platform, python))
+            pins = [name.lower() for name in re.findall(r"^(\S+)==", kept, re.MULTILINE)]
+            assert len(pins) == len(set(pins)), (platform.name, python)
+            if python != "3.10":
+                pins += ["tomli", "typing-extensions"]  # backports 3.10 alone needs
+            assert sorted(set(pins)) == sorted(names), (platform.name, python)
+    arm = wheels.marker_environment(wheels.PLATFORMS[-1], "3.13")
+    kept = wheels.requirements_for(body, arm)
+    assert re.findall(r"^cryptography==(\S+)", kept, re.MULTILINE) == ["51.0.1"]
+
+
 @pytest.mark.slow
 def test_the_sdist_holds_the_package_and_builds_the_same_wheel(tmp_path: Path) -> None:
     """
