@@ -204,3 +204,43 @@ def test_docs_install_only_what_exists() -> None:
         assert not re.search(r"spatiafi-ops==|version: \d", text), page
         for tag in re.findall(r"# v(\d+\.\d+\.\d+)", text):
             assert "spatiafi-ops" not in text.split(f"# v{tag}")[0].splitlines()[-1], page
+
+
+def test_pypi_publishing_is_trusted_and_inert_until_switched_on() -> None:
+    """
+    release.yml's pypi job: Trusted Publishing (id-token on that job alone, no password),
+    the pypi environment, off unless the repository variable says so; the attested files.
+    """
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text("utf-8"))
+    jobs = workflow["jobs"]
+    pypi = jobs["pypi"]
+    assert pypi["if"] == "vars.PYPI_PUBLISH == 'true'"
+    assert pypi["environment"]["name"] == "pypi"
+    assert pypi["permissions"] == {"id-token": "write"}
+    assert set(pypi["needs"]) == {"build", "attest"}
+    (publish,) = [step for step in pypi["steps"] if "gh-action-pypi-publish" in step["uses"]]
+    assert re.fullmatch(r"pypa/gh-action-pypi-publish@[0-9a-f]{40}", publish["uses"])
+    assert not {"password", "user"} & set(publish.get("with") or {})
+    with_id_token = {name for name, job in jobs.items() if "id-token" in job["permissions"]}
+    assert with_id_token == {"attest", "pypi"}  # Sigstore signing, PyPI's OIDC exchange
+
+
+def test_project_urls_name_the_repository_readme_installs_from() -> None:
+    """
+    Homepage, Source, Issues and Changelog all point at README's OWNER/spatiafi-ops.
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    urls = project["urls"]
+    assert set(urls) == {"Homepage", "Source", "Issues", "Changelog"}
+    repository = "https://github.com/OWNER/spatiafi-ops"
+    assert f"git+{repository}@vX.Y.Z" in (REPO / "README.md").read_text(encoding="utf-8")
+    for url in urls.values():
+        assert url.startswith(repository), url
+    assert urls["Changelog"].endswith("/CHANGELOG.md")
+    assert "oauth2" in project["keywords"]
