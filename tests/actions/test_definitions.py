@@ -153,6 +153,32 @@ def test_the_pins_agree_across_files() -> None:
     assert {action: pins for action, pins in seen.items() if len(pins) > 1} == {}
 
 
+def test_one_dependabot_update_moves_every_copy_of_a_pin() -> None:
+    """
+    Every file with a pinned uses: is in the one github-actions update, grouped into one pull
+    request, so a bump cannot leave a copy behind for the test above to find; the actions'
+    Python pins and the dev pins are watched too.
+    """
+    config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    by_ecosystem = {update["package-ecosystem"]: update for update in config["updates"]}
+    actions = by_ecosystem["github-actions"]
+    assert actions["groups"] == {"actions": {"patterns": ["*"]}}
+    pinned = {
+        path.parent
+        for path in [*CI_WORKFLOWS, *WORKFLOWS, *(d / "action.yml" for d in ACTION_DIRS)]
+        if any(_PINNED.fullmatch(ref) for ref, _ in _uses_lines(path))
+    }
+    # "/" stands for .github/workflows (and an action.yml at the root).
+    watched = {
+        REPO / ".github" / "workflows" if d == "/" else REPO / d.lstrip("/")
+        for d in actions["directories"]
+    }
+    assert pinned <= watched, sorted(str(path) for path in pinned - watched)
+    pip = by_ecosystem["pip"]
+    assert {"/", "/actions"} <= set(pip["directories"])
+    assert len(pip["groups"]) == 1
+
+
 @pytest.mark.parametrize("action_dir", ACTION_DIRS, ids=lambda p: p.name)
 def test_every_input_is_used_and_maps_to_the_cli_variable(action_dir: Path) -> None:
     """
