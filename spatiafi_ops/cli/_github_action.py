@@ -31,6 +31,7 @@ def rotate(state: CliState) -> None:
     actions/rotate: import the current credentials into a throwaway profile, rotate them when
     due, write the step outputs; the profile is removed however the run ends.
     """
+    # Imported when the command runs, as every command's: `--help` lists it without them.
     from .._errors import OutputError, SpatiafiOpsError
     from .._store import Store
     from ..rotation import RunContext, rotate_credentials

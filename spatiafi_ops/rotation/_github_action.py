@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from .._config import Settings
+from .._credentials_import import import_credentials, parse_created_at
 from .._durations import parse_duration
 from .._errors import LocalStateError, UsageError
 from .._publish import GitHubSink, Sink, parse_sink, parse_sinks
@@ -232,8 +233,6 @@ def import_current(profile: Settings, inputs: RotateInputs) -> None:
         CredentialFileError: the credentials are not JSON credentials (exit 5).
         UsageError: ``created_at`` is not a time.
     """
-    from .._credentials_import import import_credentials, parse_created_at
-
     when = None
     if inputs.created_at is not None:
         try:
