@@ -6,14 +6,14 @@ actions/setup-python set up (or ``SPATIAFI_ACTION_PYTHON``)::
 
     python actions/setup.py
 
-It builds a virtual environment under ``$RUNNER_TEMP``, installs the hash-pinned
-``actions/requirements.txt`` (wheels only) and then the action's own checkout with
-``--no-build-isolation``, so the action's commit SHA pins every byte that runs. For speed
-the environment is made without ensurepip and filled by this interpreter's own pip
-(``pip --python``), without compiling bytecode; benchmarks/bench_action.py measures it
-against a plain ``python -m venv`` and ``pip install``. A second
-action in the same job finds the environment by its key and reuses it. It writes the step
-outputs ``cli`` (the ``spatiafi-ops`` executable) and ``python`` (the environment's
+It builds a virtual environment under ``$RUNNER_TEMP`` and installs, in one hash-checked pip
+run without bytecode compilation, the pinned wheels of ``actions/requirements.txt`` and the
+action's own checkout, zipped here as a wheel and hashed (a pure-Python package needs no build
+backend), so the action's commit SHA pins every byte that runs. For speed the environment is
+made without ensurepip and filled by this interpreter's own pip (``pip --python``);
+benchmarks/bench_action.py measures it against a plain ``python -m venv`` and ``pip install``.
+A second action in the same job finds the environment by its key and reuses it. It writes
+the step outputs ``cli`` (the ``spatiafi-ops`` executable) and ``python`` (the environment's
 interpreter); later steps run those paths, as sigstore/gh-action-sigstore-python passes
 ``venv-python-path`` on.
 
@@ -125,10 +125,8 @@ def _outer_pip_works() -> bool:
     pip 22.3 added ``--python``; actions/setup-python's interpreters bring a newer one. An
     interpreter without pip (SPATIAFI_ACTION_PYTHON=/usr/bin/python3 on Debian) has none.
     """
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover - Python older than 3.8 was refused already
-        return False
+    from importlib.metadata import PackageNotFoundError, version  # 3.8+, checked before
+
     try:
         release = version("pip").split(".")
     except PackageNotFoundError:
