@@ -169,6 +169,8 @@ def test_installs_the_checkout_into_an_isolated_venv_once_per_job(
         check=True,
     ).stdout.splitlines()
     assert installed.startswith(str(venv))  # a copy in the venv, not the checkout
+    # No ensurepip: the interpreter's own pip filled the venv from outside.
+    assert list(venv.glob("lib/python*/site-packages/pip")) == []
     pinned = re.search(r"^cryptography==(\S+)", (ACTIONS / "requirements.txt").read_text(), re.M)
     assert pinned is not None
     assert cryptography == pinned[1]  # from the hash-pinned file, not the index's newest
