@@ -33,25 +33,20 @@ def rotate(state: CliState) -> None:
     """
     # Imported when the command runs, as every command's: `--help` lists it without them.
     from .._errors import OutputError, SpatiafiOpsError
-    from .._store import Store
+    from ..credentials._store import Store
     from ..rotation import RunContext, rotate_credentials
-    from ..rotation._github_action import (
-        UNKNOWN_AGE,
-        import_current,
-        take_inputs,
-        throwaway_profile,
-    )
+    from ..rotation import _github_action as glue
     from ._output import echo_result
     from ._user import lazy_user
 
     # First: the current credentials leave the environment before anything can start a child.
-    inputs = take_inputs(os.environ, gh_found=shutil.which("gh") is not None)
+    inputs = glue.take_inputs(os.environ, gh_found=shutil.which("gh") is not None)
     if not os.environ.get("GITHUB_OUTPUT"):
         raise OutputError("GITHUB_OUTPUT is not set: the spatiafi-ops actions run only in a job.")
     if inputs.unknown_age:
-        log.warning(UNKNOWN_AGE)
-    with throwaway_profile(state.settings, os.environ.get("RUNNER_TEMP", "")) as profile:
-        import_current(profile, inputs)
+        log.warning(glue.UNKNOWN_AGE)
+    with glue.throwaway_profile(state.settings, os.environ.get("RUNNER_TEMP", "")) as profile:
+        glue.import_current(profile, inputs)
         context = RunContext(profile, lazy_user(os.environ.get("SPATIAFI_USERNAME"), False))
         try:
             result = rotate_credentials(context, inputs.policy)

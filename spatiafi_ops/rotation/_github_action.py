@@ -21,10 +21,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from .._config import Settings
-from .._credentials_import import import_credentials, parse_created_at
 from .._durations import parse_duration
 from .._errors import LocalStateError, UsageError
-from .._publish import GitHubSink, Sink, parse_sink, parse_sinks
+from ..credentials._import import import_credentials, parse_created_at
+from ..sinks._publish import GitHubSink, Sink, parse_sink, parse_sinks
 from ._context import DEFAULT_GRACE, Policy
 
 # The variables that hold the current credentials: read once, then removed.

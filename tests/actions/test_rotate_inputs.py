@@ -15,7 +15,6 @@ import pytest
 
 from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import LocalStateError, UsageError
-from spatiafi_ops._publish import CommandSink, GitHubSink
 from spatiafi_ops.cli._exit import exit_code_for
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 from spatiafi_ops.rotation import DEFAULT_GRACE
@@ -25,6 +24,7 @@ from spatiafi_ops.rotation._github_action import (
     take_inputs,
     throwaway_profile,
 )
+from spatiafi_ops.sinks._publish import CommandSink, GitHubSink
 
 CLIENT_ID = "0b6c1f0e-3c1a-4d5e-9f00-aaaaaaaaaaaa"
 SECRET = "current-secret-value"
