@@ -19,11 +19,18 @@ The file sits beside the profile's credentials (0600, written atomically and fsy
       "previous": null | {...credentials, "rotation_id", "revoke_after": "<ISO>" | null},
       "revoking": [...],                         # DELETEs sent, outcome not recorded yet
       "rejected_repair": null | {"client_id", "at", "error"},  # a new client the service refused
-      "published": null | {"client_id", "sinks": {"<sink spec>": "<ISO>"}},  # who has it
+      "published": null | {"client_id", "sinks": {"<sink spec>": "<ISO>"},  # who has it
+                           "owed": ["<sink spec>", ...]},  # who must have it first
       "created_client_ids": [...],               # clients this profile created, newest last
-      "orphaned_client_ids": [...],              # lost-create clients found by reconciling
-      "manual_revoke_client_ids": [...]          # clients the user must revoke by hand
+      "held_client_ids": [...],                  # clients this profile stored, newest last
+      "orphaned_client_ids": [...],              # possible lost-create clients, reported
+      "manual_revoke_client_ids": [...],         # clients the user must revoke by hand
+      "lost_creates": ["<ISO>", ...],            # create requests whose client may appear
+      "exclusive_account": false                 # no other machine creates on the account
     }
+
+Every list is capped, and ``clients_before`` holds only the clients a lost create's window
+can contain, so the file stays far below the size the tool reads back (``MAX_STATE_BYTES``).
 
 Version 1 files (the first release) are read too: their ``replace`` journals came from
 ``ensure`` and are read as ``repair``. The engine that drives the file is ``_engine``.
@@ -31,7 +38,6 @@ Version 1 files (the first release) are read too: their ``replace`` journals cam
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -39,15 +45,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._credfile import parse_state_json
-from .._errors import CredentialFileError, SpatiafiOpsError
+from .._errors import CredentialFileError
 from .._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
 from .._statefiles import read_private_file
 from .._store import (
     ProfilePaths,
     credentials_from_json,
     credentials_to_json,
-    profile_directories,
-    stored_client_ids,
     write_private_json,
 )
 
@@ -60,6 +64,12 @@ PHASES: tuple[Phase, ...] = ("planned", "created")
 
 STATE_VERSION = 2
 HISTORY_LIMIT = 100
+# Lost create requests remembered at once, and clients listed before a create that are kept
+# (those the lost create's window can hold): enough for any account a person runs.
+LOST_CREATES_LIMIT = 20
+CLIENTS_BEFORE_LIMIT = 2000
+# Why this profile may revoke a client: it created it, or it stored it (a sink may have it).
+Proof = Literal["created", "held"]
 
 
 def _client_ids(value: Any, what: str) -> list[str]:
@@ -198,21 +208,32 @@ class Published:
 
     client_id: str
     sinks: dict[str, float] = field(default_factory=dict)
+    # Sinks a change owes the current client: named by the run that made it, or by a
+    # later run, or inherited from the client before it; --forget-sink drops one.
+    owed: list[str] = field(default_factory=list)
+
+    def missing(self) -> list[str]:
+        """
+        Return the owed sinks that have not confirmed the current client.
+        """
+        return [target for target in self.owed if target not in self.sinks]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "client_id": self.client_id,
             "sinks": {target: format_timestamp(at) for target, at in self.sinks.items()},
+            "owed": self.owed,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Published:
-        sinks = data.get("sinks", {})
-        if not isinstance(sinks, dict):
-            raise ValueError("published sinks is not an object")
+        sinks, owed = data.get("sinks", {}), data.get("owed", [])
+        if not isinstance(sinks, dict) or not isinstance(owed, list):
+            raise ValueError("published sinks is not an object, or owed not a list")
         return cls(
             client_id=check_client_id(str(data["client_id"])),
             sinks={str(target): parse_timestamp(at) for target, at in sinks.items()},
+            owed=[str(target) for target in owed],
         )
 
 
@@ -228,8 +249,11 @@ class RotationState:
     rejected_repair: RejectedRepair | None = None
     published: Published | None = None
     created_client_ids: list[str] = field(default_factory=list)
+    held_client_ids: list[str] = field(default_factory=list)
     orphaned_client_ids: list[str] = field(default_factory=list)
     manual_revoke_client_ids: list[str] = field(default_factory=list)
+    lost_creates: list[float] = field(default_factory=list)
+    exclusive_account: bool = False
 
     @classmethod
     def load(cls, paths: ProfilePaths, *, allow_insecure: bool = False) -> RotationState:
@@ -258,10 +282,13 @@ class RotationState:
                 rejected_repair=RejectedRepair.from_json(rejected) if rejected else None,
                 published=Published.from_json(published) if published else None,
                 created_client_ids=_client_ids(data.get("created_client_ids", []), "created"),
+                held_client_ids=_client_ids(data.get("held_client_ids", []), "held"),
                 orphaned_client_ids=_client_ids(data.get("orphaned_client_ids", []), "orphans"),
                 manual_revoke_client_ids=_client_ids(
                     data.get("manual_revoke_client_ids", []), "manual_revoke_client_ids"
                 ),
+                lost_creates=[parse_timestamp(t) for t in data.get("lost_creates", [])],
+                exclusive_account=data.get("exclusive_account", False) is True,
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise CredentialFileError(
@@ -285,15 +312,36 @@ class RotationState:
             "rejected_repair": self.rejected_repair.to_json() if self.rejected_repair else None,
             "published": self.published.to_json() if self.published else None,
             "created_client_ids": self.created_client_ids[-HISTORY_LIMIT:],
+            "held_client_ids": self.held_client_ids[-HISTORY_LIMIT:],
             "orphaned_client_ids": self.orphaned_client_ids[-HISTORY_LIMIT:],
             "manual_revoke_client_ids": self.manual_revoke_client_ids[-HISTORY_LIMIT:],
+            "lost_creates": [format_timestamp(t) for t in self.lost_creates[-LOST_CREATES_LIMIT:]],
+            "exclusive_account": self.exclusive_account,
         }
+
+    def proof(self, client_id: str) -> Proof | None:
+        """
+        Return what this journal proves about *client_id*: this profile stored it (so a
+        sink may serve it), or created it without storing it, or nothing.
+        """
+        held = set(self.held_client_ids)
+        if self.previous is not None:
+            held.add(self.previous.credentials.client_id)
+        if self.rotation is not None and self.rotation.old_client_id is not None:
+            held.add(self.rotation.old_client_id)
+        if client_id in held:
+            return "held"
+        created = set(self.created_client_ids)
+        if self.rotation is not None and self.rotation.pending is not None:
+            created.add(self.rotation.pending.client_id)
+        return "created" if client_id in created else None
 
     def known_client_ids(self) -> set[str]:
         """
         Return every client id this state knows of (ours, whatever their status).
         """
         ids = set(self.created_client_ids) | set(self.manual_revoke_client_ids)
+        ids |= set(self.held_client_ids)
         ids |= set(self.orphaned_client_ids) | set(self.revoking)
         if self.previous is not None:
             ids.add(self.previous.credentials.client_id)
@@ -303,17 +351,3 @@ class RotationState:
             if self.rotation.pending is not None:
                 ids.add(self.rotation.pending.client_id)
         return ids
-
-
-def profile_client_ids(config_dir: Path) -> set[str]:
-    """
-    Return the client ids that any profile under *config_dir* stores or journals.
-
-    Best effort: an unreadable profile is skipped (reconciling must never revoke a client
-    that a profile holds, so it also keeps unattributable clients, see ``_engine``).
-    """
-    ids = set(stored_client_ids(config_dir))
-    for paths in profile_directories(config_dir):
-        with contextlib.suppress(SpatiafiOpsError, OSError):
-            ids |= RotationState.load(paths, allow_insecure=True).known_client_ids()
-    return ids
