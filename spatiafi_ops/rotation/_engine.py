@@ -292,31 +292,31 @@ class Engine:
 
     def _refuse_created(self, exc: UnusableClient) -> UnusableClient:
         """
-        Leave the service as we found it: revoke the client an unusable answer named, and
-        close the change (this run creates nothing more; the next one tries once again).
+        Leave the service as we found it: revoke the client an unusable answer named (as
+        the ownership rule allows), and close the change: this run creates nothing more.
         """
         state, client_id = self.state, exc.client_id
-        known = client_id is not None and client_id in self._ids_in_use()
-        journaled = client_id is not None and not known and is_client_id(client_id)
+        journaled = client_id is not None and is_client_id(client_id)
         state.rotation = None
-        if journaled and client_id is not None:
+        if journaled and client_id is not None and client_id not in state.created_client_ids:
             state.created_client_ids.append(client_id)
         self.ledger.save()
         revoked = False
-        if client_id is not None and not known:
+        if client_id is not None:
             try:
                 if journaled:
-                    revoked = self.revoker.revoke(client_id, proof="created").refused is None
+                    proof = state.proof(client_id) or "created"
+                    revoked = self.revoker.revoke(client_id, proof=proof).refused is None
                 else:  # not an id a journal holds: revoked at once, unjournaled
                     revoked = self.service.delete(client_id) is not None
             except ServiceError as err:
                 self.ledger.warn("refused_client_kept", f"revoking it failed: {err}")
         if revoked:
             outcome = "it was revoked at once and nothing was stored"
-        elif client_id is not None and not known:
-            outcome = "revoking it failed: revoke it by hand; nothing was stored"
+        elif client_id is not None:
+            outcome = f"it was not revoked: revoke client {client_id!r} by hand"
         else:
-            outcome = "nothing was stored or revoked"
+            outcome = "its id cannot be sent back: revoke it by hand"
         return UnusableClient(f"{exc}; {outcome}", client_id=client_id)
 
     def _ids_in_use(self) -> set[str]:
