@@ -148,35 +148,43 @@ class Engine:
 
     def revoke_by_hand(self, client_id: str, *, force: bool) -> bool | None:
         """
-        Revoke *client_id* because the user named it: allowed where this profile knew it
-        or the service lists it, and (without *force*) where the rule allows.
+        Revoke *client_id* because the user named it: a client this profile created,
+        stored or reported (a possible orphan, the hand-revoke list), or with *force* any
+        client the service lists; and, without *force*, only where the rule allows.
 
         Returns what the service said: True, False (already gone), ``None`` (unsupported).
 
         Raises:
             UnknownClient: the service does not list it and this profile never knew it.
-            CredentialsExist: another profile stores it, or it is this profile's working
-                client, or an owed sink may still serve it (without *force*).
+            CredentialsExist: the rule refuses (another profile stores it, it is this
+                profile's working client, an owed sink may serve it, nothing proves it is
+                this profile's), and there is no *force*.
         """
-        pending = self.state.rotation.pending if self.state.rotation is not None else None
+        state = self.state
+        pending = state.rotation.pending if state.rotation is not None else None
         if not force and pending is not None and pending.client_id == client_id:
             raise CredentialsExist(
                 f"client {client_id} is the new client of an unfinished change of profile "
                 f"{self.store.profile!r}; run 'credentials rotate' to finish it, or pass --force"
             )
-        proof = self.state.proof(client_id)
+        proof = state.proof(client_id)
+        listed = True
         if proof is None:
-            listed, _ = self.service.listing()
-            if listed is not None and client_id not in {c.client_id for c in listed}:
+            clients, _ = self.service.listing()
+            listed = clients is not None and client_id in {c.client_id for c in clients}
+            if clients is not None and not listed:
                 raise self._unknown(client_id)
-        outcome = self.revoker.revoke(client_id, proof=proof or "asked", force=force)
+            reported = client_id in state.orphaned_client_ids + state.manual_revoke_client_ids
+            if reported or force or clients is None:
+                proof = "asked"  # the user's word, for a client the service shows
+        outcome = self.revoker.revoke(client_id, proof=proof, force=force)
         if outcome.refused is not None:
-            facts = self.revoker.facts(client_id, proof or "asked")
+            facts = self.revoker.facts(client_id, proof)
             raise CredentialsExist(
                 f"{explain(facts, outcome.refused, self.store.profile)}; pass --force to "
                 "revoke it anyway"
             )
-        if outcome.existed is False and proof is None:
+        if outcome.existed is False and not listed:
             raise self._unknown(client_id)
         if pending is not None and pending.client_id == client_id:
             self.drop_pending()
