@@ -34,10 +34,10 @@ from .._errors import (
 )
 from .._http import Deadline
 from .._models import AccessToken, AppCredentials, is_client_id
-from .._token_cache import TokenCache
+from ..tokens._cache import TokenCache
 from ._context import Policy, RunContext
 from ._ledger import CRASH_ENV, CRASH_POINTS, Ledger, Report
-from ._ownership import explain
+from ._ownership import Proof, explain
 from ._publisher import Publisher
 from ._revoker import Revoker
 from ._service import Service
@@ -167,7 +167,7 @@ class Engine:
                 f"client {client_id} is the new client of an unfinished change of profile "
                 f"{self.store.profile!r}; run 'credentials rotate' to finish it, or pass --force"
             )
-        proof = state.proof(client_id)
+        proof: Proof | None = state.proof(client_id)
         listed = True
         if proof is None:
             clients, _ = self.service.listing()
@@ -338,7 +338,7 @@ class Engine:
         """
         Keep the token that verification minted: the next consumer needs no mint of its own.
         """
-        cache = TokenCache(self.settings.resolved_cache_dir())
+        cache = TokenCache.for_settings(self.settings)
         try:
             cache.save(self.settings.url, credentials, token)
         except LocalStateError as exc:
@@ -381,7 +381,7 @@ class Engine:
         if old is None:
             return
         # Tokens minted with the old secret are never served for the new one.
-        TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.url, old)
+        TokenCache.for_settings(self.settings).discard(self.settings.url, old)
         if journal.kind == "repair":
             self.store.keep(old)  # rejected credentials: kept for the record only
         elif journal.kind == "rotate" or journal.revoke_old:

@@ -16,7 +16,7 @@ from .. import _log
 from .._errors import SpatiafiOpsError
 from .._models import ProvisionResult
 from .._redaction import scrub
-from .._store import ProfilePaths, list_profiles, profile_directories
+from ..credentials._store import ProfilePaths, list_profiles, profile_directories
 from ._context import Policy, RunContext
 from ._state import RotationState
 from ._verbs import DEFAULT_POLICY, rotate_credentials

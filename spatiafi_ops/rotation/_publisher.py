@@ -13,8 +13,8 @@ import time
 
 from .._errors import SecretStoreRefused, SecretStoreUnavailable
 from .._http import Deadline
-from .._models import AppCredentials
-from .._publish import Payload, Sink
+from .._models import AppCredentials, Payload
+from ..sinks._publish import Sink
 from ._ledger import Ledger
 from ._state import Published
 

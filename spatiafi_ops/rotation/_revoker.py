@@ -18,7 +18,7 @@ from .. import _log
 from .._config import Settings
 from .._errors import ServiceError
 from .._models import AppCredentials, format_timestamp
-from .._token_cache import TokenCache
+from ..tokens._cache import TokenCache
 from ._ledger import Ledger
 from ._ownership import Facts, Proof, Refusal, explain, refusal
 from ._service import Service, orphan_candidates
@@ -232,6 +232,6 @@ class Revoker:
                 state.manual_revoke_client_ids.remove(client_id)
             log.debug("client_revoked", client_id=client_id, existed=existed)
         if kept is not None:
-            TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.url, kept)
+            TokenCache.for_settings(self.settings).discard(self.settings.url, kept)
         ledger.save()
         return existed

@@ -13,10 +13,10 @@ import contextlib
 from pathlib import Path
 from typing import Protocol
 
-from .._credfile import read_private_json
 from .._errors import CredentialFileError, SpatiafiOpsError
 from .._models import AppCredentials
-from .._store import Store, profile_directories
+from ..credentials._credfile import read_private_json
+from ..credentials._store import Store, profile_directories
 from ._state import RotationState
 
 

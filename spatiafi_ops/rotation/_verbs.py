@@ -13,8 +13,8 @@ from .._config import Settings
 from .._errors import CredentialFileError, CredentialsExist, CredentialsRejected, RequestRejected
 from .._files import exclusive_lock
 from .._models import Action, AppCredentials, ProvisionResult, format_timestamp
-from .._store import Store
-from .._token_cache import TokenCache
+from ..credentials._store import Store
+from ..tokens._cache import TokenCache
 from ._context import Policy, RunContext
 from ._engine import Engine
 from ._plan import plan_ensure, plan_rotation, rotation_due
@@ -327,7 +327,7 @@ def _revoke(engine: Engine, store: Store, client_id: str, *, force: bool) -> Pro
             url=settings.url,
         )
     if current is not None and current.client_id == client_id:
-        TokenCache(settings.resolved_cache_dir()).discard(settings.url, current)
+        TokenCache.for_settings(settings).discard(settings.url, current)
         engine.report.warnings.append(
             f"profile {store.profile!r} now holds a revoked credential; "
             "run 'credentials ensure' to replace it"

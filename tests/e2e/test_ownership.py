@@ -56,7 +56,9 @@ def copy_into(config: Path, source: Path, profile: str) -> None:
 
 
 @pytest.fixture(name="aged")
-def _aged(runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]):
+def _aged(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> dict[str, Any]:
     """The default profile holding credentials 40 days old."""
     config = clean_environment["config"]
     out = run_json(runner, CREATE)

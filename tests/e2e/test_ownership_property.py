@@ -38,7 +38,8 @@ from hypothesis import strategies as st
 
 from spatiafi_ops import Settings, SpatiafiOpsError, UserLogin, import_credentials
 from spatiafi_ops._http import RetryPolicy
-from spatiafi_ops._store import ProfilePaths, read_private_json
+from spatiafi_ops.credentials._credfile import read_private_json
+from spatiafi_ops.credentials._store import ProfilePaths
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, Fault
 from spatiafi_ops.rotation import (
     CRASH_POINTS,
@@ -50,7 +51,7 @@ from spatiafi_ops.rotation import (
     rotate_all_profiles,
     rotate_credentials,
 )
-from spatiafi_ops.rotation._service import UserTokens
+from spatiafi_ops.rotation._context import UserTokens
 from spatiafi_ops.rotation._state import RotationState
 
 EXAMPLES = int(os.environ.get("SPATIAFI_OWNERSHIP_EXAMPLES", "60"))
@@ -78,15 +79,15 @@ class Killed(BaseException):
 
 
 @contextmanager
-def killed_at(step: str | None) -> Iterator[None]:
+def killed_at(kill: str | None) -> Iterator[None]:
     """
-    Replace the crash hook with one that raises ``Killed`` at *step* (``None``: no kill).
+    Replace the crash hook with one that raises ``Killed`` at step *kill* (``None``: none).
     """
     original = _ledger.crash_point
 
-    def crash(at: str) -> None:
-        if at == step:
-            raise Killed(at)
+    def crash(step: str) -> None:
+        if step == kill:
+            raise Killed(step)
 
     _ledger.crash_point = crash
     try:

@@ -11,7 +11,7 @@ import pytest
 
 from spatiafi_ops import Settings
 from spatiafi_ops._models import AppCredentials
-from spatiafi_ops._store import Store
+from spatiafi_ops.credentials._store import Store
 from spatiafi_ops.rotation import CredentialStore, FileStore
 from spatiafi_ops.rotation._state import Previous, RotationState
 
