@@ -34,6 +34,7 @@ from _proof_faults import transient_faults
 from _proof_hostile_host import hostile_host
 from _proof_hostile_service import hostile_service
 from _proof_leaks import ProcSampler, scan, scan_files, tour
+from _proof_ownership import ownership
 from _proof_perf import performance
 from _proof_permanent import permanent_failures, shared_account
 
@@ -58,6 +59,7 @@ class Scale:
     lost_creates: int = 12
     sink_rotations: int = 50
     publish_kills: int = 10
+    ownership_sequences: int = 2000
 
 
 QUICK = Scale(
@@ -71,6 +73,7 @@ QUICK = Scale(
     lost_creates=4,
     sink_rotations=6,
     publish_kills=2,
+    ownership_sequences=200,
 )
 
 
@@ -244,6 +247,12 @@ def main() -> int:
                 ),
             ),
         ]
+        sections.append(
+            _timed(
+                "Ownership",
+                lambda: ownership(root / "ownership", sequences=scale.ownership_sequences),
+            )
+        )
         sections.append(
             _timed("Hostile service", lambda: hostile_service(recorder, root / "hostile"))
         )

@@ -12,7 +12,7 @@ import click
 from .._models import check_client_id
 from ._exit import exit_code_for
 from ._output import echo_json, echo_result, result_format_option
-from ._params import DURATION, forget_sink_option, publish_option
+from ._params import DURATION, exclusive_account_option, forget_sink_option, publish_option
 from ._root import CliState
 from ._user import lazy_user, user_options
 
@@ -51,6 +51,7 @@ def _dry_run_option(command: Callable[..., None]) -> Callable[..., None]:
 @user_options
 @publish_option
 @forget_sink_option
+@exclusive_account_option
 @_dry_run_option
 @click.option(
     "--wait",
@@ -67,6 +68,7 @@ def ensure(
     password_stdin: bool,
     publish: tuple[Sink, ...],
     forget_sinks: tuple[str, ...],
+    exclusive_account: bool,
     dry_run: bool,
     wait: float | None,
     result_format: str,
@@ -81,7 +83,13 @@ def ensure(
     from ..rotation import Policy, RunContext, ensure_credentials
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))
-    policy = Policy(dry_run=dry_run, wait=wait, publish=publish, forget_sinks=forget_sinks)
+    policy = Policy(
+        dry_run=dry_run,
+        wait=wait,
+        publish=publish,
+        forget_sinks=forget_sinks,
+        exclusive_account=exclusive_account,
+    )
     result = ensure_credentials(context, policy)
     echo_result(result, result_format, secret_from=state.settings)
 

@@ -53,7 +53,8 @@ class Policy:
       previous client is revoked only once every sink owed it has the current one.
     - ``forget_sinks``: sink specs no longer owed the current client (``--forget-sink``).
     - ``exclusive_account``: declare that no other machine creates clients on the
-      profile's account (``create``), so a lost create's client may be revoked.
+      profile's account (``create``, ``ensure``), so a lost create's client may be
+      revoked.
     """
 
     max_age: float = DEFAULT_MAX_AGE

@@ -6,7 +6,8 @@ create POST; ``created`` (the new secret) before any other call; the store (the 
 journal closed (with ``previous``, or the old credentials in a backup). Each step first
 checks whether its post-condition already holds (the AWS Secrets Manager rotation template's
 pattern), so a run killed at any instant is finished by the next one without a further
-create, and the store always holds a credential that mints. A run sends one create at most.
+create, and the store always holds a credential that mints. A run sends one create, or on
+an exclusive account a few, each after the last lost answer's client was revoked.
 
 The verbs in ``_verbs`` decide *whether* to change and say so through this class's methods
 (``finish``, ``settle``, ``change``, ``revoke_by_hand``, ``drop_pending``, ...); they never
@@ -47,6 +48,10 @@ from ._store import CredentialStore
 __all__ = ["CRASH_ENV", "CRASH_POINTS", "Engine", "Report"]
 
 log = _log.get_logger(__name__)
+
+# Create requests one run sends at most: more than one only on an exclusive account, after
+# the lost answer's client was found and revoked (or provably never made).
+CREATE_ROUNDS = 3
 
 
 class Engine:
@@ -249,36 +254,40 @@ class Engine:
             state.lost_creates += journal.create_attempts
             journal.create_attempts = []
         self.revoker.reconcile()
-        try:
-            self.service.login()  # a failed login is no ambiguous create: nothing sent
-        except SpatiafiOpsError:
-            if journal.pending is None and not state.lost_creates:
+        for round_ in range(1, CREATE_ROUNDS + 1):
+            try:
+                self.service.login()  # a failed login is no ambiguous create: nothing sent
+            except SpatiafiOpsError:
+                if journal.pending is None and not state.lost_creates:
+                    state.rotation = None
+                raise
+            journal.create_attempts.append(time.time())
+            self.ledger.save()  # the journal reaches disk before the remote write
+            self.ledger.checkpoint("planned")
+            try:
+                created = self.service.create()
+                break
+            except (ServiceUnavailable, UnexpectedResponse) as exc:
+                # The request may have been processed: reconciled, and repeated in this run
+                # only where the lost client is provably gone (an exclusive account).
+                state.lost_creates += journal.create_attempts
+                journal.create_attempts = []
+                self.ledger.save()
+                if self.revoker.reconcile() and round_ < CREATE_ROUNDS:
+                    continue
+                raise type(exc)(
+                    f"{exc}; the create request may have created a client, so it was not "
+                    "repeated: the next run reconciles and finishes the change",
+                    status=exc.status,
+                    url=exc.url,
+                ) from None
+            except (CredentialsRejected, RequestRejected):
+                # Refused outright: nothing was created, so nothing is left to resume.
                 state.rotation = None
-            raise
-        journal.create_attempts.append(time.time())
-        self.ledger.save()  # the journal reaches disk before the remote write
-        self.ledger.checkpoint("planned")
-        try:
-            created = self.service.create()
-        except (ServiceUnavailable, UnexpectedResponse) as exc:
-            # The request may have been processed: never repeated in this run.
-            state.lost_creates += journal.create_attempts
-            journal.create_attempts = []
-            self.ledger.save()
-            self.revoker.reconcile()
-            raise type(exc)(
-                f"{exc}; the create request may have created a client, so it was not "
-                "repeated: the next run reconciles and finishes the change",
-                status=exc.status,
-                url=exc.url,
-            ) from None
-        except (CredentialsRejected, RequestRejected):
-            # Refused outright: nothing was created, so nothing is left to resume.
-            state.rotation = None
-            self.ledger.save()
-            raise
-        except UnusableClient as exc:
-            raise self._refuse_created(exc) from None
+                self.ledger.save()
+                raise
+            except UnusableClient as exc:
+                raise self._refuse_created(exc) from None
         self.ledger.checkpoint("created")
         if created.client_id in self._ids_in_use():
             # A new client cannot carry an id we already hold: switching to it would

@@ -145,15 +145,18 @@ class Revoker:
 
     # lost creates
 
-    def reconcile(self) -> None:
+    def reconcile(self) -> bool:
         """
         Look for the clients of create requests whose answers were lost; revoke them where
         the account is declared exclusive, else report them as possible orphans.
+
+        Returns whether no client of a lost create is left valid (then, on an exclusive
+        account, another create may be sent).
         """
         state = self.ledger.state
         lost = state.lost_creates
         if not lost:
-            return
+            return True
         listed, created_here = self.service.listing()
         if listed is None:
             when = ", ".join(format_timestamp(t) for t in lost)
@@ -164,18 +167,19 @@ class Revoker:
             )
             state.lost_creates = []
             self.ledger.save()
-            return
+            return False
         known = created_here | self.ledger.store.claimed_client_ids() | state.known_client_ids()
         candidates = orphan_candidates(listed, known, lost, self.settings.timeout)
         dates = {client.client_id: client.created_at for client in listed}
         # One lost request makes one client at most: more candidates cannot all be ours.
         exclusive = state.exclusive_account and len(candidates) <= len(lost)
+        settled = exclusive or not candidates
         for client_id in candidates:
             if client_id in state.orphaned_client_ids:
                 continue  # reported by an earlier run
             self.ledger.orphaned(client_id)
             if exclusive:
-                self._revoke_orphan(client_id)
+                settled = self._revoke_orphan(client_id) and settled
             else:
                 self.ledger.warn(
                     "possible_orphan",
@@ -189,18 +193,20 @@ class Revoker:
         window = self.settings.timeout + LATE_CREATE_MARGIN
         state.lost_creates = [t for t in lost if time.time() <= t + window]
         self.ledger.save()
+        return settled and state.exclusive_account
 
-    def _revoke_orphan(self, client_id: str) -> None:
+    def _revoke_orphan(self, client_id: str) -> bool:
         try:
             outcome = self.revoke(client_id, proof="created")
         except ServiceError as exc:
             self.ledger.manual(client_id)
             self.ledger.warn("orphan_not_revoked", f"revoking client {client_id} failed: {exc}")
-            return
+            return False
         if outcome.refused is not None:
             self.ledger.warn("orphan_kept", self.explain(client_id, outcome.refused))
-        else:
-            log.warning("orphan_revoked", client_id=client_id)
+            return False
+        log.warning("orphan_revoked", client_id=client_id)
+        return True
 
     # the DELETE
 

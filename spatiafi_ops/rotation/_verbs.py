@@ -163,6 +163,8 @@ def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     deadline = ctx.new_deadline()
     current = store.read()
     wait = ctx.settings.deadline if policy.wait is None else policy.wait
+    if policy.exclusive_account and not policy.dry_run:
+        declare_exclusive_account(ctx.settings)
     if current is not None and mints(current, ctx, policy.retry, deadline):
         return _keep(ctx, policy, store, current, wait)
     if policy.dry_run:

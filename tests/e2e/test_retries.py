@@ -175,19 +175,19 @@ def test_cli_exit_codes_for_rejected_and_unreachable(
 def test_a_lost_create_response_is_reconciled_not_blindly_reposted(
     runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
 ) -> None:
-    """A create whose answer is lost after the client was made is reconciled by listing, not
-    repeated: on an exclusive account the orphan is revoked (exit 4), and the rerun stores
-    one new client."""
+    """A create whose answer is lost after the client was made is reconciled by listing:
+    on an exclusive account the orphan is revoked, one new client is stored, and the result
+    says so."""
     service.set_faults(Fault(route="clients", kind="drop", after=True, times=1))
     result = runner.run(["credentials", "create", "--exclusive-account"])
-    assert result.exit_code == 4, result.stderr
-    assert service.count("clients") == 1
-    assert service.clients() == []  # the orphan, revoked
-    out = json.loads(runner.run(["credentials", "create"]).stdout)
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    (orphan,) = out["orphaned_client_ids"]
+    assert out["revoked_client_ids"] == [orphan]
     assert service.count("clients") == 2
     assert {client["client_id"] for client in service.clients()} == {out["client_id"]}
     stored_id = json.loads((clean_environment["config"] / "app_credentials.json").read_text())
-    assert stored_id["client_id"] == out["client_id"]
+    assert stored_id["client_id"] == out["client_id"] != orphan
 
 
 def test_a_create_turned_away_with_429_is_retried(

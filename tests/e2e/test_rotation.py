@@ -324,18 +324,18 @@ def test_a_lost_create_response_is_reported_and_left_live(
 def test_on_an_exclusive_account_a_lost_creates_client_is_revoked(
     runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
 ) -> None:
-    """--exclusive-account: no other machine creates clients here, so the orphan is ours."""
+    """--exclusive-account: no other machine creates clients here, so the orphan is ours:
+    revoked, and the run creates once more."""
     config = clean_environment["config"]
     run_json(runner, ["credentials", "create", "--exclusive-account"])
     assert rotation_state(config)["exclusive_account"] is True
     age_credentials(config, 40 * DAY)
     service.set_faults(Fault(route=CREATE_ROUTE, kind="drop", after=True, times=1))
-    failed = runner.run([*ROTATE, "--grace", "0"])
-    assert failed.exit_code == 4, failed.stderr
-    assert len(rotation_state(config)["orphaned_client_ids"]) == 1
-    assert len(live_ids(service)) == 1  # the orphan revoked at once
     out = run_json(runner, [*ROTATE, "--grace", "0"])
     assert out["action"] == "rotated"
+    (orphan,) = out["orphaned_client_ids"]
+    assert set(out["revoked_client_ids"]) == {orphan, out["previous_client_id"]}
+    assert service.count(CREATE_ROUTE) == 3  # the first create, the lost one, its retry
     assert live_ids(service) == {out["client_id"]}
 
 
