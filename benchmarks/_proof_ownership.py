@@ -20,10 +20,13 @@ from _proof_common import Figure, Section, Table
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = "tests/e2e/test_ownership.py"
-AWS_CASE = "tests/aws/test_failures.py::test_a_200_that_does_not_name_our_version_of_the_secret_is_no_write"
+AWS_CASE = (
+    "tests/aws/test_failures.py::"
+    "test_a_200_that_does_not_name_our_version_of_the_secret_is_no_write"
+)
 PROPERTY = "tests/e2e/test_ownership_property.py"
-PYTEST = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:logging")
-PYTEST += ("--hypothesis-show-statistics",)
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:logging"]
+PYTEST.append("--hypothesis-show-statistics")  # prints how many sequences ran
 TITLES = {
     "1": "fleet run, a client another profile stores",
     "2": "rollback by import --force, then the nightly rotate",
