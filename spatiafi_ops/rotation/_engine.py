@@ -22,7 +22,6 @@ import uuid
 
 from .. import _log
 from .._errors import (
-    CredentialsExist,
     CredentialsRejected,
     LocalStateError,
     RequestRejected,
@@ -30,7 +29,6 @@ from .._errors import (
     ServiceUnavailable,
     SpatiafiOpsError,
     UnexpectedResponse,
-    UnknownClient,
     UnusableClient,
 )
 from .._http import Deadline
@@ -38,7 +36,6 @@ from .._models import AccessToken, AppCredentials, is_client_id
 from ..tokens._cache import TokenCache
 from ._context import Policy, RunContext
 from ._ledger import CRASH_ENV, CRASH_POINTS, Ledger, Report
-from ._ownership import Proof, explain
 from ._publisher import Publisher
 from ._revoker import Revoker
 from ._service import Service
@@ -74,7 +71,7 @@ class Engine:
         self.ledger = Ledger(store)
         self.publisher = Publisher(self.ledger, policy.publish, policy.forget_sinks, deadline)
         self.revoker = Revoker(self.ledger, service, self.settings, self.publisher.missing)
-        self._notice_outside_change()
+        self.ledger.notice_outside_change()
 
     # what the verbs read
 
@@ -153,53 +150,9 @@ class Engine:
 
     def revoke_by_hand(self, client_id: str, *, force: bool) -> bool | None:
         """
-        Revoke *client_id* because the user named it: a client this profile created,
-        stored or reported (a possible orphan, the hand-revoke list), or with *force* any
-        client the service lists; and, without *force*, only where the rule allows.
-
-        Returns what the service said: True, False (already gone), ``None`` (unsupported).
-
-        Raises:
-            UnknownClient: the service does not list it and this profile never knew it.
-            CredentialsExist: the rule refuses (another profile stores it, it is this
-                profile's working client, an owed sink may serve it, nothing proves it is
-                this profile's), and there is no *force*.
+        Revoke *client_id* because the user named it (``Revoker.by_hand``).
         """
-        state = self.state
-        pending = state.rotation.pending if state.rotation is not None else None
-        if not force and pending is not None and pending.client_id == client_id:
-            raise CredentialsExist(
-                f"client {client_id} is the new client of an unfinished change of profile "
-                f"{self.store.profile!r}; run 'credentials rotate' to finish it, or pass --force"
-            )
-        proof: Proof | None = state.proof(client_id)
-        listed = True
-        if proof is None:
-            clients, _ = self.service.listing()
-            listed = clients is not None and client_id in {c.client_id for c in clients}
-            if clients is not None and not listed:
-                raise self._unknown(client_id)
-            reported = client_id in state.orphaned_client_ids + state.manual_revoke_client_ids
-            if reported or force or clients is None:
-                proof = "asked"  # the user's word, for a client the service shows
-        outcome = self.revoker.revoke(client_id, proof=proof, force=force)
-        if outcome.refused is not None:
-            facts = self.revoker.facts(client_id, proof)
-            raise CredentialsExist(
-                f"{explain(facts, outcome.refused, self.store.profile)}; pass --force to "
-                "revoke it anyway"
-            )
-        if outcome.existed is False and not listed:
-            raise self._unknown(client_id)
-        if pending is not None and pending.client_id == client_id:
-            self.drop_pending()
-        return outcome.existed
-
-    def _unknown(self, client_id: str) -> UnknownClient:
-        return UnknownClient(
-            f"no such client: the service at {self.settings.url} does not list {client_id}, "
-            f"and profile {self.store.profile!r} never held it; check the id"
-        )
+        return self.revoker.by_hand(client_id, force=force)
 
     def drop_pending(self) -> None:
         """
@@ -237,7 +190,7 @@ class Engine:
             self.store.switch(pending, replacing=current)  # the atomic switch
             self.ledger.checkpoint("switched")
             self._cache(pending, token)
-        self._held(pending.client_id)
+        self.ledger.held(pending.client_id)
         self.publisher.owe(pending)
         self._retire(journal)
         self.state.rotation = None
@@ -302,7 +255,6 @@ class Engine:
         journal.pending = created._replace(created_at=time.time(), auth_url=self.settings.url)
         journal.phase = "created"
         journal.create_attempts = []
-        journal.clients_before = None
         state.created_client_ids.append(created.client_id)
         self.ledger.save()  # the one-time secret is on disk before any other call
         self.ledger.checkpoint("journaled")
@@ -406,40 +358,6 @@ class Engine:
             )
 
     # bookkeeping
-
-    def _held(self, client_id: str) -> None:
-        held = self.state.held_client_ids
-        if not held or held[-1] != client_id:
-            if client_id in held:
-                held.remove(client_id)
-            held.append(client_id)
-
-    def _notice_outside_change(self) -> None:
-        """
-        Take in a store changed outside a change (``credentials import --force``, a
-        rollback): the client it now holds is this profile's; the one it replaced stays
-        valid, listed for the user; a previous client stored again is no longer previous.
-        """
-        state = self.state
-        current = self.store.current() if state.rotation is None else None
-        held = state.held_client_ids
-        if current is None or (held and held[-1] == current.client_id):
-            return
-        if held:
-            replaced = held[-1]
-            self.ledger.manual(replaced)  # unless a profile stores it
-            if replaced in state.manual_revoke_client_ids:
-                self.ledger.warn(
-                    "client_replaced_outside",
-                    f"client {replaced} was replaced outside a rotation (an import?); it "
-                    "is still valid: revoke it by hand once nothing uses it",
-                )
-        previous = state.previous
-        if previous is not None and previous.credentials.client_id == current.client_id:
-            state.previous = None
-        self._held(current.client_id)
-        self.ledger.prune_manual()
-        self.ledger.save()
 
     def _set_aside_previous(self, message: str) -> None:
         """

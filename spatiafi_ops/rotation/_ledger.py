@@ -118,3 +118,40 @@ class Ledger:
         kept = [client_id for client_id in listed if not self.store.holders(client_id)]
         if kept != listed:
             self.state.manual_revoke_client_ids = kept
+
+    def held(self, client_id: str) -> None:
+        """
+        Record that this profile stores *client_id* now (newest last).
+        """
+        held = self.state.held_client_ids
+        if not held or held[-1] != client_id:
+            if client_id in held:
+                held.remove(client_id)
+            held.append(client_id)
+
+    def notice_outside_change(self) -> None:
+        """
+        Take in a store changed outside a change (``credentials import --force``, a
+        rollback): the client it now holds is this profile's; the one it replaced stays
+        valid, listed for the user; a previous client stored again is no longer previous.
+        """
+        state = self.state
+        current = self.store.current() if state.rotation is None else None
+        held = state.held_client_ids
+        if current is None or (held and held[-1] == current.client_id):
+            return
+        if held:
+            replaced = held[-1]
+            self.manual(replaced)  # unless a profile stores it
+            if replaced in state.manual_revoke_client_ids:
+                self.warn(
+                    "client_replaced_outside",
+                    f"client {replaced} was replaced outside a rotation (an import?); it "
+                    "is still valid: revoke it by hand once nothing uses it",
+                )
+        previous = state.previous
+        if previous is not None and previous.credentials.client_id == current.client_id:
+            state.previous = None
+        self.held(current.client_id)
+        self.prune_manual()
+        self.save()

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from .. import _log
 from .._config import Settings
-from .._errors import ServiceError
+from .._errors import CredentialsExist, ServiceError, UnknownClient
 from .._models import AppCredentials, format_timestamp
 from ..tokens._cache import TokenCache
 from ._ledger import Ledger
@@ -207,6 +207,67 @@ class Revoker:
             return False
         log.warning("orphan_revoked", client_id=client_id)
         return True
+
+    # by hand
+
+    def by_hand(self, client_id: str, *, force: bool) -> bool | None:
+        """
+        Revoke *client_id* because the user named it: a client this profile created,
+        stored or reported (a possible orphan, the hand-revoke list), or with *force* any
+        client the service lists; and, without *force*, only where the rule allows.
+
+        Returns what the service said: True, False (already gone), ``None`` (unsupported).
+
+        Raises:
+            UnknownClient: the service does not list it and this profile never knew it.
+            CredentialsExist: the rule refuses (another profile stores it, it is this
+                profile's working client, an owed sink may serve it, nothing proves it is
+                this profile's), and there is no *force*.
+        """
+        state = self.ledger.state
+        pending = state.rotation.pending if state.rotation is not None else None
+        if not force and pending is not None and pending.client_id == client_id:
+            raise CredentialsExist(
+                f"client {client_id} is the new client of an unfinished change of profile "
+                f"{self.ledger.profile!r}; run 'credentials rotate' to finish it, or pass --force"
+            )
+        proof: Proof | None = state.proof(client_id)
+        listed = True
+        if proof is None:
+            clients, _ = self.service.listing()
+            listed = clients is not None and client_id in {c.client_id for c in clients}
+            if clients is not None and not listed:
+                raise self._unknown(client_id)
+            reported = client_id in state.orphaned_client_ids + state.manual_revoke_client_ids
+            if reported or force or clients is None:
+                proof = "asked"  # the user's word, for a client the service shows
+        outcome = self.revoke(client_id, proof=proof, force=force)
+        if outcome.refused is not None:
+            facts = self.facts(client_id, proof)
+            raise CredentialsExist(
+                f"{explain(facts, outcome.refused, self.ledger.profile)}; pass --force to "
+                "revoke it anyway"
+            )
+        if outcome.existed is False and not listed:
+            raise self._unknown(client_id)
+        if pending is not None and pending.client_id == client_id:
+            state.rotation = None  # the unfinished change's new client is gone
+            self.ledger.save()
+        current = self.ledger.store.current()
+        if outcome.existed is not None and current is not None and current.client_id == client_id:
+            TokenCache.for_settings(self.settings).discard(self.settings.url, current)
+            self.ledger.warn(
+                "current_client_revoked",
+                f"profile {self.ledger.profile!r} now holds a revoked credential; "
+                "run 'credentials ensure' to replace it",
+            )
+        return outcome.existed
+
+    def _unknown(self, client_id: str) -> UnknownClient:
+        return UnknownClient(
+            f"no such client: the service at {self.settings.url} does not list {client_id}, "
+            f"and profile {self.ledger.profile!r} never held it; check the id"
+        )
 
     # the DELETE
 

@@ -12,7 +12,6 @@ The file sits beside the profile's credentials (0600, written atomically and fsy
         "started_at": "<ISO>", "host": "...", "pid": 123,
         "revoke_old": true, "grace_s": 3600.0,
         "create_attempts": ["<ISO>", ...],       # create POSTs sent, answer not journaled
-        "clients_before": null | ["<client_id>", ...],  # listed before the first create
         "old": null | {"user_id", "client_id", "client_secret", "created_at", "auth_url"},
         "pending": null | {...the same keys, for the new client}
       },
@@ -29,8 +28,10 @@ The file sits beside the profile's credentials (0600, written atomically and fsy
       "exclusive_account": false                 # no other machine creates on the account
     }
 
-Every list is capped, and ``clients_before`` holds only the clients a lost create's window
-can contain, so the file stays far below the size the tool reads back (``MAX_STATE_BYTES``).
+Every list is capped and no client listing is kept (a lost create is reconciled by the
+clients dated in its window), so the file stays far below the size the tool reads back
+(``MAX_STATE_BYTES``) on an account with any number of clients. A ``clients_before`` list
+that an earlier version wrote is not read.
 
 Version 1 files (the first release) are read too: their ``replace`` journals came from
 ``ensure`` and are read as ``repair``. The engine that drives the file is ``_engine``.
@@ -64,12 +65,10 @@ PHASES: tuple[Phase, ...] = ("planned", "created")
 
 STATE_VERSION = 2
 HISTORY_LIMIT = 100
-# Lost create requests remembered at once, and clients listed before a create that are kept
-# (those the lost create's window can hold): enough for any account a person runs.
+# Lost create requests remembered at once (each is dropped once its window has passed).
 LOST_CREATES_LIMIT = 20
-CLIENTS_BEFORE_LIMIT = 2000
 # Why this profile may revoke a client: it created it, or it stored it (a sink may have it).
-Proof = Literal["created", "held"]
+JournalProof = Literal["created", "held"]
 
 
 def _client_ids(value: Any, what: str) -> list[str]:
@@ -94,9 +93,6 @@ class Journal:
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     create_attempts: list[float] = field(default_factory=list)
-    # The clients the service listed right before our first create: a lost create's
-    # client is one that is not among them (None: not listed, or the service cannot).
-    clients_before: list[str] | None = None
     pending: AppCredentials | None = None
 
     @property
@@ -114,7 +110,6 @@ class Journal:
             "revoke_old": self.revoke_old,
             "grace_s": self.grace,
             "create_attempts": [format_timestamp(t) for t in self.create_attempts],
-            "clients_before": self.clients_before,
             "old": credentials_to_json(self.old) if self.old else None,
             "pending": credentials_to_json(self.pending) if self.pending else None,
         }
@@ -128,7 +123,6 @@ class Journal:
         if kind not in KINDS or phase not in PHASES:
             raise ValueError("unknown kind or phase")
         pending, old = data.get("pending"), data.get("old")
-        before = data.get("clients_before")
         journal = cls(
             rotation_id=str(data["rotation_id"]),
             kind=kind,
@@ -140,7 +134,6 @@ class Journal:
             host=str(data.get("host", "")),
             pid=int(data.get("pid", 0)),
             create_attempts=[parse_timestamp(t) for t in data.get("create_attempts", [])],
-            clients_before=None if before is None else _client_ids(before, "clients_before"),
             pending=credentials_from_json(pending, path) if pending else None,
         )
         if journal.phase == "created" and journal.pending is None:
@@ -319,7 +312,7 @@ class RotationState:
             "exclusive_account": self.exclusive_account,
         }
 
-    def proof(self, client_id: str) -> Proof | None:
+    def proof(self, client_id: str) -> JournalProof | None:
         """
         Return what this journal proves about *client_id*: this profile stored it (so a
         sink may serve it), or created it without storing it, or nothing.

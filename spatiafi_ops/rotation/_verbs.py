@@ -14,7 +14,6 @@ from .._errors import CredentialFileError, CredentialsExist, CredentialsRejected
 from .._files import exclusive_lock
 from .._models import Action, AppCredentials, ProvisionResult, format_timestamp
 from ..credentials._store import Store
-from ..tokens._cache import TokenCache
 from ._context import Policy, RunContext
 from ._engine import Engine
 from ._plan import plan_ensure, plan_rotation, rotation_due
@@ -327,12 +326,6 @@ def _revoke(engine: Engine, store: Store, client_id: str, *, force: bool) -> Pro
             f"the service at {settings.url} cannot delete clients; revoke client "
             f"{client_id} by hand",
             url=settings.url,
-        )
-    if current is not None and current.client_id == client_id:
-        TokenCache.for_settings(settings).discard(settings.url, current)
-        engine.report.warnings.append(
-            f"profile {store.profile!r} now holds a revoked credential; "
-            "run 'credentials ensure' to replace it"
         )
     reason = None if existed else f"client {client_id} was already gone"
     return build_result(
