@@ -182,7 +182,13 @@ def _kills(recorder: Recorder, root: Path, aws_url: str) -> tuple[list[Figure], 
     for step in STEPS:
         with emulator(recorder) as (service, _):
             secret = _Secret(root / f"kill-{step}", aws_url, service)
-            recorder.run(["credentials", "create"], secret.env("first"), label="store create")
+            # one machine per account: a lost create's client may be revoked (the secret
+            # keeps --exclusive-account for every later run)
+            recorder.run(
+                ["credentials", "create", "--exclusive-account"],
+                secret.env("first"),
+                label="store create",
+            )
             killed = recorder.run(
                 rotate, secret.env("killed", **{CRASH_ENV: step}), label="store killed"
             )

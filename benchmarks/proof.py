@@ -34,6 +34,7 @@ from _proof_faults import transient_faults
 from _proof_hostile_host import hostile_host
 from _proof_hostile_service import hostile_service
 from _proof_leaks import ProcSampler, scan, scan_files, tour
+from _proof_ownership import ownership
 from _proof_perf import performance
 from _proof_permanent import permanent_failures, shared_account
 from _proof_secretstore import secret_store
@@ -61,6 +62,7 @@ class Scale:
     publish_kills: int = 10
     store_rounds: int = 50
     store_fault_runs: int = 10
+    ownership_sequences: int = 2000
 
 
 QUICK = Scale(
@@ -76,6 +78,7 @@ QUICK = Scale(
     publish_kills=2,
     store_rounds=3,
     store_fault_runs=3,
+    ownership_sequences=200,
 )
 
 
@@ -249,6 +252,12 @@ def main() -> int:
                 ),
             ),
         ]
+        sections.append(
+            _timed(
+                "Ownership",
+                lambda: ownership(root / "ownership", sequences=scale.ownership_sequences),
+            )
+        )
         sections.append(
             _timed(
                 "AWS Secrets Manager as the store",

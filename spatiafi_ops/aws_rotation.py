@@ -25,6 +25,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from .rotation._engine import Engine
 from .rotation._secret_versions import CURRENT, PENDING, SecretVersions
 from .rotation._secrets_manager import SecretsManagerStore
 from .rotation._service import HttpService
+from .rotation._state import Journal
 
 log = _log.get_logger(__name__)
 
@@ -183,7 +185,7 @@ def _create(engine: Engine, store: SecretsManagerStore, token: str) -> None:
     journal = engine.state.rotation
     if journal is None or journal.phase != "planned":
         if engine.state.previous is not None:
-            engine.revoke_previous_if_due(now=math.inf)
+            engine.revoker.retire_previous(now=math.inf)
         if engine.state.previous is not None:
             raise SecretStoreRefused(
                 f"{store.target}: the previous client "
@@ -191,8 +193,16 @@ def _create(engine: Engine, store: SecretsManagerStore, token: str) -> None:
                 "third client is created (see the warnings above)",
                 target=store.target,
             )
-        journal = engine.begin("rotate", store.current())
-    # else: a create whose answer was lost, reconciled first and never repeated blindly.
+        journal = Journal(
+            rotation_id=token,
+            kind="rotate",
+            phase="planned",
+            started_at=time.time(),
+            old=store.current(),
+            revoke_old=POLICY.revoke_old,
+            grace=POLICY.grace,
+        )
+    # else: a create whose answer was lost: its client is reconciled, never made twice.
     journal.rotation_id = token
     engine.create_pending(journal)
 
@@ -201,7 +211,7 @@ def _finish(engine: Engine, store: SecretsManagerStore, token: str) -> None:
     """
     Verify the pending client and move AWSCURRENT to it: the engine's own switch.
     """
-    journal = engine.resume()
+    journal = engine.finish()
     if journal is None or journal.rotation_id != token:
         raise SecretStoreRefused(
             f"{store.target}: version {token} cannot become current (another change "

@@ -31,7 +31,13 @@ from ._context import DEFAULT_GRACE, DEFAULT_MAX_AGE, LoginSource, Policy, RunCo
 from ._engine import CRASH_ENV, CRASH_POINTS
 from ._fleet import ProfileOutcome, fleet_summary, rotate_all_profiles
 from ._store import CredentialStore, FileStore
-from ._verbs import create_credentials, ensure_credentials, revoke_credentials, rotate_credentials
+from ._verbs import (
+    create_credentials,
+    declare_exclusive_account,
+    ensure_credentials,
+    revoke_credentials,
+    rotate_credentials,
+)
 
 __all__ = [
     "CRASH_ENV",
@@ -45,6 +51,7 @@ __all__ = [
     "ProfileOutcome",
     "RunContext",
     "create_credentials",
+    "declare_exclusive_account",
     "ensure_credentials",
     "fleet_summary",
     "revoke_credentials",

@@ -50,7 +50,11 @@ class Policy:
       default (``rotate``: 0, another run is doing the work; the others: the deadline).
     - ``retry``: the backoff between attempts of transient failures.
     - ``publish``: sinks that get every new client (``spatiafi_ops.sinks._publish``); the
-      previous client is revoked only once all of them have the current one.
+      previous client is revoked only once every sink owed it has the current one.
+    - ``forget_sinks``: sink specs no longer owed the current client (``--forget-sink``).
+    - ``exclusive_account``: declare that no other machine creates clients on the
+      profile's account (``create``, ``ensure``), so a lost create's client may be
+      revoked.
     """
 
     max_age: float = DEFAULT_MAX_AGE
@@ -61,6 +65,8 @@ class Policy:
     wait: float | None = None
     retry: RetryPolicy = DEFAULT_RETRY_POLICY
     publish: tuple[Sink, ...] = ()
+    forget_sinks: tuple[str, ...] = ()
+    exclusive_account: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_age", "grace", "wait"):

@@ -12,7 +12,7 @@ from .. import _log
 from .._errors import SpatiafiOpsError
 from .._models import Action, AppCredentials, ProvisionResult
 from .._redaction import scrub
-from ._engine import Report
+from ._ledger import Report
 from ._secrets_manager import ProfileStore, SecretsManagerStore
 from ._state import Journal, Kind, RotationState
 

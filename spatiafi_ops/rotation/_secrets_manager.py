@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from .. import _log
 from .._config import Settings
 from .._errors import CredentialFileError, SwitchLost
-from .._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
+from .._models import AppCredentials, format_timestamp, parse_timestamp
 from ..credentials._credfile import credentials_to_json
 from ..credentials._store import Store
 from ._secret_versions import (
@@ -154,6 +154,9 @@ class SecretsManagerStore(SecretVersions):
                 state.rotation = self._planned_journal(current, None)
             return state
         old = current.credentials if current is not None else None
+        state.exclusive_account = current is not None and bool(
+            current.change.get("exclusive_account")
+        )
         state.previous = self._previous(labels, current)
         pending_vid = labels.holder(PENDING)
         if pending_vid is not None and pending_vid != self.base:
@@ -165,6 +168,7 @@ class SecretsManagerStore(SecretVersions):
                 else:
                     # Its swap can only fail now: the client is provably ours and useless.
                     state.revoking.append(pending.credentials.client_id)
+                    state.created_client_ids.append(pending.credentials.client_id)
                     self.stale_pending = pending_vid
                     self.stale_client = pending.credentials.client_id
         planned_vid = labels.holder(PLANNED)
@@ -237,7 +241,6 @@ class SecretsManagerStore(SecretVersions):
 
     def _planned_journal(self, planned: Version, old: AppCredentials | None) -> Journal:
         change = planned.change
-        before = change.get("clients_before")
         journal = Journal(
             rotation_id=str(change.get("rotation_id") or uuid.uuid4()),
             kind=_kind(change),
@@ -247,11 +250,6 @@ class SecretsManagerStore(SecretVersions):
             revoke_old=bool(change.get("revoke_replaced", True)),
             grace=float(change.get("grace_s", 0.0)),
             create_attempts=[parse_timestamp(t) for t in change.get("create_attempts", [])],
-            clients_before=(
-                [check_client_id(c) for c in before if isinstance(c, str)]
-                if isinstance(before, list)
-                else None
-            ),
         )
         self.written.add(planned.version_id)  # ours to clear once the create is journaled
         self.planned_version = planned.version_id
@@ -265,7 +263,8 @@ class SecretsManagerStore(SecretVersions):
         journal = state.rotation
         if journal is not None and journal.phase == "planned" and journal.create_attempts:
             vid = planned_version_id(journal.rotation_id, len(journal.create_attempts))
-            self.put(vid, {"rotation": self._planned_change(journal)}, PLANNED)
+            change = {**self._planned_change(journal), "exclusive_account": state.exclusive_account}
+            self.put(vid, {"rotation": change}, PLANNED)
             self.planned_version = vid
         elif journal is not None and journal.phase == "created":
             assert journal.pending is not None
@@ -274,7 +273,10 @@ class SecretsManagerStore(SecretVersions):
                     "profile": self.profile,
                     **credentials_to_json(journal.pending),
                     "previous_client_id": journal.old_client_id,
-                    "rotation": self._created_change(journal),
+                    "rotation": {
+                        **self._created_change(journal),
+                        "exclusive_account": state.exclusive_account,
+                    },
                 }
                 self.put(journal.rotation_id, document, PENDING)
                 self.pending_version = journal.rotation_id
@@ -303,7 +305,6 @@ class SecretsManagerStore(SecretVersions):
             "revoke_replaced": journal.revoke_old,
             "grace_s": journal.grace,
             "create_attempts": [format_timestamp(t) for t in journal.create_attempts],
-            "clients_before": journal.clients_before,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "run": self.run_id,

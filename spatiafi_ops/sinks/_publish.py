@@ -159,7 +159,8 @@ class GitHubSink:
     ``github:OWNER/REPO[/environments/ENV]`` or ``github:org/ORG``, through ``gh secret set``
     with the value on stdin: one JSON secret (``?secret=NAME``, default
     ``SPATIAFI_APP_CREDENTIALS``), one write, so readers never see a mismatched pair; with
-    ``?pair=PREFIX`` also py-spatiafi's ``PREFIXCLIENT_ID`` and ``PREFIXCLIENT_SECRET``.
+    ``?pair=PREFIX`` also py-spatiafi's ``PREFIXCLIENT_ID`` then ``PREFIXCLIENT_SECRET``
+    (the id put back to the previous client's if the secret's write fails).
     """
 
     spec: str
@@ -173,30 +174,44 @@ class GitHubSink:
 
     def publish(self, payload: Payload, *, timeout: float) -> None:
         data = payload.to_json()
-        values = [(self.secret, json.dumps({k: v for k, v in data.items() if k != "profile"}))]
-        if self.pair_prefix is not None:
-            values += [
-                (f"{self.pair_prefix}CLIENT_ID", payload.credentials.client_id),
-                (f"{self.pair_prefix}CLIENT_SECRET", payload.credentials.client_secret),
-            ]
-        for name, value in values:
-            argv = ["gh", "secret", "set", name, *self.scope]
-            done = _run(self.target, argv, value.encode("utf-8"), timeout=timeout)
-            if done.returncode == 0:
-                continue
-            # gh's exit statuses: 4 = authentication needed, 1 = the call failed.
-            detail = _tail(done.stderr)
-            if done.returncode == 1:
-                raise SecretStoreUnavailable(
-                    f"gh could not set {name} for {self.target} ({detail}); a later run "
-                    "publishes again",
-                    target=self.target,
-                )
-            raise SecretStoreRefused(
-                f"gh refused to set {name} for {self.target} (status {done.returncode}: "
-                f"{detail}); check GH_TOKEN and its permissions",
+        json_secret = json.dumps({k: v for k, v in data.items() if k != "profile"})
+        self._set(self.secret, json_secret, timeout)
+        if self.pair_prefix is None:
+            return
+        # The id first, then the secret: if the secret's write fails, the id is put back,
+        # so readers of the pair never keep a new id with the old secret (which cannot mint).
+        id_name = f"{self.pair_prefix}CLIENT_ID"
+        self._set(id_name, payload.credentials.client_id, timeout)
+        try:
+            self._set(
+                f"{self.pair_prefix}CLIENT_SECRET", payload.credentials.client_secret, timeout
+            )
+        except (SecretStoreUnavailable, SecretStoreRefused):
+            if payload.previous_client_id is not None:
+                self._set(id_name, payload.previous_client_id, timeout)  # the undo
+            raise
+
+    def _set(self, name: str, value: str, timeout: float) -> None:
+        """
+        Set one GitHub secret with ``gh secret set`` (the value on stdin).
+        """
+        argv = ["gh", "secret", "set", name, *self.scope]
+        done = _run(self.target, argv, value.encode("utf-8"), timeout=timeout)
+        if done.returncode == 0:
+            return
+        # gh's exit statuses: 4 = authentication needed, 1 = the call failed.
+        detail = _tail(done.stderr)
+        if done.returncode == 1:
+            raise SecretStoreUnavailable(
+                f"gh could not set {name} for {self.target} ({detail}); a later run "
+                "publishes again",
                 target=self.target,
             )
+        raise SecretStoreRefused(
+            f"gh refused to set {name} for {self.target} (status {done.returncode}: "
+            f"{detail}); check GH_TOKEN and its permissions",
+            target=self.target,
+        )
 
 
 def _github_sink(spec: str, rest: str) -> GitHubSink:

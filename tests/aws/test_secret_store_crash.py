@@ -67,9 +67,12 @@ def test_a_replica_killed_at_any_step_is_finished_by_another(
 ) -> None:
     """
     After SIGKILL, AWSCURRENT mints; another replica's run creates at most one client;
-    once converged, every live client is AWSCURRENT's or AWSPREVIOUS's.
+    once converged, every live client is AWSCURRENT's or AWSPREVIOUS's (the account
+    declared exclusive, so that a lost create's client is revoked, not only reported).
     """
-    created = runner.run(["credentials", "create"])
+    # One machine per account here, so a lost create's client may be revoked, not only
+    # reported (docs/many-machines.md: --exclusive-account); the secret keeps the setting.
+    created = runner.run(["credentials", "create", "--exclusive-account"])
     assert created.exit_code == 0, created.stderr
 
     crash(tmp_path, step)
