@@ -21,6 +21,8 @@ MAX_ASSERTION_LIFETIME = 3600
 # emulated time stays a valid HTTP date (RFC 9110 §5.6.7) and a plausible NumericDate.
 MAX_CLOCK_OFFSET = 1e9
 KEEPALIVE_TIMEOUT = 30.0
+HEADER_TIMEOUT = 5.0
+BODY_TIMEOUT = 10.0
 
 
 def check_clock_offset(offset: object) -> float:
@@ -98,6 +100,8 @@ class EmulatorConfig:
     max_assertion_lifetime: int | None = MAX_ASSERTION_LIFETIME
     clock_offset: float = 0.0
     keepalive_timeout: float = KEEPALIVE_TIMEOUT
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
 
     def __post_init__(self) -> None:
         check_clock_offset(self.clock_offset)
