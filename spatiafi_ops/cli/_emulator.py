@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
@@ -13,6 +15,8 @@ from types import FrameType
 import click
 
 from ..emulator import DEFAULT_USER, EmulatorConfig, EmulatorHandle, Fault, User, serve
+from ._exit import EXIT_LOCAL_STATE, EXIT_USAGE
+from ._root import CommandFailed
 
 FAULT_HELP = (
     "Inject a fault: comma-separated settings, e.g. 'route=token,status=503,probability=0.3', "
@@ -212,9 +216,33 @@ def serve_command(
     try:
         serve(config, ready=_ready, stop=stop)
     except OSError as exc:
-        raise click.ClickException(
-            f"cannot serve on {host}:{port}: {exc.strerror or exc}"
-        ) from None
+        raise _bind_failure(exc, host, port) from None
+
+
+def _bind_failure(exc: OSError, host: str, port: int) -> CommandFailed:
+    """
+    Return the one-line failure for a socket that cannot be bound: 2 when the address is
+    wrong for this machine, 5 when the port is taken or forbidden here.
+    """
+    if isinstance(exc, socket.gaierror):
+        return CommandFailed(
+            f"--host {host!r} is not an address or a name this machine resolves", EXIT_USAGE
+        )
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        return CommandFailed(
+            f"--host {host} is not an address of this machine; use 127.0.0.1, one of its "
+            "own addresses, or 0.0.0.0 for all of them",
+            EXIT_USAGE,
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return CommandFailed(
+            f"port {port} on {host} is already in use; stop what holds it or choose another "
+            "--port (0 picks a free one)",
+            EXIT_LOCAL_STATE,
+        )
+    return CommandFailed(
+        f"cannot serve on {host} port {port}: {exc.strerror or exc}", EXIT_LOCAL_STATE
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m spatiafi_ops.cli._emulator serve`

@@ -112,47 +112,69 @@ def _fields(head: bytes) -> dict[bytes, bytes]:
     return fields
 
 
+class _NeedMore(Exception):
+    """
+    The body has not fully arrived yet.
+    """
+
+
+class _Refused(Exception):
+    """
+    The body cannot be read: answer *status* and stop reading at *end*.
+    """
+
+    def __init__(self, status: int, detail: str, end: int) -> None:
+        super().__init__(status)
+        self.status, self.detail, self.end = status, detail, end
+
+
 def _chunked(buffer: bytes, head: bytes, expects: bool) -> Framing:
+    try:
+        body, end = _decode_chunked(buffer, len(head))
+    except _NeedMore:
+        return Framing(head, None, expects_continue=expects)
+    except _Refused as exc:
+        return Framing(head, exc.end, error=exc.status, detail=exc.detail)
+    return Framing(head, end, body=body)
+
+
+def _decode_chunked(buffer: bytes, position: int) -> tuple[bytes, int]:
     """
-    Decode a chunked body (RFC 9112 §7.1); trailers are read and dropped.
+    Return a chunked body (RFC 9112 §7.1) and the offset past it; trailers are dropped.
     """
-    position, chunks, total = len(head), [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
-        newline = buffer.find(b"\n", position, position + _MAX_CHUNK_LINE)
-        if newline < 0:
-            if len(buffer) - position >= _MAX_CHUNK_LINE:
-                return Framing(head, len(buffer), error=400, detail=_BAD_CHUNK)
-            return Framing(head, None, expects_continue=expects)
+        newline = _line_end(buffer, position, _MAX_CHUNK_LINE)
         line = buffer[position:newline].split(b";")[0].strip()
         try:
             size = int(line, 16)
             if size < 0 or line.startswith((b"+", b"-")):
                 raise ValueError(line)
         except ValueError:
-            return Framing(head, newline + 1, error=400, detail=_BAD_CHUNK)
+            raise _Refused(400, _BAD_CHUNK, newline + 1) from None
         total += size
         if total > MAX_BODY:
-            return Framing(head, newline + 1, error=413, detail=_TOO_LARGE)
+            raise _Refused(413, _TOO_LARGE, newline + 1)
         position = newline + 1
         if size == 0:
-            return _trailers(buffer, head, position, b"".join(chunks), expects)
-        data_end = position + size
-        after = buffer.find(b"\n", data_end, data_end + _MAX_CHUNK_LINE)
-        if after < 0:
-            if len(buffer) - data_end >= _MAX_CHUNK_LINE:
-                return Framing(head, len(buffer), error=400, detail=_BAD_CHUNK)
-            return Framing(head, None, expects_continue=expects)
-        chunks.append(buffer[position:data_end])
-        position = after + 1
-
-
-def _trailers(buffer: bytes, head: bytes, position: int, body: bytes, expects: bool) -> Framing:
-    while True:
-        newline = buffer.find(b"\n", position, position + MAX_HEAD)
-        if newline < 0:
-            if len(buffer) - position >= MAX_HEAD:
-                return Framing(head, len(buffer), error=400, detail=_BAD_CHUNK)
-            return Framing(head, None, expects_continue=expects)
+            break
+        chunks.append(buffer[position : position + size])
+        position = _line_end(buffer, position + size, _MAX_CHUNK_LINE) + 1
+    while True:  # trailers, up to the blank line
+        newline = _line_end(buffer, position, MAX_HEAD)
         line, position = buffer[position : newline + 1], newline + 1
         if line in (b"\r\n", b"\n"):
-            return Framing(head, position, body=body)
+            return b"".join(chunks), position
+
+
+def _line_end(buffer: bytes, start: int, limit: int) -> int:
+    """
+    Return the offset of the newline that ends the line at *start*.
+    """
+    newline = buffer.find(b"\n", start, start + limit)
+    if newline >= 0:
+        return newline
+    if len(buffer) - start >= limit:
+        raise _Refused(400, _BAD_CHUNK, len(buffer))
+    raise _NeedMore

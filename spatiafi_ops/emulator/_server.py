@@ -255,7 +255,9 @@ class EmulatorServer:
             return
         self._dispatch(selector, conn, framing)
 
-    def _dispatch(self, selector: selectors.BaseSelector, conn: _Connection, framing: Framing) -> None:
+    def _dispatch(
+        self, selector: selectors.BaseSelector, conn: _Connection, framing: Framing
+    ) -> None:
         assert framing.end is not None
         self._forget(selector, conn)
         conn.framing = framing
@@ -286,7 +288,9 @@ class EmulatorServer:
         self._drop(selector, oldest, 503 if oldest.buffer else None)
         return True
 
-    def _drop(self, selector: selectors.BaseSelector, conn: _Connection, status: int | None) -> None:
+    def _drop(
+        self, selector: selectors.BaseSelector, conn: _Connection, status: int | None
+    ) -> None:
         """
         Close a waiting connection, after a best-effort answer when it had begun a request.
         """

@@ -186,6 +186,8 @@ def test_bad_control_bodies_are_400(
     """
     The control API validates its input.
     """
-    response = http.request(method, emulator.control_url + path, data=body, headers=JSON, timeout=10)
+    response = http.request(
+        method, emulator.control_url + path, data=body, headers=JSON, timeout=10
+    )
     assert response.status_code == 400
     assert "detail" in response.json()
