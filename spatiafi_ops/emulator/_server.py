@@ -58,6 +58,7 @@ class _Connection:
     sock: socket.socket
     deadline: float
     buffer: bytes = b""
+    idle: bool = False  # between two requests of a keep-alive connection
     head_done: bool = False
     continued: bool = False
     framing: Framing | None = field(default=None, repr=False)
@@ -196,7 +197,8 @@ class EmulatorServer:
             if len(self._waiting) + len(self._busy) >= MAX_CONNECTIONS:
                 self._evict(selector)
             sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with contextlib.suppress(OSError):  # a peer that already reset: reading will tell
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._wait(selector, _Connection(sock, time.monotonic() + self.timeouts.header))
 
     def _wait(self, selector: selectors.BaseSelector, conn: _Connection) -> None:
@@ -210,14 +212,16 @@ class EmulatorServer:
         now = time.monotonic()
         while self._returned:
             conn = self._returned.popleft()
-            timeout = self.timeouts.header if conn.buffer else self.timeouts.keepalive
-            conn.deadline = now + timeout
+            conn.idle = not conn.buffer
+            conn.deadline = now + (self.timeouts.keepalive if conn.idle else self.timeouts.header)
             self._buffered += len(conn.buffer)
             self._wait(selector, conn)
             if conn.buffer:  # a pipelined request may already be whole
                 self._advance(selector, conn)
 
     def _read(self, selector: selectors.BaseSelector, conn: _Connection) -> None:
+        if self._waiting.get(conn.sock) is not conn:  # dropped earlier in this round
+            return
         try:
             data = conn.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -227,7 +231,8 @@ class EmulatorServer:
         if not data:
             self._close(selector, conn)
             return
-        if not conn.buffer and not conn.head_done:
+        if conn.idle:
+            conn.idle = False
             conn.deadline = time.monotonic() + self.timeouts.header
         conn.buffer += data
         self._buffered += len(data)
@@ -338,10 +343,14 @@ class EmulatorServer:
             keep = self._serve(conn)
             with self._busy_lock:
                 self._busy.discard(conn.sock)
-            if keep and not self._stopping.is_set():
-                conn.sock.setblocking(False)
-                self._returned.append(conn)
-                self._wake()
+            if not keep:
+                continue
+            if self._stopping.is_set():
+                conn.sock.close()
+                continue
+            conn.sock.setblocking(False)
+            self._returned.append(conn)
+            self._wake()
 
     def _serve(self, conn: _Connection) -> bool:
         """
