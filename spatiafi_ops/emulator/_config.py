@@ -62,6 +62,18 @@ DEFAULT_USER = User(DEFAULT_EMAIL, DEFAULT_PASSWORD)
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """
+    How long a connection may take, in seconds, at each stage of a request.
+    """
+
+    keepalive: float  # idle between requests (uvicorn: 5 s)
+    header: float  # first byte of a request (or the connection) to the end of its headers
+    body: float  # end of the headers to the end of the body
+    write: float = 10.0  # one answer to leave
+
+
+@dataclass(frozen=True)
 class EmulatorConfig:
     """
     How one emulator instance behaves; every field has the documented default.

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
-from ._config import EmulatorConfig
+from ._config import EmulatorConfig, Timeouts
 from ._control import Control
 from ._faults import FaultInjector
 from ._guard import Guard
 from ._handle import EmulatorHandle
 from ._routes import Service
-from ._server import EmulatorServer, Timeouts
+from ._server import EmulatorServer
 from ._state import State
 
 logger = logging.getLogger("spatiafi_ops.emulator")
