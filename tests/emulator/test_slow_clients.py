@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from spatiafi_ops.emulator import EmulatorHandle
+from spatiafi_ops.emulator import EmulatorHandle, Fault
+from spatiafi_ops.emulator._server import QUEUE_SIZE, WORKERS
 
 from .emulator_testlib import raw_exchange
 
@@ -199,3 +200,28 @@ def test_an_oversized_head_is_refused_and_logged(emulator: EmulatorHandle) -> No
         b"GET / HTTP/1.1\r\n" + b"X-A: " + b"b" * 40000 + b"\r\n" * 1 + b"X-B: " + b"c" * 40000,
     )
     assert reply.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+
+
+def test_requests_beyond_the_workers_and_the_queue_get_503_at_once(
+    spatiafi_emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
+    """
+    With every worker held by a latency fault and the queue full, a request is refused
+    with 503 at once instead of waiting; the others are all answered.
+    """
+    handle = spatiafi_emulator_factory(faults=[Fault(route="basic", kind="latency", latency=0.5)])
+    port = int(handle.url.rsplit(":", 1)[1])
+    request = (
+        b"GET /api/v1/auth/jwt/token/basic HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    offered = WORKERS + QUEUE_SIZE + 40
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(offered)]
+    try:
+        for sock in sockets:
+            sock.sendall(request)
+        replies = [_reply_within(sock, 30)[:12] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert replies.count(b"HTTP/1.1 503") >= 1
+    assert replies.count(b"HTTP/1.1 503") + replies.count(b"HTTP/1.1 401") == offered
