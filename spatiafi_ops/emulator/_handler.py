@@ -104,7 +104,6 @@ class RequestHandler(BaseHTTPRequestHandler):
     ) -> None:
         self.request = self.connection = sock
         self.client_address = ("", 0)
-        self.server = server  # type: ignore[assignment]
         self.emulator = server
         self.framing = framing
         self.rfile = io.BytesIO(framing.head)
