@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import signal
@@ -19,6 +20,7 @@ from ..emulator import DEFAULT_USER, EmulatorConfig, EmulatorHandle, Fault, User
 from ._exit import EXIT_LOCAL_STATE, EXIT_USAGE
 from ._root import CommandFailed
 
+DESCRIPTORS = 10_240
 FAULT_HELP = (
     "Inject a fault: comma-separated settings, e.g. 'route=token,status=503,probability=0.3', "
     "'route=token,drop,times=2', 'route=clients,status=502,after', '429'. Keys: route "
@@ -201,6 +203,7 @@ def serve_command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--clock-offset'") from None
     _configure_logging(access_log)
+    _raise_descriptor_limit()
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -217,6 +220,23 @@ def serve_command(
         serve(config, ready=_ready, stop=stop)
     except OSError as exc:
         raise _bind_failure(exc, host, port) from None
+
+
+def _raise_descriptor_limit() -> None:
+    """
+    Let this process hold as many connections as the emulator takes (10,000), within the
+    hard limit: the soft limit of 1,024 that most systems start with only protects
+    programs that use select(), and the emulator uses epoll or kqueue there. Past the
+    limit, the emulator drops its longest-waiting connections to take new ones.
+    """
+    if sys.platform != "win32":  # Windows has no such limit; the server caps select() there
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard, DESCRIPTORS)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            with contextlib.suppress(OSError, ValueError):  # best effort (macOS caps it lower)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _bind_failure(exc: OSError, host: str, port: int) -> CommandFailed:

@@ -37,7 +37,8 @@ QUEUE_SIZE = 128
 # select() on Windows watches at most 512 sockets.
 MAX_CONNECTIONS = 500 if sys.platform == "win32" else 10_000
 MAX_BUFFERED = 64 << 20
-BACKLOG = 1024
+# Room for a burst of connections (the kernel caps it: net.core.somaxconn on Linux).
+BACKLOG = 4096
 _SWEEP = 0.25
 # How long a worker waits for a keep-alive client's next request before handing the
 # connection back to the event loop: a client that answers at once skips that round trip.

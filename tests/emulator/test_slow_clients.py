@@ -34,14 +34,14 @@ def _command() -> list[str]:
 
 
 @contextlib.contextmanager
-def _cli_emulator() -> Iterator[EmulatorHandle]:
+def _cli_emulator(limits: str) -> Iterator[EmulatorHandle]:
     """
-    Run ``emulator serve`` with the usual soft descriptor limit of 1024, as a CI host would.
+    Run ``emulator serve`` under the descriptor *limits* (``ulimit`` arguments).
     """
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     serve = shlex.join([*_command(), "emulator", "serve", "--port", "0", "--no-access-log"])
     process = subprocess.Popen(
-        ["sh", "-c", f"ulimit -S -n {DEFAULT_SOFT_LIMIT} && exec {serve}"],
+        ["sh", "-c", f"{limits} && exec {serve}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -85,16 +85,28 @@ def _open_half_requests(url: str, count: int) -> list[socket.socket]:
 
 
 @pytest.mark.posix("raises RLIMIT_NOFILE and runs the server under `sh -c ulimit`")
+@pytest.mark.parametrize(
+    "limits",
+    [
+        # The soft limit most systems start with: serve raises its own to the hard limit.
+        pytest.param(f"ulimit -S -n {DEFAULT_SOFT_LIMIT}", id="soft limit 1024"),
+        # No room to raise: the longest-waiting connections are dropped for new ones.
+        pytest.param(
+            f"ulimit -S -n {DEFAULT_SOFT_LIMIT} && ulimit -H -n {DEFAULT_SOFT_LIMIT}",
+            id="hard limit 1024",
+        ),
+    ],
+)
 def test_a_client_is_served_while_1200_half_open_requests_are_held(
-    http: requests.Session,
+    http: requests.Session, limits: str
 ) -> None:
     """
-    1,200 connections holding half a request head (more than the 1,024 descriptors the
-    server may have) leave a normal client served at once; a thread per connection ran out
-    of descriptors and stopped accepting anyone.
+    1,200 connections holding half a request head (more than 1,024 descriptors) leave a
+    normal client served at once; a thread per connection ran out of descriptors and
+    stopped accepting anyone.
     """
     _raise_descriptor_limit(HALF_OPEN + 512)
-    with _cli_emulator() as handle:
+    with _cli_emulator(limits) as handle:
         held = _open_half_requests(handle.url, HALF_OPEN)
         try:
             assert len(held) > DEFAULT_SOFT_LIMIT
