@@ -94,6 +94,10 @@ class EmulatorConfig:
     ``expires_in``, assertion ``exp``/``iat``/``nbf``) follows it. An assertion may live at
     most ``max_assertion_lifetime`` seconds (``None``: no limit); ``clock_skew`` is the
     leeway of every time check.
+
+    A request line and headers get ``header_timeout`` seconds from their first byte (from
+    the connection, for a new one), a body ``body_timeout`` after its headers; a request
+    that takes longer is answered 408 and its connection closed.
     """
 
     host: str = DEFAULT_HOST
