@@ -165,8 +165,10 @@ class SecretsManagerStore(SecretVersions):
                 if pending.change.get("based_on") == self.base:
                     state.rotation = self._created_journal(pending, old)
                     self.pending_version = pending_vid
-                else:
-                    # Its swap can only fail now: the client is provably ours and useless.
+                elif self._abandoned(pending.change):
+                    # Its swap can only fail now and its writer is gone: the client is
+                    # provably ours and useless. (A live writer loses the swap and revokes
+                    # it itself: revoking it here would fail that run's verification.)
                     state.revoking.append(pending.credentials.client_id)
                     state.created_client_ids.append(pending.credentials.client_id)
                     self.stale_pending = pending_vid
@@ -305,6 +307,14 @@ class SecretsManagerStore(SecretVersions):
             "revoke_replaced": journal.revoke_old,
             "grace_s": journal.grace,
             "create_attempts": [format_timestamp(t) for t in journal.create_attempts],
+            **self._writer(),
+        }
+
+    def _writer(self) -> dict[str, Any]:
+        """
+        Return who writes a version and until when it may still act on it (``_abandoned``).
+        """
+        return {
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "run": self.run_id,
@@ -321,6 +331,7 @@ class SecretsManagerStore(SecretVersions):
             "revoke_replaced": journal.revoke_old,
             "grace_s": journal.grace if math.isfinite(journal.grace) else 0.0,
             "written_at": format_timestamp(time.time()),
+            **self._writer(),
         }
 
     def switch(self, new: AppCredentials, *, replacing: AppCredentials | None) -> None:

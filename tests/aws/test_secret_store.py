@@ -6,6 +6,8 @@ moto's server and a dedicated emulator (its live clients are this test's alone).
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from spatiafi_ops.rotation import Policy, RunContext, create_credentials, rotate
 from spatiafi_ops.rotation._engine import Engine
 from spatiafi_ops.rotation._secrets_manager import SecretsManagerStore
 from spatiafi_ops.rotation._service import HttpService
+from spatiafi_ops.rotation._state import Journal
 from tests.conftest import RecordingRunner
 
 ROTATE = ["credentials", "rotate", "--max-age", "0", "--grace", "0"]
@@ -157,3 +160,37 @@ def test_what_cannot_work_with_a_store_is_a_usage_error(
     assert dry.exit_code == 2
     assert "--dry-run" in dry.stderr
     assert store_service.count(CREATE_ROUTE) == 0
+
+
+def test_a_live_replicas_stale_pending_client_is_left_to_it(
+    store_service: EmulatorHandle, secret_name: str, tmp_path: Path
+) -> None:
+    """
+    A pending client that can no longer switch, while the run that made it still runs, is
+    not revoked by another run (that would fail its verification): its own run loses the
+    swap and revokes it.
+    """
+    a, b, c = (
+        Settings.from_env()._replace(config_dir=tmp_path / n, cache_dir=tmp_path / f"{n}c")
+        for n in "abc"
+    )
+    create_credentials(RunContext(a, LOGIN))
+    policy = Policy(max_age=0, grace=3600)
+    ctx = RunContext(a, LOGIN)
+    store = SecretsManagerStore(secret_name, a)
+    deadline = ctx.new_deadline()
+    with HttpService(ctx, policy.retry, deadline) as service:
+        engine = Engine(ctx, policy, store, service, deadline)  # starts from AWSCURRENT now
+        old = store.require()
+        rotate_credentials(RunContext(b, LOGIN), policy)  # another replica switches first
+        journal = Journal(str(uuid.uuid4()), "rotate", "planned", time.time(), old, True, 3600)
+        pending = engine.create_pending(journal)  # AWSPENDING, based on the old AWSCURRENT
+
+        third = rotate_credentials(RunContext(c, LOGIN), Policy())
+
+        assert pending.client_id in live(store_service)
+        assert pending.client_id not in third.revoked_client_ids
+        with pytest.raises(SwitchLost):
+            engine.finish()
+
+    assert pending.client_id not in live(store_service)
