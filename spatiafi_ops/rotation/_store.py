@@ -89,12 +89,6 @@ class FileStore:
     def current(self) -> AppCredentials | None:
         return self.files.read()
 
-    def require(self) -> AppCredentials:
-        """
-        Return the current credentials, or say how to create them (CredentialFileError).
-        """
-        return self.files.require()
-
     def load_journal(self) -> RotationState:
         return RotationState.load(self.files.paths, allow_insecure=self.allow_insecure)
 
