@@ -2,11 +2,12 @@
 `make proof`: reliability, security and performance figures of spatiafi-ops in one report.
 
 Runs against local emulators only (127.0.0.1) and writes PROOF.md: faults, crashes,
-concurrency, leaks, bad input and performance, each figure next to its goal. Every number
-in the report is measured by this run; nothing is copied from elsewhere. The parts live in
-benchmarks/_proof_*.py.
+concurrency, leaks, bad input and performance, each figure next to its goal, and the commit
+it measured. Every number in the report is measured by this run; nothing is copied from
+elsewhere. Each part lives in proof/_<name>.py and is registered in PARTS below.
 
-Usage: python benchmarks/proof.py [--output PROOF.md] [--quick] [--seed N] [--strict]
+Usage, from the repository's root: python -m proof [--output PROOF.md] [--quick] [--seed N]
+[--strict]
 Exit status 0 once the report is written (1 with --strict if a goal was missed).
 """
 
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import io
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,17 +26,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from _proof_bad_input import bad_input
-from _proof_common import Figure, Recorder, Section, Table, configure_library_logs
-from _proof_concurrency import concurrency
-from _proof_crash import crashes
-from _proof_engine import engine
-from _proof_faults import transient_faults
-from _proof_hostile_host import hostile_host
-from _proof_hostile_service import hostile_service
-from _proof_leaks import ProcSampler, scan, scan_files, tour
-from _proof_perf import performance
-from _proof_permanent import permanent_failures, shared_account
+from proof._bad_input import bad_input
+from proof._common import Figure, Recorder, Section, Table, configure_library_logs
+from proof._concurrency import concurrency
+from proof._crash import crashes
+from proof._engine import engine
+from proof._faults import transient_faults
+from proof._hostile_host import hostile_host
+from proof._hostile_service import hostile_service
+from proof._leaks import ProcSampler, scan, scan_files, tour
+from proof._perf import performance
+from proof._permanent import permanent_failures, shared_account
+from proof._provenance import commit_line
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_AT_START = os.getloadavg()[0]
@@ -74,14 +76,109 @@ QUICK = Scale(
 )
 
 
-def _git(*args: str) -> str:
-    try:
-        run = subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=10
+@dataclass(frozen=True)
+class Run:
+    """
+    What every part gets: the shared recorder, this run's scratch directory (a part works in
+    ``root / "<its name>"``), the scale and seed, and the process sampler the leak scan reads.
+    """
+
+    recorder: Recorder
+    root: Path
+    scale: Scale
+    seed: int
+    sampler: ProcSampler
+    library_logs: io.StringIO
+
+
+@dataclass(frozen=True)
+class Part:
+    """
+    One section of the report: its title and the function that measures it.
+    """
+
+    title: str
+    measure: Callable[[Run], Section]
+
+
+def _faults(run: Run) -> Section:
+    section = transient_faults(
+        run.recorder,
+        run.root / "faults",
+        cycles=run.scale.cycles,
+        workers=run.scale.workers,
+        seed=run.seed,
+    )
+    table = permanent_failures(run.recorder, run.root / "permanent")
+    section.figures.append(
+        Figure(
+            "permanent failures: exit 3 after exactly one request",
+            f"{sum(r[-1] == 'yes' for r in table.rows)}/{len(table.rows)}",
+            "all",
+            all(row[-1] == "yes" for row in table.rows),
         )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return run.stdout.strip() or "unknown"
+    )
+    section.tables.insert(0, table)
+    section.figures.append(shared_account(run.recorder, run.root / "shared"))
+    return section
+
+
+def _crashes(run: Run) -> Section:
+    scale = run.scale
+    return crashes(
+        run.recorder, run.root / "crash", kills=scale.kills, lanes=scale.lanes, seed=run.seed
+    )
+
+
+def _concurrency(run: Run) -> Section:
+    return concurrency(run.recorder, run.root / "concurrency", sizes=run.scale.concurrency)
+
+
+def _engine(run: Run) -> Section:
+    scale = run.scale
+    return engine(
+        run.recorder,
+        run.root / "engine",
+        lost=scale.lost_creates,
+        rotations=scale.sink_rotations,
+        kills=scale.publish_kills,
+        seed=run.seed,
+    )
+
+
+def _performance(run: Run) -> Section:
+    scale = run.scale
+    return performance(
+        run.recorder,
+        run.root / "perf",
+        runs=scale.token_runs,
+        fleet_profiles=scale.fleet_profiles,
+        level_profiles=scale.level_profiles,
+    )
+
+
+def _leaks(run: Run) -> Section:
+    toured = tour(run.recorder, run.root / "tour")
+    files = scan_files(run.recorder, run.root)
+    run.recorder.output("library logs of the proof process", run.library_logs.getvalue())
+    return scan(run.recorder, run.sampler, files, toured)
+
+
+# The report's sections, in the order they run and appear: a new part is its module
+# proof/_<name>.py and one line here, before Performance (docs/contributing.md: The proof).
+# Performance runs late, on a machine the other parts no longer load; Leaks runs last, since
+# it scans the files and processes every other part left behind.
+PARTS: tuple[Part, ...] = (
+    Part("Faults", _faults),
+    Part("Crashes", _crashes),
+    Part("Concurrency", _concurrency),
+    Part("Engine: create, clocks, publishing", _engine),
+    Part("Hostile service", lambda run: hostile_service(run.recorder, run.root / "hostile")),
+    Part("Bad input", lambda run: bad_input(run.recorder, run.root / "bad")),
+    Part("Hostile host", lambda run: hostile_host(run.recorder, run.root / "hostile-host")),
+    Part("Performance", _performance),
+    Part("Leaks", _leaks),
+)
 
 
 def _cell(text: str) -> str:
@@ -99,27 +196,23 @@ def _met(figure: Figure) -> str:
     return "" if figure.met is None else ("yes" if figure.met else "**NO**")
 
 
-def render(sections: list[Section], bad: Section, seconds: float, scale: Scale, seed: int) -> str:
+def render(sections: list[Section], seconds: float, scale: Scale, seed: int, commit: str) -> str:
     """
-    Return PROOF.md.
+    Return PROOF.md; *commit* is its commit line (proof/_provenance.py).
     """
-    goals = [f for s in [*sections, bad] for f in s.figures if f.met is not None]
-    missed = [(s.title, f) for s in [*sections, bad] for f in s.figures if f.met is False]
+    goals = [f for s in sections for f in s.figures if f.met is not None]
+    missed = [(s.title, f) for s in sections for f in s.figures if f.met is False]
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = _git("rev-parse", "--short", "HEAD")
-    dirty = (
-        " (with uncommitted changes)"
-        if _git("status", "--porcelain") not in ("", "unknown")
-        else ""
-    )
     out = [
         "# PROOF: reliability, security and performance of spatiafi-ops",
         "",
-        "Generated by `make proof` (`benchmarks/proof.py`); do not edit by hand, regenerate. "
+        "Generated by `make proof` (`python -m proof`); do not edit by hand, regenerate. "
         "Every figure below was measured by that one command in one run, against local "
-        "emulators on 127.0.0.1.",
+        "emulators on 127.0.0.1. A release refuses a PROOF.md measured on other code than "
+        "its own (docs/releasing.md).",
         "",
-        f"- Date: {now}; commit {commit}{dirty}",
+        f"- Date: {now}",
+        commit,
         f"- Machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
         f"- Load average (1 min) at start / end: {LOAD_AT_START:.2f} / {os.getloadavg()[0]:.2f} "
@@ -151,17 +244,8 @@ def render(sections: list[Section], bad: Section, seconds: float, scale: Scale, 
         for table in section.tables:
             out += ["", *_table(table)]
         out.append("")
-    out += [f"## {bad.title}", "", f"_{bad.seconds:.0f} s._", ""]
-    out += _table(
-        Table(
-            ["figure", "value", "goal", "met"],
-            [[f.name, f.value, f.goal, _met(f)] for f in bad.figures],
-        )
-    )
-    for table in bad.tables:
-        out += ["", *_table(table)]
-    out += ["", "## Notes on method", ""]
-    for section in [*sections, bad]:
+    out += ["## Notes on method", ""]
+    for section in sections:
         if section.notes:
             out += [f"### {section.title}", ""]
             out += [f"- {note}" for note in section.notes]
@@ -169,15 +253,15 @@ def render(sections: list[Section], bad: Section, seconds: float, scale: Scale, 
     return "\n".join(out).rstrip() + "\n"
 
 
-def _timed(title: str, step: Callable[[], Section]) -> Section:
+def _timed(part: Part, run: Run) -> Section:
     """
     Run one part; a part that crashes becomes a missed goal, and the others still run.
     """
     started = time.perf_counter()
     try:
-        section = step()
+        section = part.measure(run)
     except Exception:  # the report must be written whatever one part does
-        section = Section(title)
+        section = Section(part.title)
         last = traceback.format_exc().strip().splitlines()[-1]
         section.figures.append(
             Figure("this part ran to the end", f"no: {last[:300]}", "yes", False)
@@ -188,89 +272,23 @@ def _timed(title: str, step: Callable[[], Section]) -> Section:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser = argparse.ArgumentParser(prog="python -m proof", description=__doc__.splitlines()[1])
     parser.add_argument("--output", type=Path, default=ROOT / "PROOF.md")
     parser.add_argument("--quick", action="store_true", help="a reduced run, for development")
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("--strict", action="store_true", help="exit 1 if a goal was missed")
     options = parser.parse_args()
     scale = QUICK if options.quick else Scale()
-    seed = options.seed
+    # Before any part runs: the commit and tree this run measures.
+    commit = commit_line(ROOT, options.output)
     started = time.perf_counter()
     library_logs = configure_library_logs()
-    recorder = Recorder()
     with tempfile.TemporaryDirectory(prefix="spatiafi-proof-") as tmp, ProcSampler() as sampler:
-        root = Path(tmp)
-
-        def faults() -> Section:
-            section = transient_faults(
-                recorder, root / "faults", cycles=scale.cycles, workers=scale.workers, seed=seed
-            )
-            table = permanent_failures(recorder, root / "permanent")
-            met = all(row[-1] == "yes" for row in table.rows)
-            section.figures.append(
-                Figure(
-                    "permanent failures: exit 3 after exactly one request",
-                    f"{sum(r[-1] == 'yes' for r in table.rows)}/{len(table.rows)}",
-                    "all",
-                    met,
-                )
-            )
-            section.tables.insert(0, table)
-            section.figures.append(shared_account(recorder, root / "shared"))
-            return section
-
-        sections = [
-            _timed("Faults", faults),
-            _timed(
-                "Crashes",
-                lambda: crashes(
-                    recorder, root / "crash", kills=scale.kills, lanes=scale.lanes, seed=seed
-                ),
-            ),
-            _timed(
-                "Concurrency",
-                lambda: concurrency(recorder, root / "concurrency", sizes=scale.concurrency),
-            ),
-            _timed(
-                "Engine: create, clocks, publishing",
-                lambda: engine(
-                    recorder,
-                    root / "engine",
-                    lost=scale.lost_creates,
-                    rotations=scale.sink_rotations,
-                    kills=scale.publish_kills,
-                    seed=seed,
-                ),
-            ),
-        ]
-        sections.append(
-            _timed("Hostile service", lambda: hostile_service(recorder, root / "hostile"))
-        )
-        bad = _timed("Bad input", lambda: bad_input(recorder, root / "bad"))
-        hostile = _timed("Hostile host", lambda: hostile_host(recorder, root / "hostile-host"))
-        perf = _timed(
-            "Performance",
-            lambda: performance(
-                recorder,
-                root / "perf",
-                runs=scale.token_runs,
-                fleet_profiles=scale.fleet_profiles,
-                level_profiles=scale.level_profiles,
-            ),
-        )
-
-        def leaks() -> Section:
-            toured = tour(recorder, root / "tour")
-            files = scan_files(recorder, root)
-            recorder.output("library logs of the proof process", library_logs.getvalue())
-            return scan(recorder, sampler, files, toured)
-
-        leak = _timed("Leaks", leaks)
+        run = Run(Recorder(), Path(tmp), scale, options.seed, sampler, library_logs)
+        sections = [_timed(part, run) for part in PARTS]
     seconds = time.perf_counter() - started
-    report = render([*sections, hostile, leak, perf], bad, seconds, scale, seed)
-    options.output.write_text(report)
-    missed = [f for s in [*sections, hostile, leak, perf, bad] for f in s.figures if f.met is False]
+    options.output.write_text(render(sections, seconds, scale, options.seed, commit))
+    missed = [f for s in sections for f in s.figures if f.met is False]
     print(
         f"proof: wrote {options.output} in {seconds:.0f} s; {len(missed)} goals missed",
         file=sys.stderr,
