@@ -30,6 +30,7 @@ from proof._bad_input import bad_input
 from proof._common import Figure, Recorder, Section, Table, configure_library_logs
 from proof._concurrency import concurrency
 from proof._crash import crashes
+from proof._emulator import emulator_service
 from proof._engine import engine
 from proof._faults import transient_faults
 from proof._hostile_host import hostile_host
@@ -174,6 +175,10 @@ PARTS: tuple[Part, ...] = (
     Part("Concurrency", _concurrency),
     Part("Engine: create, clocks, publishing", _engine),
     Part("Hostile service", lambda run: hostile_service(run.recorder, run.root / "hostile")),
+    Part(
+        "Emulator as a network service",
+        lambda run: emulator_service(run.recorder, run.root / "emulator"),
+    ),
     Part("Bad input", lambda run: bad_input(run.recorder, run.root / "bad")),
     Part("Hostile host", lambda run: hostile_host(run.recorder, run.root / "hostile-host")),
     Part("Performance", _performance),
