@@ -2,7 +2,7 @@
 What a PROOF.md was measured on: the commit, and whether the tree had changes on top of it.
 
 The release reads this line back (`.github/scripts/check_proof.py`, its COMMIT_LINE) and
-refuses a report measured on another code; tests/actions/test_proof_freshness.py runs the
+refuses a report measured on other code; tests/actions/test_proof_freshness.py runs the
 two together.
 """
 
