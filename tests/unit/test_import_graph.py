@@ -269,6 +269,7 @@ def sys_path_edits(source: str) -> list[int]:
         ):
             targets = [node.func.value]
         if any(ast.unparse(target) == "sys.path" for target in targets):
+            assert isinstance(node, ast.stmt | ast.expr)
             found.append(node.lineno)
     return found
 
