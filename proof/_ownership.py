@@ -16,7 +16,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from _proof_common import Figure, Section, Table
+from proof._common import Figure, Section, Table
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = "tests/e2e/test_ownership.py"
