@@ -17,7 +17,7 @@ from . import _log
 from ._clock import ServiceClock
 from ._errors import RequestRejected, ServiceUnavailable, UnexpectedResponse
 from ._http import HttpClient
-from ._models import AccessToken, AppCredentials, check_client_id
+from ._models import AccessToken, AppCredentials, check_client_id, is_bearer_type
 from ._redaction import register_secret
 from ._responses import json_object, parse_json
 
@@ -97,12 +97,13 @@ def token_from_body(
             f"{where} answered a token without a usable expiry (expires_at within the "
             "next 24 hours, or expires_in of up to 24 hours)"
         )
-    token_type = body.get("token_type")
-    return AccessToken(
-        value=value,
-        token_type=token_type if isinstance(token_type, str) and token_type else "bearer",
-        expires_at=expires_at,
-    )
+    token_type = body.get("token_type", "bearer")
+    if not is_bearer_type(token_type):
+        raise UnexpectedResponse(
+            f"{where} answered a token of a type other than Bearer; only bearer tokens "
+            "are used (RFC 6750)"
+        )
+    return AccessToken(value=value, token_type=token_type, expires_at=expires_at)
 
 
 def token_url(auth_url: str) -> str:
