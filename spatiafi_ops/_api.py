@@ -30,6 +30,9 @@ MAX_TOKEN_LIFETIME = 86400.0
 # RFC 6750 §2.1: what a bearer token may hold, so that it is safe in a header.
 _BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _MAX_SECRET = 1024
+# A user id is an identifier (a UUID, a number, an "auth0|..." subject): no spaces, quotes,
+# brackets or "#", so none can be read as a CI runner's command where it is printed.
+_USER_ID = re.compile(r"[\w.@+|:=/-]{1,128}")
 _LATEST_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z, the last second datetime can hold
 
 log = _log.get_logger(__name__)
@@ -186,7 +189,7 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
     return AppCredentials(
         client_id=str(body["client_id"]),
         client_secret=secret,
-        user_id=user_id if isinstance(user_id, str) and _text(user_id, 128) else None,
+        user_id=user_id if isinstance(user_id, str) and _USER_ID.fullmatch(user_id) else None,
         auth_url=auth_url,
     )
 

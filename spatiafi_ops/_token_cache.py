@@ -90,7 +90,13 @@ class TokenCache:
         except (LocalStateError, ValueError, KeyError, TypeError, RecursionError):
             return None
         ttl = token.ttl(time.time())
-        if not token.value or not is_bearer_type(token.token_type) or not math.isfinite(ttl) or ttl > MAX_TOKEN_LIFETIME or ttl < min_ttl:
+        if (
+            not token.value
+            or not is_bearer_type(token.token_type)
+            or not math.isfinite(ttl)
+            or ttl > MAX_TOKEN_LIFETIME
+            or ttl < min_ttl
+        ):
             return None
         register_secret(token.value)
         return token

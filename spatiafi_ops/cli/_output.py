@@ -20,9 +20,12 @@ if TYPE_CHECKING:
 
 def echo_json(data: Any) -> None:
     """
-    Print *data* as one line of JSON on stdout.
+    Print *data* as one line of JSON on stdout, with no command a CI runner would obey in
+    it (strings from the service reach it: warnings, a user id).
     """
-    click.echo(json.dumps(data, sort_keys=False))
+    from .._redaction import plain_json
+
+    click.echo(plain_json(json.dumps(data, sort_keys=False)))
 
 
 def flush_stdout() -> None:

@@ -214,7 +214,9 @@ def test_a_token_with_a_nonsense_expiry_is_never_cached(
 
 
 @pytest.mark.parametrize(
-    "token_type", ["bearer\x00", "b" * 200_000, "mac", "Bearer\n"], ids=["nul", "200kb", "mac", "lf"]
+    "token_type",
+    ["bearer\x00", "b" * 200_000, "mac", "Bearer\n"],
+    ids=["nul", "200kb", "mac", "lf"],
 )
 def test_a_token_type_other_than_bearer_is_refused_and_never_cached(
     serve: Callable[[dict[str, Behaviour]], HostileServer],
