@@ -336,20 +336,6 @@ def _is_profile_name(name: str) -> bool:
     return True
 
 
-# What a child process (exec's command, a publishing command) never inherits: the app
-# credentials as a pair, and the user's password.
-WITHHELD_VARIABLES = frozenset(
-    {"SPATIAFI_CLIENT_ID", "SPATIAFI_CLIENT_SECRET", "SPATIAFI_PASSWORD"}
-)
-
-
-def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
-    """
-    Return *environ* without the variables that hold (or half-hold) credentials.
-    """
-    return {name: value for name, value in environ.items() if name not in WITHHELD_VARIABLES}
-
-
 def credentials_from_env(environ: Mapping[str, str] | None = None) -> AppCredentials | None:
     """
     Return credentials from ``SPATIAFI_CLIENT_ID``/``_SECRET`` when both are non-empty.

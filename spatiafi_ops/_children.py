@@ -1,0 +1,161 @@
+"""
+The programs we start (``exec``'s command, ``command:`` sinks, ``gh``) get exactly what they
+need: an environment without the credentials we read, the caller's resource limits, and, for
+the ones we wait on, a bound on their time and on what we keep of their output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from typing import IO, NamedTuple
+
+from . import _files
+
+# What a child never inherits: the app credentials as a pair, the user's password, and the
+# credentials JSON actions/rotate hands to `credentials import` (actions/rotate/action.yml).
+WITHHELD_VARIABLES = frozenset(
+    {
+        "SPATIAFI_CLIENT_ID",
+        "SPATIAFI_CLIENT_SECRET",
+        "SPATIAFI_PASSWORD",
+        "SPATIAFI_ACTION_CREDENTIALS_JSON",
+    }
+)
+# What is kept of a child's stderr for its error: the end, where the reason is.
+TAIL_BYTES = 64 * 1024
+# How long the rest of a failed child's stderr is waited for once it has exited (a child of
+# its own session may hold the pipe open for ever).
+_TAIL_GRACE = 1.0
+_CHUNK = 64 * 1024
+
+
+def child_environment(
+    environ: Mapping[str, str], *, credentials_from: str | None = None
+) -> dict[str, str]:
+    """
+    Return *environ* without every variable credentials are read from: the pair, the
+    password, the actions' credentials JSON, and the ``env:NAME`` that *credentials_from*
+    (``--credentials-from``) or ``SPATIAFI_CREDENTIALS_FROM`` names.
+    """
+    withheld = set(WITHHELD_VARIABLES)
+    for spec in (credentials_from, environ.get("SPATIAFI_CREDENTIALS_FROM")):
+        kind, sep, name = (spec or "").strip().partition(":")
+        if kind == "env" and sep and name:
+            withheld.add(name)
+    return {name: value for name, value in environ.items() if name not in withheld}
+
+
+def restore_caller_limits() -> None:
+    """
+    Give this process back the soft core-file limit its caller set, before it becomes (or
+    forks into) another program: ours is 0 only to keep our secrets out of core files.
+    """
+    caller = _files.caller_core_limit()
+    if sys.platform != "win32" and caller is not None:
+        import resource
+
+        with contextlib.suppress(OSError, ValueError):
+            _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+            resource.setrlimit(resource.RLIMIT_CORE, (caller, hard))
+
+
+class Finished(NamedTuple):
+    """
+    How a child ended: its exit status (``None``: stopped when its time ran out; negative:
+    the signal that ended it) and the last ``TAIL_BYTES`` of its stderr.
+    """
+
+    returncode: int | None
+    stderr_tail: bytes
+
+
+class _Tail:
+    """
+    Reads a pipe to its end in a daemon thread, keeping only its last ``TAIL_BYTES``: a child
+    that writes 300 MB costs no memory.
+    """
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        self._kept = bytearray()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe: IO[bytes]) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := os.read(pipe.fileno(), _CHUNK):
+                with self._lock:
+                    self._kept += chunk
+                    del self._kept[:-TAIL_BYTES]
+
+    def result(self, wait: float) -> bytes:
+        self._thread.join(wait)
+        with self._lock:
+            return bytes(self._kept)
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    # A child may exit, or stop reading, before taking it all: that is its answer.
+    with contextlib.suppress(OSError, ValueError):
+        pipe.write(data)
+    with contextlib.suppress(OSError, ValueError):
+        pipe.close()
+
+
+def run_child(
+    argv: Sequence[str], data: bytes, *, timeout: float, env: Mapping[str, str]
+) -> Finished:
+    """
+    Run *argv* with *data* on stdin; done when it exits (or *timeout* is spent), then end
+    what it left behind in its process group.
+
+    A child is done when it exits, not when its pipes close: a background job holding
+    stderr (or one that left the group with ``setsid``) does not hold us up.
+
+    Raises:
+        OSError: when the program cannot be started.
+    """
+    posix = sys.platform != "win32"
+    restore = posix and _files.caller_core_limit() is not None
+    process = subprocess.Popen(  # noqa: S603 - argv chosen by the user's sink spec
+        list(argv),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        start_new_session=posix,
+        # Only when we lowered a limit: preexec_fn costs the fast spawn path.
+        preexec_fn=restore_caller_limits if restore else None,  # noqa: PLW1509
+    )
+    stdin, stderr = process.stdin, process.stderr
+    if stdin is None or stderr is None:  # pragma: no cover - both are PIPEs
+        raise OSError("the child's pipes were not created")
+    tail = _Tail(stderr)
+    threading.Thread(target=_feed, args=(stdin, data), daemon=True).start()
+    try:
+        code: int | None = process.wait(max(0.1, timeout))
+    except subprocess.TimeoutExpired:
+        code = None
+    _end_group(process)
+    if code is None:
+        process.wait()
+    return Finished(code, tail.result(0.0 if code == 0 else _TAIL_GRACE))
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """
+    Kill what is left of *process*'s session: itself if still running, and its children.
+    """
+    if sys.platform != "win32":
+        import signal
+
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+    if process.poll() is None:
+        with contextlib.suppress(OSError):
+            process.kill()
