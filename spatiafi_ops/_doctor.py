@@ -66,7 +66,8 @@ def check_configuration(settings: Settings) -> Check:
     """
     Report where the tool will talk to and read from; cleartext beyond loopback fails.
     """
-    from ._transport import check_cleartext, proxy_for
+    from ._transport import proxy_for
+    from ._watchdog import check_cleartext
 
     where = (
         f"auth URL {settings.url}, profile {settings.profile!r}, "
