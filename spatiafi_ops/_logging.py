@@ -242,3 +242,6 @@ def configure(
     root.addHandler(handler)
     # Other libraries' chatter only when debugging; their warnings always.
     root.setLevel(logging.DEBUG if debugging else logging.WARNING)
+    # botocore's debug lines quote request and answer bodies, the secret inside escaped
+    # twice over (JSON in JSON, then repr): kept at WARNING, which quotes none.
+    logging.getLogger("botocore").setLevel(logging.WARNING)

@@ -228,9 +228,10 @@ def _github_sink(spec: str, rest: str) -> GitHubSink:
     return GitHubSink(spec, scope, secret, pair)
 
 
-def parse_sink(spec: str) -> Sink:
+def parse_sink(spec: str, *, allow_insecure_transport: bool = False) -> Sink:
     """
-    Return the sink that *spec* names.
+    Return the sink that *spec* names; *allow_insecure_transport* lets a network sink
+    send in cleartext beyond loopback (``--allow-insecure-transport``).
 
     Raises:
         UsageError: for an unknown kind or a malformed spec (exit 2).
@@ -249,14 +250,18 @@ def parse_sink(spec: str) -> Sink:
     if kind == "aws-secretsmanager":
         from ._aws import SecretsManagerSink
 
-        return SecretsManagerSink(rest)
+        return SecretsManagerSink(rest, allow_insecure_transport)
     raise UsageError(
         f"unknown sink kind {kind[:40]!r}; use command:, github: or aws-secretsmanager:"
     )
 
 
-def parse_sinks(text: str) -> tuple[Sink, ...]:
+def parse_sinks(text: str, *, allow_insecure_transport: bool = False) -> tuple[Sink, ...]:
     """
     Return the sinks of ``SPATIAFI_PUBLISH``: one spec per line, blank lines skipped.
     """
-    return tuple(parse_sink(line) for line in text.splitlines() if line.strip())
+    return tuple(
+        parse_sink(line, allow_insecure_transport=allow_insecure_transport)
+        for line in text.splitlines()
+        if line.strip()
+    )
