@@ -56,16 +56,13 @@ _NEW_CLIENT_ACTIONS = ("created", "replaced", "rotated")
 
 def _require_github_output(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     """
-    Refuse ``--format github`` outside a GitHub Actions step before the command changes
-    anything: its outputs would have nowhere to go.
+    Refuse ``--format github`` before the command changes anything unless ``GITHUB_OUTPUT``
+    can be appended to: the outputs (the new secret among them) would have nowhere to go.
     """
-    from .._errors import OutputError
+    if value == "github":
+        from ..emit._writer import check_runner_file
 
-    if value == "github" and not os.environ.get("GITHUB_OUTPUT"):
-        raise OutputError(
-            "GITHUB_OUTPUT is not set, so --format github has nowhere to write the step "
-            "outputs; run this inside a GitHub Actions step or use --format json"
-        )
+        check_runner_file("GITHUB_OUTPUT", os.environ)
     return value
 
 
