@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _proof_bad_input import bad_input
+from _proof_channels import channels
 from _proof_common import Figure, Recorder, Section, Table, configure_library_logs
 from _proof_concurrency import concurrency
 from _proof_crash import crashes
@@ -246,6 +247,12 @@ def main() -> int:
         ]
         sections.append(
             _timed("Hostile service", lambda: hostile_service(recorder, root / "hostile"))
+        )
+        sections.append(
+            _timed(
+                "Channels: AWS, sinks, exec, outputs, runner commands",
+                lambda: channels(recorder, root / "channels"),
+            )
         )
         bad = _timed("Bad input", lambda: bad_input(recorder, root / "bad"))
         hostile = _timed("Hostile host", lambda: hostile_host(recorder, root / "hostile-host"))
