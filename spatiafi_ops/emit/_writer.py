@@ -140,15 +140,14 @@ def own_descriptor(path: Path) -> int | None:
     Whatever the descriptor is (a terminal, a pipe, a file the shell redirected to), the
     caller opened it for us: writing to it is what ``--output /dev/stdout`` asks.
     """
-    if sys.platform == "win32":
-        return None
     name = os.fspath(path)
-    if name in _OWN_DESCRIPTORS:
-        return _OWN_DESCRIPTORS[name]
-    for directory in _FD_DIRECTORIES:
-        number = name.removeprefix(directory)
-        if number != name and number.isascii() and number.isdigit():
-            return int(number)
+    if sys.platform != "win32":  # Windows names no descriptor by path
+        if name in _OWN_DESCRIPTORS:
+            return _OWN_DESCRIPTORS[name]
+        for directory in _FD_DIRECTORIES:
+            number = name.removeprefix(directory)
+            if number != name and number.isascii() and number.isdigit():
+                return int(number)
     return None
 
 
