@@ -497,8 +497,7 @@ def _publish_awkward(moto_url: str, auth_url: str) -> None:
     Put a made-up client whose secret botocore escapes every way into moto (library call).
     """
     from spatiafi_ops._aws import SecretsManagerSink
-    from spatiafi_ops._models import AppCredentials
-    from spatiafi_ops._publish import Payload
+    from spatiafi_ops._models import AppCredentials, Payload
 
     saved = {name: os.environ.get(name) for name in _AWS_VARIABLES}
     os.environ.update(

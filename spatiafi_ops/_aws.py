@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ._config import Settings
-from ._credfile import parse_state_json
 from ._errors import (
     CredentialFileError,
     DeadlineExceeded,
@@ -30,9 +29,9 @@ from ._errors import (
     SecretStoreUnavailable,
     UnexpectedResponse,
 )
-from ._models import AppCredentials
-from ._publish import Payload
-from ._store import credentials_from_json
+from ._models import AppCredentials, Payload
+from ._redaction import printable
+from .credentials._credfile import credentials_from_json, parse_state_json
 
 # Calls per operation, the first included (botocore's "standard" retry mode: exponential
 # backoff with jitter, transient errors and throttling only).
@@ -129,7 +128,7 @@ def _client(
     import botocore.session
     from botocore.config import Config
 
-    from ._aws_http import BoundedSession
+    from ._aws_http import BoundedSession  # lazy: it imports botocore, known present now
 
     deadline = time.monotonic() + budget
     per_attempt = max(0.1, budget / ATTEMPTS)
@@ -177,9 +176,7 @@ def _client_error(target: str, exc: Any) -> SecretStoreRefused | SecretStoreUnav
             "try again later",
             target=target,
         )
-    from ._responses import printable  # on a refusal only: it imports requests
-
-    text = printable(str(exc.response.get("Error", {}).get("Message", "")), 300)
+    text = printable(str(exc.response.get("Error", {}).get("Message", "")), limit=300)
     hint = _HINTS.get(code, "see the error code in the AWS Secrets Manager API reference")
     return SecretStoreRefused(
         f"AWS Secrets Manager refused {operation} on {target} ({code or status}: {text}); "

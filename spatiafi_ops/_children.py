@@ -1,7 +1,7 @@
 """
-The programs we start (``exec``'s command, ``command:`` sinks, ``gh``) get exactly what they
-need: an environment without the credentials we read, the caller's resource limits, and, for
-the ones we wait on, a bound on their time and on what we keep of their output.
+The programs we start (``exec``'s command, ``command:`` sinks, ``gh``) get the caller's
+resource limits and, for the ones we wait on, a bound on their time and on what we keep of
+their output; their environment is ``_environ.child_environment``.
 """
 
 from __future__ import annotations
@@ -16,38 +16,12 @@ from typing import IO, NamedTuple
 
 from . import _files
 
-# What a child never inherits: the app credentials as a pair, the user's password, and the
-# credentials JSON actions/rotate hands to `credentials import` (actions/rotate/action.yml).
-WITHHELD_VARIABLES = frozenset(
-    {
-        "SPATIAFI_CLIENT_ID",
-        "SPATIAFI_CLIENT_SECRET",
-        "SPATIAFI_PASSWORD",
-        "SPATIAFI_ACTION_CREDENTIALS_JSON",
-    }
-)
 # What is kept of a child's stderr for its error: the end, where the reason is.
 TAIL_BYTES = 64 * 1024
 # How long the rest of a failed child's stderr is waited for once it has exited (a child of
 # its own session may hold the pipe open for ever).
 _TAIL_GRACE = 1.0
 _CHUNK = 64 * 1024
-
-
-def child_environment(
-    environ: Mapping[str, str], *, credentials_from: str | None = None
-) -> dict[str, str]:
-    """
-    Return *environ* without every variable credentials are read from: the pair, the
-    password, the actions' credentials JSON, and the ``env:NAME`` that *credentials_from*
-    (``--credentials-from``) or ``SPATIAFI_CREDENTIALS_FROM`` names.
-    """
-    withheld = set(WITHHELD_VARIABLES)
-    for spec in (credentials_from, environ.get("SPATIAFI_CREDENTIALS_FROM")):
-        kind, sep, name = (spec or "").strip().partition(":")
-        if kind == "env" and sep and name:
-            withheld.add(name)
-    return {name: value for name, value in environ.items() if name not in withheld}
 
 
 def restore_caller_limits() -> None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import click
 
+from .._environ import child_environment
 from .._models import AccessToken
 from ._params import credentials_from_option, min_ttl_option
 from ._root import CliState, CommandFailed
@@ -82,8 +83,7 @@ def command_environment(
     names included), plus the token's variables: the command gets a token that expires,
     not what mints one.
     """
-    from .._children import child_environment
-    from ..emit import build_variables
+    from ..emit import build_variables  # lazy: the emitters load when there is something to emit
 
     env = child_environment(environ, credentials_from=credentials_from)
     env.update(
@@ -125,13 +125,13 @@ def _replace_process(executable: str, argv: Sequence[str], env: Mapping[str, str
         import logging
 
         logging.shutdown()
-    from .._children import restore_caller_limits
+    from .._children import restore_caller_limits  # lazy: it loads subprocess and threading
 
     restore_caller_limits()  # ours were lowered to keep our secrets out of core files
     try:
         os.execve(executable, list(argv), dict(env))  # noqa: S606 - no shell: argv as given
     except OSError as exc:
-        from .._files import harden_process
+        from .._files import harden_process  # lazy: execve failed, a rare path
 
         harden_process()  # still us, with the secrets: no core file again
         raise _cannot_run(argv[0], executable, exc) from None
@@ -183,7 +183,7 @@ def exec_command(
     when no token can be had (exit 3, 4 or 5); 127 when CMD is not found, 126 when it
     cannot be run.
     """
-    from ..emit import check_prefix
+    from ..emit import check_prefix  # lazy: the emitters load when there is something to emit
 
     try:
         check_prefix(prefix)

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._models import Variable
+from .._redaction import plain_json
+
 if TYPE_CHECKING:
     from .._config import Settings
-    from .._models import ProvisionResult, Variable
+    from .._models import ProvisionResult
 
 
 def echo_json(data: Any) -> None:
@@ -23,8 +26,6 @@ def echo_json(data: Any) -> None:
     Print *data* as one line of JSON on stdout, with no command a CI runner would obey in
     it (strings from the service reach it: warnings, a user id).
     """
-    from .._redaction import plain_json
-
     click.echo(plain_json(json.dumps(data, sort_keys=False)))
 
 
@@ -60,7 +61,7 @@ def _require_github_output(_ctx: click.Context, _param: click.Parameter, value: 
     can be appended to: the outputs (the new secret among them) would have nowhere to go.
     """
     if value == "github":
-        from ..emit._writer import check_runner_file
+        from ..emit._writer import check_runner_file  # lazy: the emitters load for github only
 
         check_runner_file("GITHUB_OUTPUT", os.environ)
     return value
@@ -87,8 +88,6 @@ def result_variables(result: ProvisionResult, client_secret: str | None) -> tupl
     The variables carry the outputs' own kebab-case names: ``PREVIOUS_CLIENT_ID`` would be
     written as ``client-id`` by the suffix rule of ``emit.github_output_name``.
     """
-    from .._models import Variable
-
     data = result.to_dict()
     values = {
         "action": result.action,
@@ -121,11 +120,11 @@ def echo_result(
     if result_format == "json":
         echo_json(result.to_dict())
         return
-    from .. import emit
+    from .. import emit  # lazy: the emitters load when there is something to emit
 
     client_secret = None
     if secret_from is not None and result.client_id is not None:
-        from .._store import Store
+        from ..credentials._store import Store  # lazy: only with --secret-from
 
         stored = Store(secret_from).read()
         if stored is not None and stored.client_id == result.client_id:

@@ -18,8 +18,8 @@ import pytest
 from spatiafi_ops._aws import SecretsManagerSink, SecretsManagerSource
 from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import InsecureTransport, SecretStoreRefused, SecretStoreUnavailable
-from spatiafi_ops._publish import parse_sink
 from spatiafi_ops._redaction import register_secret
+from spatiafi_ops.sinks._publish import parse_sink
 from tests.aws.conftest import new_client, payload_for, use_aws
 from tests.conftest import RecordingRunner, record_secret
 from tests.hostile_server import (
