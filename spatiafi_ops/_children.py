@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, NamedTuple
 
 from . import _files
@@ -26,16 +26,34 @@ _CHUNK = 64 * 1024
 
 def restore_caller_limits() -> None:
     """
-    Give this process back the soft core-file limit its caller set, before it becomes (or
-    forks into) another program: ours is 0 only to keep our secrets out of core files.
+    Give this process back the soft core-file limit its caller set, before it becomes
+    another program (``execve``): ours is 0 only to keep our secrets out of core files.
+    """
+    restore = _limit_restorer()
+    if restore is not None:
+        restore()
+
+
+def _limit_restorer() -> Callable[[], None] | None:
+    """
+    Return what sets the caller's soft core-file limit back (``None``: nothing to do), all
+    looked up now: in a forked child, before exec, an import could wait for ever on a lock
+    another thread held at the fork.
     """
     caller = _files.caller_core_limit()
-    if sys.platform != "win32" and caller is not None:
+    if sys.platform != "win32" and caller is not None:  # Windows has no such limit
         import resource
 
-        with contextlib.suppress(OSError, ValueError):
-            _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
-            resource.setrlimit(resource.RLIMIT_CORE, (caller, hard))
+        _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        limits = (caller, hard)
+        setrlimit, which = resource.setrlimit, resource.RLIMIT_CORE
+
+        def restore() -> None:
+            with contextlib.suppress(OSError, ValueError):
+                setrlimit(which, limits)
+
+        return restore
+    return None
 
 
 class Finished(NamedTuple):
@@ -95,7 +113,6 @@ def run_child(
         OSError: when the program cannot be started.
     """
     posix = sys.platform != "win32"
-    restore = posix and _files.caller_core_limit() is not None
     process = subprocess.Popen(  # noqa: S603 - argv chosen by the user's sink spec
         list(argv),
         stdin=subprocess.PIPE,
@@ -104,7 +121,7 @@ def run_child(
         env=dict(env),
         start_new_session=posix,
         # Only when we lowered a limit: preexec_fn costs the fast spawn path.
-        preexec_fn=restore_caller_limits if restore else None,  # noqa: PLW1509
+        preexec_fn=_limit_restorer(),  # noqa: PLW1509
     )
     stdin, stderr = process.stdin, process.stderr
     if stdin is None or stderr is None:  # pragma: no cover - both are PIPEs
