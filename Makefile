@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Which Python made .venv; then one stamp per set of extras, so that `make demo` and
-# `make test` never pull the lint toolchain (ruff, mypy, zizmor...).
+# Which Python made .venv; then one stamp per set of extras, each adding to the same venv:
+# `make demo` installs the package and its runtime dependencies only, `make test` adds the
+# test extras, and neither pulls the lint toolchain (ruff, mypy, zizmor...).
 VENV_PYTHON := $(VENV)/.python
+DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 # lint's stamp: the test extras too, since mypy reads the tests.
 STAMP := $(VENV)/.installed-lint
@@ -23,6 +25,10 @@ $(VENV_PYTHON): FORCE
 		printf '%s\n' "$$version" > $@; \
 	fi
 
+$(DEMO_STAMP): pyproject.toml $(VENV_PYTHON)
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
 $(TEST_STAMP): pyproject.toml $(VENV_PYTHON)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
@@ -31,22 +37,23 @@ $(STAMP): pyproject.toml $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[test,lint]'
 	touch $@
 
-demo: $(TEST_STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 # mypy also checks the package as Windows and macOS see it: POSIX-only calls must sit
-# behind sys.platform checks (tests and benchmarks run on POSIX). The import-graph test
-# refuses a circle or an upward import (docs/contributing.md: Layers).
+# behind sys.platform checks; every POSIX-only test must say so (tests/posix_uses.py). The
+# import-graph test refuses a circle or an upward import (docs/contributing.md: Layers).
 lint: $(STAMP)
 	$(BIN)/ruff check spatiafi_ops tests benchmarks examples actions .github
 	$(BIN)/ruff format --check spatiafi_ops tests benchmarks examples actions .github
 	$(BIN)/mypy
 	$(BIN)/mypy --platform win32 --cache-dir .mypy_cache/win32 spatiafi_ops
 	$(BIN)/mypy --platform darwin --cache-dir .mypy_cache/darwin spatiafi_ops
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_import_graph.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_import_graph.py \
+		tests/unit/test_posix_markers.py
 	bash actions/lint.sh $(BIN)
 
 bench: $(TEST_STAMP)

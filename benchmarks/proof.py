@@ -30,6 +30,7 @@ from _proof_channels import channels
 from _proof_common import Figure, Recorder, Section, Table, configure_library_logs
 from _proof_concurrency import concurrency
 from _proof_crash import crashes
+from _proof_emulator import emulator_service
 from _proof_engine import engine
 from _proof_faults import transient_faults
 from _proof_hostile_host import hostile_host
@@ -252,6 +253,12 @@ def main() -> int:
             _timed(
                 "Channels: AWS, sinks, exec, outputs, runner commands",
                 lambda: channels(recorder, root / "channels"),
+            )
+        )
+        sections.append(
+            _timed(
+                "Emulator as a network service",
+                lambda: emulator_service(recorder, root / "emulator"),
             )
         )
         bad = _timed("Bad input", lambda: bad_input(recorder, root / "bad"))
