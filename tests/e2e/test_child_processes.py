@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -22,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+if sys.platform != "win32":
+    import resource
 
 from spatiafi_ops.emulator import EmulatorHandle
 from tests.conftest import RecordingRunner, record_output, record_secret
