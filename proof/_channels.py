@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,12 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from _proof_common import CLI, Figure, Recorder, Section, Table, base_env, user_env
-from _proof_hostile_service import leaks, run_measured
-
+from proof._common import CLI, Figure, Recorder, Section, Table, base_env, user_env
+from proof._hostile_service import leaks, run_measured
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, running
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' servers
 from tests.aws.conftest import start_moto, stop_moto
 from tests.hostile_server import (
     Behaviour,
