@@ -28,7 +28,8 @@ from pathlib import Path
 from proof._common import CLI, Figure, Recorder, Section, Table, base_env, user_env
 from proof._hostile_service import leaks, run_measured
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, running
-from tests.aws.conftest import start_moto, stop_moto
+from tests.aws.moto_server import start as start_moto
+from tests.aws.moto_server import stop as stop_moto
 from tests.hostile_server import (
     Behaviour,
     HostileServer,
