@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from spatiafi_ops._errors import InsecureTransport
-from spatiafi_ops._transport import check_cleartext, is_loopback
+from spatiafi_ops._watchdog import check_cleartext, is_loopback
 
 
 @pytest.mark.parametrize(
