@@ -60,7 +60,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True, name="clean_environment")
-def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Path]:
+def _clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     """
     Scrub SPATIAFI_*, CI and proxy variables; point config and cache at private temp dirs.
     """
@@ -69,7 +71,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[
             monkeypatch.delenv(name)
     for name in _PROXY_VARS:
         monkeypatch.delenv(name.lower(), raising=False)
-    _private_home(monkeypatch, tmp_path / "home")
+    _private_home(monkeypatch, tmp_path_factory.mktemp("home"))
     dirs = {"config": tmp_path / "config", "cache": tmp_path / "cache"}
     monkeypatch.setenv("SPATIAFI_CONFIG_DIR", str(dirs["config"]))
     monkeypatch.setenv("SPATIAFI_CACHE_DIR", str(dirs["cache"]))
@@ -95,7 +97,7 @@ def _private_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     the XDG and AppData dirs, so that a default path never reaches the user's real one.
     """
     pip_config = _REAL_PIP_CONFIG
-    home.mkdir(mode=0o700)
+    home.chmod(0o700)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("USERPROFILE", str(home))
     for name, relative in _HOME_VARIABLES.items():

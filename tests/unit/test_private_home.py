@@ -11,15 +11,19 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from spatiafi_ops._config import default_cache_dir, default_config_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_default_dirs_are_inside_the_test_s_own_home(tmp_path: Path) -> None:
+def test_default_dirs_are_inside_the_test_s_own_home(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     """A Settings without dirs (a library user's) lands in the test's home, in children too."""
     home = Path(os.environ["HOME"])
-    assert home.is_relative_to(tmp_path)
+    assert home.is_relative_to(tmp_path_factory.getbasetemp())
     for directory in (default_config_dir(), default_cache_dir()):
         assert directory.is_relative_to(home), directory
     probe = "from spatiafi_ops._config import default_cache_dir; print(default_cache_dir())"
