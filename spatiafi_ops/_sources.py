@@ -6,7 +6,7 @@ for ``token``, ``exec``, ``emit`` and ``load_credentials``::
 
     env                          SPATIAFI_CLIENT_ID + SPATIAFI_CLIENT_SECRET
     env:NAME                     a JSON object {client_id, client_secret, ...} in variable NAME
-    file:PATH                    a JSON file of that shape (private, like the store's)
+    file:PATH                    a JSON file of that shape (links followed: a mounted Secret)
     profile                      the profile's stored credentials
     aws-secretsmanager:SECRET-ID the AWSCURRENT version (extra spatiafi-ops[aws])
 
@@ -30,7 +30,8 @@ from ._config import Settings
 from ._credfile import parse_state_json
 from ._errors import CredentialFileError, CredentialsRejected, UsageError
 from ._models import AccessToken, AppCredentials
-from ._store import Store, credentials_from_env, credentials_from_json, read_private_json
+from ._statefiles import read_provisioned_file
+from ._store import Store, credentials_from_env, credentials_from_json
 
 if TYPE_CHECKING:
 
@@ -120,8 +121,8 @@ class FileSource:
             raise CredentialFileError(
                 f"--credentials-from {self.target}: no such file", path=str(self.path)
             )
-        data = read_private_json(self.path, allow_insecure=settings.allow_insecure_permissions)
-        return credentials_from_json(data, self.path)
+        raw = read_provisioned_file(self.path, allow_insecure=settings.allow_insecure_permissions)
+        return credentials_from_json(parse_state_json(raw, self.path), self.path)
 
 
 class ProfileSource:
