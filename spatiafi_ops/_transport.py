@@ -69,20 +69,25 @@ def check_cleartext(url: str, proxy: str | None, *, allowed: bool) -> None:
         InsecureTransport: for ``http://`` to a host (or through a proxy) not on loopback.
     """
     parts = urlsplit(url)
+    host = parts.hostname or ""
     if allowed or parts.scheme.lower() != "http":
         return
-    hops = [(parts.hostname or "", f"http://{parts.hostname or ''}")]
-    if proxy:
-        hops.append(
-            (urlsplit(proxy if "://" in proxy else "http://" + proxy).hostname or "", "a proxy")
+    if not is_loopback(host):
+        raise InsecureTransport(
+            f"refusing to send credentials in cleartext to http://{host}; use https://, or "
+            "pass --allow-insecure-transport (SPATIAFI_ALLOW_INSECURE_TRANSPORT=1) "
+            "if the network is trusted"
         )
-    for host, shown in hops:
-        if not is_loopback(host):
-            raise InsecureTransport(
-                f"refusing to send credentials in cleartext to {shown}; use https://, or "
-                "pass --allow-insecure-transport (SPATIAFI_ALLOW_INSECURE_TRANSPORT=1) "
-                "if the network is trusted"
-            )
+    proxy_host = (
+        urlsplit(proxy if "://" in proxy else "http://" + proxy).hostname if proxy else None
+    )
+    if proxy_host is not None and not is_loopback(proxy_host):
+        # A proxy problem, not a transport choice: the flag would send the password through
+        # the proxy in cleartext (loopback is only proxied when a caller names a proxy).
+        raise InsecureTransport(
+            f"refusing to send credentials in cleartext through the proxy at {proxy_host}; "
+            f"add {host} to NO_PROXY"
+        )
 
 
 def environ_ca_bundle() -> str | None:
@@ -98,10 +103,16 @@ def environ_ca_bundle() -> str | None:
 
 def environ_proxies(url: str) -> dict[str, str]:
     """
-    Return the proxies requests would use for *url* (``*_PROXY``, ``NO_PROXY``), by scheme.
+    Return the proxies the environment names for *url* (``*_PROXY``, ``NO_PROXY``), by
+    scheme; none for a loopback host.
 
-    A proxy's password is registered for scrubbing: it is a secret of its own.
+    Loopback never goes through a proxy, as in Go's net/http (golang.org/x/net/http/
+    httpproxy, ``useProxy``): a proxy elsewhere cannot reach this machine's 127.0.0.1, and
+    requests alone would send it there unless ``NO_PROXY`` named it. A proxy's password is
+    registered for scrubbing: it is a secret of its own.
     """
+    if is_loopback(urlsplit(url).hostname or ""):
+        return {}
     proxies = dict(requests.utils.get_environ_proxies(url))
     for proxy in proxies.values():
         userinfo = urlsplit(proxy if "://" in proxy else "//" + proxy).netloc.rpartition("@")[0]

@@ -36,9 +36,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT_REASON = "drops to a random uid as kubelet's runAsUser does, which takes root"
-needs_root = pytest.mark.skipif(
-    sys.platform == "win32" or os.geteuid() != 0, reason=ROOT_REASON
-)
+needs_root = pytest.mark.skipif(sys.platform == "win32" or os.geteuid() != 0, reason=ROOT_REASON)
 
 RW_MASK = 0o660  # volume_linux.go: rwMask
 RO_MASK = 0o440  # roMask
@@ -58,10 +56,7 @@ def random_uid() -> int:
 
 
 def _executable_by_anyone(path: Path) -> bool:
-    for part in [path, *path.parents]:
-        if not os.stat(part).st_mode & stat.S_IXOTH:
-            return False
-    return True
+    return all(os.stat(part).st_mode & stat.S_IXOTH for part in [path, *path.parents])
 
 
 def interpreter() -> Path:
@@ -121,7 +116,7 @@ class Pod:
             text=True,
             timeout=timeout,
             check=False,
-            preexec_fn=drop,  # noqa: PLW1509  # the point: a child with the pod's ids
+            preexec_fn=drop,  # the point: a child with the pod's ids
         )
 
     def spatiafi_ops(self) -> list[str]:

@@ -62,10 +62,12 @@ def test_a_mounted_secret_is_read_through_kubelet_s_links(
         fs_group=fs_group,
     )
     pod = Pod.random(fs_group=fs_group)
+    (node_dir / "cache").mkdir(mode=0o700)
+    os.chown(node_dir / "cache", pod.uid, pod.gid)
     env = {
         "SPATIAFI_AUTH_URL": spatiafi_emulator.url,
         "SPATIAFI_CREDENTIALS_FROM": f"file:{volume}/credentials.json",
-        "SPATIAFI_CACHE_DIR": "/tmp/spatiafi-cache",  # noqa: S108  # the pod's own /tmp
+        "SPATIAFI_CACHE_DIR": str(node_dir / "cache"),
         "SPATIAFI_LOG_FORMAT": "json",
     }
     code, token, events = _run(pod, ["token", "--no-cache"], env)
@@ -141,7 +143,9 @@ def test_a_profile_on_an_fs_group_volume_works_from_the_second_run_on(
     for run in range(2):
         time.sleep(1.0)  # --max-age=1s: the credentials are due
         mount_with_fs_group(volume, FS_GROUP, policy=policy)
-        code, out, events = _run(pod, [*where, "credentials", "rotate", "--max-age=1s", "--grace=0s"], env)
+        code, out, events = _run(
+            pod, [*where, "credentials", "rotate", "--max-age=1s", "--grace=0s"], env
+        )
         assert code == 0, (run, events)
         assert json.loads(out)["action"] == "rotated", (out, events)
         mount_with_fs_group(volume, FS_GROUP, policy=policy)
