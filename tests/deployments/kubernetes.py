@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+FAKE_CLOCK = Path(__file__).with_name("fake_clock")
 ROOT_REASON = "drops to a random uid as kubelet's runAsUser does, which takes root"
 needs_root = pytest.mark.skipif(sys.platform == "win32" or os.geteuid() != 0, reason=ROOT_REASON)
 
@@ -121,9 +122,11 @@ class Pod:
 
     def spatiafi_ops(self) -> list[str]:
         """
-        Return the argv of the image's entrypoint, ``spatiafi-ops``.
+        Return the argv of the image's entrypoint, ``spatiafi-ops`` (with the fake clock of
+        tests/deployments/fake_clock, which does nothing unless its variable is set).
         """
-        return [str(interpreter()), "-S", "-m", "spatiafi_ops"]
+        start = "import sitecustomize, runpy; runpy.run_module('spatiafi_ops', run_name='__main__')"
+        return [str(interpreter()), "-S", "-c", start]
 
 
 def container_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -133,7 +136,7 @@ def container_env(extra: Mapping[str, str]) -> dict[str, str]:
     site = sysconfig.get_paths()["purelib"]
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "PYTHONPATH": os.pathsep.join([str(REPO), site]),
+        "PYTHONPATH": os.pathsep.join([str(FAKE_CLOCK), str(REPO), site]),
         "PYTHONDONTWRITEBYTECODE": "1",  # the root file system is read-only
         **extra,
     }

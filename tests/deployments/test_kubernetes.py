@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 from tests.conftest import record_output, record_secret
 
 from .kubernetes import (
+    REPO,
     Pod,
     container_env,
     mount_with_fs_group,
@@ -177,3 +183,116 @@ def test_a_directory_writable_by_a_group_we_are_not_in_is_refused_whatever_the_f
         code, _, events = _run(outsider, [*flags, *where, "token"], env)
         assert code == 5, events
         assert "writable by group or others" in events[-1]["message"]
+
+
+CRONJOB = REPO / "examples" / "kubernetes" / "rotator-cronjob.yaml"
+LOGIN_SECRET = {"username": DEFAULT_EMAIL, "password": DEFAULT_PASSWORD}
+
+
+def _containers(manifest: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """
+    Return the pod spec of the CronJob and its containers in the order kubelet runs them.
+    """
+    pod = manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return pod, [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def _container_env(container: dict[str, Any], secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    env = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secrets[ref["name"]][ref["key"]]
+    return env
+
+
+def test_the_cronjob_runs_as_written(
+    node_dir: Path, spatiafi_emulator: EmulatorHandle, moto_endpoint: str
+) -> None:
+    """examples/kubernetes/rotator-cronjob.yaml, its containers' args and env as written, as a
+    random uid in its fsGroup with no HOME, the volume mounted with that fsGroup at each run,
+    AWS Secrets Manager from moto (IRSA's credentials as variables), the auth URL the
+    emulator's: the first run creates and publishes, a run 31 days later rotates, the next
+    revokes, and a consumer reads the secret every time."""
+    manifest = yaml.safe_load(CRONJOB.read_text(encoding="utf-8"))
+    pod_spec, containers = _containers(manifest)
+    fs_group = int(pod_spec["securityContext"]["fsGroup"])
+    assert pod_spec["securityContext"]["runAsNonRoot"] is True
+    volume = persistent_volume(node_dir / "state", fs_group)
+    pod = Pod.random(fs_group=fs_group)
+    aws = _aws_env(node_dir, moto_endpoint)
+    results = []
+    for day in (0, 1, 31, 32):
+        spatiafi_emulator.set_clock_offset(day * 86400)
+        mount_with_fs_group(volume, fs_group)
+        for container in containers:
+            (mount,) = container["volumeMounts"]
+            args = [arg.replace(mount["mountPath"], str(volume)) for arg in container["args"]]
+            env = {
+                **_container_env(container, {"spatiafi-login": LOGIN_SECRET}),
+                **aws,
+                "SPATIAFI_AUTH_URL": spatiafi_emulator.url,
+                "SPATIAFI_TEST_CLOCK_OFFSET": str(day * 86400),
+            }
+            code, out, events = _run(pod, args, env)
+            assert code == 0, (day, container["name"], events)
+            results.append((day, container["name"], json.loads(out)["action"]))
+        consumer = _consumer_token(aws, spatiafi_emulator)
+        record_secret(consumer)
+    assert results == [
+        (0, "ensure", "created"),
+        (0, "rotate", "unchanged"),
+        (1, "ensure", "unchanged"),
+        (1, "rotate", "unchanged"),
+        (31, "ensure", "unchanged"),
+        (31, "rotate", "rotated"),
+        (32, "ensure", "unchanged"),
+        (32, "rotate", "revoked"),
+    ]
+    assert len(spatiafi_emulator.clients()) == 1  # the old client revoked after the grace
+
+
+def _aws_env(node_dir: Path, endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(node_dir / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(node_dir / "no-aws-credentials"),
+    }
+
+
+def _consumer_token(aws: dict[str, str], emulator: EmulatorHandle) -> str:
+    """
+    A consumer elsewhere: ``token --credentials-from aws-secretsmanager:prod/spatiafi``.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "spatiafi_ops", "token", "--no-cache"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            **aws,
+            "SPATIAFI_AUTH_URL": emulator.url,
+            "SPATIAFI_CREDENTIALS_FROM": "aws-secretsmanager:prod/spatiafi",
+            "SPATIAFI_LOG_FORMAT": "json",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    record_output(done.stderr)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture(name="moto_endpoint", scope="module")
+def _moto_endpoint() -> Iterator[str]:
+    from tests.aws.conftest import start_moto, stop_moto
+
+    process, url = start_moto()
+    yield url
+    stop_moto(process)

@@ -35,7 +35,7 @@ RUN_ELSEWHERE: dict[str, str] = {
         "tests/deployments/test_cron_systemd.py::test_the_systemd_service_as_written"
     ),
     "examples/systemd/spatiafi-rotate.timer": (
-        "tests/deployments/test_cron_systemd.py::test_systemd_analyze_verifies_the_units"
+        "tests/actions/test_rotation_examples.py::test_systemd_units_verify"
     ),
     "examples/systemd/spatiafi-rotate-alert@.service": (
         "tests/actions/test_rotation_examples.py::test_systemd_on_failure_alerts_with_the_units_exit_code"
@@ -57,7 +57,9 @@ NOT_EXECUTABLE: dict[str, str] = {
     ),
     "README.md::def test_my_pipeline*": "a fragment (its body is `...`); docs/emulator.md's "
     "complete version is run",
-    "README.md::make test*": "the project's own targets (this test is part of make test); CI runs them",
+    "README.md::make test*": (
+        "the project's own targets (this test is part of make test); CI runs them"
+    ),
     "docs/many-machines.md::# HashiCorp Vault*": (
         "--publish options for other stores (vault, kubectl, glab, op are no test "
         "dependencies); the command: sink runs in tests/e2e/test_publish.py, and a Secret "

@@ -22,7 +22,8 @@ BIN = Path(sys.executable).parent
 # was not meant for it: what the docs promise about the command they run.
 _NEEDS_TOKEN = """#!/bin/sh
 [ -n "${SPATIAFI_ACCESS_TOKEN:-}" ] || { echo "$0: no SPATIAFI_ACCESS_TOKEN" >&2; exit 97; }
-[ -z "${SPATIAFI_PASSWORD:-}${SPATIAFI_CLIENT_SECRET:-}" ] || { echo "$0: got a secret" >&2; exit 98; }
+[ -z "${SPATIAFI_PASSWORD:-}${SPATIAFI_CLIENT_SECRET:-}" ] ||
+  { echo "$0: got a secret" >&2; exit 98; }
 echo "$0 ran: $*" >> "$RECIPE_LOG"
 """
 _NEEDS_TOKEN_PY = """import os, sys
@@ -44,7 +45,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ -n "$env_file" ]; then
-  grep -q '^SPATIAFI_ACCESS_TOKEN=.' "$env_file" || { echo "docker: no token in $env_file" >&2; exit 97; }
+  grep -q '^SPATIAFI_ACCESS_TOKEN=.' "$env_file" ||
+    { echo "docker: no token in $env_file" >&2; exit 97; }
 else
   [ -n "${SPATIAFI_ACCESS_TOKEN:-}" ] || { echo "docker: no SPATIAFI_ACCESS_TOKEN" >&2; exit 97; }
 fi

@@ -91,9 +91,7 @@ def _makefile(sandbox: Sandbox, block: Block) -> None:
     assert len(sandbox.ran()) == len(targets), sandbox.ran()
 
 
-@recipe(
-    "README.md::spatiafi-ops emulator serve*", "docs/emulator.md::spatiafi-ops emulator serve*"
-)
+@recipe("README.md::spatiafi-ops emulator serve*", "docs/emulator.md::spatiafi-ops emulator serve*")
 def _serve(sandbox: Sandbox, block: Block) -> None:
     text = block.text.replace("--port 8000", "--port 0")  # a fixed port may be taken here
     for line in filter(None, (line.strip() for line in text.splitlines())):
@@ -109,7 +107,9 @@ def _serve(sandbox: Sandbox, block: Block) -> None:
             assert process.stdout is not None
             url = process.stdout.readline().strip()
             assert url.startswith("http://127.0.0.1:"), url
-            info = sandbox.run(f"python -c 'import urllib.request; urllib.request.urlopen(\"{url}/_emulator\")'")
+            info = sandbox.run(
+                f"python -c 'import urllib.request; urllib.request.urlopen(\"{url}/_emulator\")'"
+            )
             ok(info)
         finally:
             process.terminate()
@@ -134,8 +134,11 @@ def _pytest_fixture(sandbox: Sandbox, block: Block) -> None:
 def _credentials_json(emulator: EmulatorHandle) -> str:
     created = emulator.create_client()
     return json.dumps(
-        {"user_id": created.user_id, "client_id": created.client_id,
-         "client_secret": created.client_secret}
+        {
+            "user_id": created.user_id,
+            "client_id": created.client_id,
+            "client_secret": created.client_secret,
+        }
     )
 
 
@@ -176,8 +179,10 @@ def _logging(sandbox: Sandbox, block: Block) -> None:
 @recipe("docs/network.md::spatiafi-ops --allow-insecure-transport*")
 def _cleartext(sandbox: Sandbox, block: Block) -> None:
     created = sandbox.emulator.create_client()
-    sandbox.env |= {"SPATIAFI_CLIENT_ID": created.client_id,
-                    "SPATIAFI_CLIENT_SECRET": created.client_secret}
+    sandbox.env |= {
+        "SPATIAFI_CLIENT_ID": created.client_id,
+        "SPATIAFI_CLIENT_SECRET": created.client_secret,
+    }
     script = substitute(block.text, ("http://auth.internal", sandbox.emulator.url))
     assert ok(sandbox.run(script)).count(".") == 4  # two tokens
 
@@ -210,9 +215,7 @@ def _single_rotator(sandbox: Sandbox, block: Block) -> None:
             "AWS_SHARED_CREDENTIALS_FILE": str(sandbox.root / "aws-credentials"),
         }
         sinks = ["aws-secretsmanager:prod/spatiafi", "github:acme/deploy/environments/prod"]
-        sandbox.spatiafi_ops(
-            "credentials", "ensure", *(f"--publish={sink}" for sink in sinks)
-        )
+        sandbox.spatiafi_ops("credentials", "ensure", *(f"--publish={sink}" for sink in sinks))
         sandbox.env |= sandbox.login()
         out = ok(sandbox.run(block.text))
     finally:
@@ -249,7 +252,7 @@ def _global_options(sandbox: Sandbox, block: Block) -> None:
     )
 
 
-@recipe("docs/scripting.md::eval \"$(_SPATIAFI_OPS_COMPLETE=bash_source*")
+@recipe('docs/scripting.md::eval "$(_SPATIAFI_OPS_COMPLETE=bash_source*')
 def _completion(sandbox: Sandbox, block: Block) -> None:
     """bash evaluates its line; zsh and fish are not installed here, so their scripts are
     generated (the part before the shell reads them) and checked to be non-empty."""
