@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -296,3 +297,44 @@ def _moto_endpoint() -> Iterator[str]:
     process, url = start_moto()
     yield url
     stop_moto(process)
+
+
+def test_the_consumer_pod_of_the_docs_runs(
+    node_dir: Path, spatiafi_emulator: EmulatorHandle
+) -> None:
+    """The Pod of docs/deployments.md as written: its Secret volume laid out by the atomic
+    writer with its defaultMode and fsGroup, its emptyDir /tmp, its args; the token prints."""
+    from tests.docs.blocks import REPO as DOCS_REPO
+    from tests.docs.blocks import fenced_blocks
+
+    (block,) = [
+        b
+        for b in fenced_blocks(DOCS_REPO / "docs" / "deployments.md")
+        if b.identity.endswith("::apiVersion: v1")
+    ]
+    pod_spec = yaml.safe_load(block.text)["spec"]
+    (container,) = pod_spec["containers"]
+    volumes = {volume["name"]: volume for volume in pod_spec["volumes"]}
+    fs_group = int(pod_spec["securityContext"]["fsGroup"])
+    pod = Pod.random(fs_group=fs_group)
+    where = {}
+    for mount in container["volumeMounts"]:
+        volume = volumes[mount["name"]]
+        path = node_dir / mount["name"]
+        if "secret" in volume:
+            secret_volume(
+                path,
+                {"credentials.json": _credentials_json(spatiafi_emulator)},
+                default_mode=int(volume["secret"]["defaultMode"]),
+                fs_group=fs_group,
+            )
+        else:  # emptyDir: kubelet makes it 0777
+            path.mkdir(mode=0o777)
+            path.chmod(0o777)
+        where[mount["mountPath"]] = str(path)
+    mounts = re.compile("|".join(re.escape(m) for m in sorted(where, key=len, reverse=True)))
+    args = [mounts.sub(lambda match: where[match[0]], arg) for arg in container["args"]]
+    code, token, events = _run(pod, args, {"SPATIAFI_AUTH_URL": spatiafi_emulator.url})
+    assert code == 0, events
+    assert token.count(".") == 2
+    record_secret(token.strip())

@@ -22,6 +22,9 @@ RUN_ELSEWHERE: dict[str, str] = {
     "docs/many-machines.md::spec:": (
         "tests/deployments/test_kubernetes.py::test_the_cronjob_runs_as_written"
     ),
+    "docs/deployments.md::apiVersion: v1": (
+        "tests/deployments/test_kubernetes.py::test_the_consumer_pod_of_the_docs_runs"
+    ),
     "examples/kubernetes/rotator-cronjob.yaml": (
         "tests/deployments/test_kubernetes.py::test_the_cronjob_runs_as_written"
     ),

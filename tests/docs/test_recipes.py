@@ -227,6 +227,19 @@ def _single_rotator(sandbox: Sandbox, block: Block) -> None:
     assert published["client_id"] == json.loads(out.splitlines()[0])["client_id"]
 
 
+# -- docs/deployments.md ------------------------------------------------------------------------
+
+
+@recipe("docs/deployments.md::export HTTPS_PROXY=*")
+def _behind_a_proxy(sandbox: Sandbox, block: Block) -> None:
+    """proxy.example.com cannot be reached from here, which is the point: loopback never
+    goes through it."""
+    sandbox.spatiafi_ops("credentials", "create")
+    out = ok(sandbox.run(block.text))
+    assert "reached directly" in out
+    assert out.splitlines()[-1].count(".") == 2
+
+
 # -- docs/scripting.md -------------------------------------------------------------------------
 
 
