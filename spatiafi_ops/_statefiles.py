@@ -286,10 +286,13 @@ def _shared_with_own_group(path: Path, info: os.stat_result) -> bool:
     kubernetes pkg/volume/volume_linux.go (``SetVolumeOwnership``): every directory of the
     volume gets the fsGroup, setgid and g+rwx; every file the fsGroup and g+rw.
     """
-    if sys.platform == "win32" or info.st_mode & stat.S_IRWXO:
-        return False
-    if info.st_gid not in {os.getegid(), *os.getgroups()}:
-        return False
+    if sys.platform != "win32" and not info.st_mode & stat.S_IRWXO:
+        if info.st_gid in {os.getegid(), *os.getgroups()}:
+            return _in_own_setgid_directory(path, info)
+    return False
+
+
+def _in_own_setgid_directory(path: Path, info: os.stat_result) -> bool:
     directory = path if stat.S_ISDIR(info.st_mode) else path.parent
     try:
         parent = info if directory == path else os.stat(directory)
