@@ -113,9 +113,7 @@ class Engine:
         self.policy = policy
         self.store = store
         self.service = service
-        self.state = RotationState.load(
-            store.paths, allow_insecure=self.settings.allow_insecure_permissions
-        )
+        self.state = RotationState.load(store.paths)
         self.report = Report()
         # Whether resume() finished DELETEs an earlier run had sent (a result says so).
         self.resumed_revocations = False
