@@ -26,7 +26,7 @@ from _proof_common import CLI, PROCESS_TIMEOUT, Figure, Recorder, Section, Table
 
 from spatiafi_ops import AppCredentials, Settings
 from spatiafi_ops._api import BASIC_TOKEN_PATH, CLIENTS_PATH, TOKEN_PATH
-from spatiafi_ops._store import Store
+from spatiafi_ops.credentials._store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' hostile server
 from tests.hostile_server import (

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spatiafi_ops._models import AppCredentials
-from spatiafi_ops._token_cache import TokenCache
+from spatiafi_ops.tokens._cache import TokenCache
 
 OTHER_UID = 12345
 MINTED = ("cache",)  # a minted token is cached: the product of `token` besides its output

@@ -20,7 +20,7 @@ OPS = ("ensure", "token", "rotate", "token", "ensure", "rotate")
 POLICY = {"initial": 0.05, "maximum": 0.5}
 LONG_AGO = 30 * 86400.0
 PRELOAD = [
-    "spatiafi_ops._auth",
+    "spatiafi_ops.tokens._mint",
     "spatiafi_ops._logging",
     "spatiafi_ops.rotation",
     "spatiafi_ops.cli._exit",

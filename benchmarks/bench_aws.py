@@ -108,8 +108,8 @@ def publish_profile(env: Mapping[str, str]) -> None:
     code = (
         "from spatiafi_ops._aws import SecretsManagerSink\n"
         "from spatiafi_ops._config import Settings\n"
-        "from spatiafi_ops._publish import Payload\n"
-        "from spatiafi_ops._store import Store\n"
+        "from spatiafi_ops.sinks._publish import Payload\n"
+        "from spatiafi_ops.credentials._store import Store\n"
         "credentials = Store(Settings.from_env()).require()\n"
         f"SecretsManagerSink({SECRET!r}).publish(Payload('default', credentials, None),"
         " timeout=30)\n"

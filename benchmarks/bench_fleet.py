@@ -60,7 +60,8 @@ def seed_profiles(url: str, config_dir: Path, count: int) -> None:
     Give *count* profiles a client created through the control API, 40 days old.
     """
     from spatiafi_ops._models import AppCredentials
-    from spatiafi_ops._store import ProfilePaths, credentials_to_json, write_private_json
+    from spatiafi_ops.credentials._credfile import credentials_to_json, write_private_json
+    from spatiafi_ops.credentials._store import ProfilePaths
     from spatiafi_ops.emulator import EmulatorHandle
 
     handle = EmulatorHandle(url)

@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._auth import get_session, mint_token
     from ._clock import ServiceClock
     from ._config import Settings
-    from ._credentials_import import import_credentials
     from ._durations import parse_duration
     from ._errors import (
         ClockSkew,
@@ -44,8 +42,8 @@ if TYPE_CHECKING:
     )
     from ._http import RetryPolicy
     from ._models import AccessToken, AppCredentials, ProvisionResult, UserLogin, Variable
-    from ._sources import load_credentials
-    from ._token_cache import get_token
+    from .credentials._import import import_credentials
+    from .credentials._sources import load_credentials
     from .rotation import (
         Policy,
         ProfileOutcome,
@@ -56,6 +54,8 @@ if TYPE_CHECKING:
         rotate_all_profiles,
         rotate_credentials,
     )
+    from .tokens._consumer import get_session, get_token
+    from .tokens._mint import mint_token
 
 _EXPORTS = {
     "AccessToken": "_models",
@@ -93,11 +93,11 @@ _EXPORTS = {
     "Variable": "_models",
     "create_credentials": "rotation",
     "ensure_credentials": "rotation",
-    "get_session": "_auth",
-    "get_token": "_token_cache",
-    "load_credentials": "_sources",
-    "import_credentials": "_credentials_import",
-    "mint_token": "_auth",
+    "get_session": "tokens._consumer",
+    "get_token": "tokens._consumer",
+    "load_credentials": "credentials._sources",
+    "import_credentials": "credentials._import",
+    "mint_token": "tokens._mint",
     "parse_duration": "_durations",
     "revoke_credentials": "rotation",
     "rotate_all_profiles": "rotation",

@@ -1,7 +1,7 @@
 """
 One function per SpatiaFi Auth API route: paths and JSON shapes, no retry policy.
 
-The token route is not here: authlib's ``OAuth2Session`` drives it (``_auth``).
+The token route is not here: authlib's ``OAuth2Session`` drives it (``tokens/_mint``).
 Optional routes (list, delete) return ``None`` when the service does not offer them.
 """
 

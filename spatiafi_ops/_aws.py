@@ -25,9 +25,9 @@ from ._errors import (
     SecretStoreRefused,
     SecretStoreUnavailable,
 )
-from ._models import AppCredentials
-from ._publish import Payload
-from ._store import credentials_from_json
+from ._models import AppCredentials, Payload
+from ._redaction import printable
+from .credentials._credfile import credentials_from_json
 
 # Calls per operation, the first included (botocore's "standard" retry mode: exponential
 # backoff with jitter, transient errors and throttling only).
@@ -154,9 +154,7 @@ def _client_error(target: str, exc: Any) -> SecretStoreRefused | SecretStoreUnav
             "try again later",
             target=target,
         )
-    from ._responses import printable  # on a refusal only: it imports requests
-
-    text = printable(str(exc.response.get("Error", {}).get("Message", "")), 300)
+    text = printable(str(exc.response.get("Error", {}).get("Message", "")), limit=300)
     hint = _HINTS.get(code, "see the error code in the AWS Secrets Manager API reference")
     return SecretStoreRefused(
         f"AWS Secrets Manager refused {operation} on {target} ({code or status}: {text}); "

@@ -183,10 +183,23 @@ class SettingSpec(NamedTuple):
             raise InvalidSetting(f"{source}: {exc}", setting=source) from None
 
 
-def _source(text: str) -> str:
-    from ._sources import check_source_spec
+def check_source_spec(spec: str) -> str:
+    """
+    Return *spec* if it names a source (the setting's parser: no I/O).
 
-    return check_source_spec(text)
+    Raises:
+        ValueError: naming the kinds there are.
+    """
+    text = spec.strip()
+    if text in ("env", "profile"):
+        return text
+    for kind in ("env:", "file:", "aws-secretsmanager:"):
+        if text.startswith(kind) and len(text) > len(kind):
+            return text
+    raise ValueError(
+        f"{spec[:80]!r} is not a credentials source; use env, env:NAME, file:PATH, profile "
+        "or aws-secretsmanager:SECRET-ID"
+    )
 
 
 SETTINGS: tuple[SettingSpec, ...] = (
@@ -208,7 +221,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "SPATIAFI_ALLOW_INSECURE_TRANSPORT",
         parse_flag,
     ),
-    SettingSpec("credentials_from", "--credentials-from", "SPATIAFI_CREDENTIALS_FROM", _source),
+    SettingSpec(
+        "credentials_from", "--credentials-from", "SPATIAFI_CREDENTIALS_FROM", check_source_spec
+    ),
 )
 SETTING_BY_FIELD = {spec.field: spec for spec in SETTINGS}
 
@@ -230,8 +245,8 @@ class Settings(NamedTuple):
     allow_insecure_permissions: bool = False
     # http:// to a host that is not loopback sends secrets in cleartext: refused unless set.
     allow_insecure_transport: bool = False
-    # Where consumers read app credentials (a source spec, see _sources); None: env, else
-    # the profile.
+    # Where consumers read app credentials (a source spec, see credentials/_sources); None:
+    # env, else the profile.
     credentials_from: str | None = None
 
     @property

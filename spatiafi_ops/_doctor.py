@@ -7,11 +7,12 @@ Each check returns a verdict; none raises. The CLI prints them and picks the exi
 from __future__ import annotations
 
 import stat
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from ._api import BASIC_TOKEN_PATH
 from ._clock import ServiceClock
 from ._config import Settings
+from ._environ import credentials_from_env
 from ._errors import (
     ClockSkew,
     CredentialsRejected,
@@ -20,10 +21,10 @@ from ._errors import (
     SpatiafiOpsError,
     UsageError,
 )
-from ._store import Store, credentials_from_env
-
-if TYPE_CHECKING:
-    from ._http import Deadline
+from ._http import Deadline, HttpClient
+from ._transport import check_cleartext, proxy_for
+from .credentials._sources import load_credentials
+from .credentials._store import Store
 
 Verdict = Literal["ok", "warn", "fail"]
 PROXY_VARIABLES = (
@@ -66,8 +67,6 @@ def check_configuration(settings: Settings) -> Check:
     """
     Report where the tool will talk to and read from; cleartext beyond loopback fails.
     """
-    from ._transport import check_cleartext, proxy_for
-
     where = (
         f"auth URL {settings.url}, profile {settings.profile!r}, "
         f"config dir {settings.resolved_config_dir()}, cache dir {settings.resolved_cache_dir()}"
@@ -122,8 +121,6 @@ def check_proxies(settings: Settings) -> Check:
     """
     import os
 
-    from ._transport import proxy_for
-
     found = []
     for name in PROXY_VARIABLES:
         value = os.environ.get(name) or os.environ.get(name.lower())
@@ -140,8 +137,6 @@ def check_reachability(settings: Settings, clock: ServiceClock, deadline: Deadli
     """
     Reach the service once, without credentials, over the bounded transport.
     """
-    from ._http import HttpClient
-
     url = settings.url + BASIC_TOKEN_PATH
     try:
         with HttpClient.for_settings(settings, deadline, clock=clock) as http:
@@ -184,8 +179,7 @@ def check_mint(
     Mint one token with the credentials in use (never cached, never printed); return the
     verdict and the error that failed it, if one did.
     """
-    from ._auth import mint_token
-    from ._sources import load_credentials
+    from .tokens._mint import mint_token  # authlib: only when the credentials check mints
 
     try:
         credentials = load_credentials(settings)
@@ -208,8 +202,6 @@ def run_checks(settings: Settings) -> list[Check]:
     """
     if credentials_from_env() is None:
         settings = Store(settings).resolved_settings()
-    from ._http import Deadline
-
     configuration = check_configuration(settings)
     checks = [configuration, check_store(settings), check_proxies(settings)]
     if configuration.verdict == "fail":

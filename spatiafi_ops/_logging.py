@@ -165,7 +165,7 @@ def error_line(message: str) -> str:
     """
     Return the final ``::error::`` line of a failed command for a GitHub Actions log.
     """
-    return f"::error::{escape_command_data(printable(scrub(message)))}"
+    return f"::error::{escape_command_data(printable(message))}"
 
 
 def configure(

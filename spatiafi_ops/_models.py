@@ -8,6 +8,7 @@ to define, and these are on the cached-token path, which has a budget (make benc
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any, Literal, NamedTuple
@@ -196,3 +197,31 @@ class Variable(NamedTuple):
 
     def __repr__(self) -> str:
         return _repr_hiding(self, "value")
+
+
+class Payload(NamedTuple):
+    """
+    What a sink publishes: the profile's new credentials and the client they replace.
+    """
+
+    profile: str
+    credentials: AppCredentials
+    previous_client_id: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """
+        Return the one JSON object every sink writes (it holds the secret).
+        """
+        created = self.credentials.created_at
+        return {
+            "profile": self.profile,
+            "client_id": self.credentials.client_id,
+            "client_secret": self.credentials.client_secret,
+            "user_id": self.credentials.user_id,
+            "created_at": format_timestamp(created) if created is not None else None,
+            "auth_url": self.credentials.auth_url,
+            "previous_client_id": self.previous_client_id,
+        }
+
+    def encoded(self) -> bytes:
+        return json.dumps(self.to_json()).encode("utf-8")

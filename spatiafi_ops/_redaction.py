@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 REDACTED = "**redacted**"
+# The longest text from a peer (an error description, a tool's last line) shown in a message.
+MAX_DETAIL = 200
 # Keys whose values are secret whatever they hold (README: Security).
 SECRET_KEY_PATTERN = re.compile(
     r"secret|password|passwd|token|assertion|authorization|private_key|api_key|cookie",
@@ -51,10 +53,6 @@ _spellings: set[str] = set()
 _by_prefix: dict[str, tuple[tuple[str, bool], ...]] = {}
 _short: set[str] = set()
 _short_pattern: re.Pattern[str] | None = None
-
-# C0 and C1 controls (but TAB), DEL, lone surrogates, and the bidirectional overrides that
-# reorder what a terminal shows ("Trojan Source", CVE-2021-42574).
-_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 
 
 @functools.cache
@@ -226,16 +224,21 @@ def scrub(text: object) -> str:
         return REDACTED
 
 
-def printable(text: str, *, multiline: bool = False) -> str:
+def printable(text: object, *, limit: int | None = None, multiline: bool = False) -> str:
     """
-    Return *text* with terminal controls written out as escapes (``\\x1b``, ``\\u202e``).
+    Return *text* fit for a terminal or a CI log: scrubbed, every character that is not
+    printable written out as an escape (``\\x1b``, ``\\u202e``), and at most *limit* long.
 
-    For text from the network on its way to a terminal or a CI log: no escape sequence,
-    carriage return or bidirectional override can rewrite what the reader sees. Newlines
-    are kept only when *multiline*.
+    For text from the network or a child process: no escape sequence, carriage return, line
+    separator or bidirectional override can rewrite what the reader sees. Newlines are kept
+    only when *multiline* (a traceback); TAB always. Scrubbed first, cut last: escaping or
+    cutting first could split a secret (or its base64) where scrubbing no longer sees it.
     """
-    pattern = _pattern(f"[{_CONTROLS}]" if multiline else f"[\n{_CONTROLS}]")
-    return pattern.sub(lambda match: ascii(match.group())[1:-1], text)
+    shown = scrub(text)
+    if not shown.isprintable():
+        kept = "\t\n" if multiline else "\t"
+        shown = "".join(ch if ch.isprintable() or ch in kept else ascii(ch)[1:-1] for ch in shown)
+    return shown if limit is None or len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def redact_value(key: str | None, value: Any, depth: int = 0) -> Any:

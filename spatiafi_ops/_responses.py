@@ -21,7 +21,7 @@ from ._errors import (
     ServiceUnavailable,
     UnexpectedResponse,
 )
-from ._redaction import scrub
+from ._redaction import MAX_DETAIL, printable, scrub
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # 4xx answers that mean "these credentials are not accepted" (exit 3), in both the
@@ -37,17 +37,7 @@ REJECTION_CODES = frozenset(
         "login_user_not_verified",
     }
 )
-MAX_DETAIL = 200
 _MAX_DEPTH = 8  # of a structured detail shown in a message
-
-
-def printable(text: str, limit: int = MAX_DETAIL) -> str:
-    """
-    Return *text* from the network fit to print: scrubbed, control characters (terminal
-    escapes, bidi overrides, line breaks) replaced by ``?``, and at most *limit* long.
-    """
-    shown = "".join(ch if ch.isprintable() else "?" for ch in scrub(text))
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def parse_json(content: bytes) -> Any:
@@ -77,7 +67,7 @@ def _scrubbed(value: Any, depth: int = 0) -> Any:
 
 def _content_type(response: requests.Response) -> str:
     value = response.headers.get("Content-Type", "").split(";")[0].strip()
-    return printable(value, 60) or "no type"
+    return printable(value, limit=60) or "no type"
 
 
 def error_body(response: requests.Response) -> tuple[str | None, str | None]:
@@ -97,13 +87,17 @@ def error_body(response: requests.Response) -> tuple[str | None, str | None]:
         body.get("detail"),
     )
     if isinstance(error, str) and error:
-        shown = printable(description) if isinstance(description, str) and description else None
-        return printable(error, 80), shown
+        shown = (
+            printable(description, limit=MAX_DETAIL)
+            if isinstance(description, str) and description
+            else None
+        )
+        return printable(error, limit=80), shown
     if isinstance(detail, str) and detail:
-        return printable(detail, 80), printable(detail)
+        return printable(detail, limit=80), printable(detail, limit=MAX_DETAIL)
     if detail is not None:
         # FastAPI's 422 list: secrets scrubbed in each string before any JSON escaping.
-        return None, printable(json.dumps(_scrubbed(detail), ensure_ascii=False))
+        return None, printable(json.dumps(_scrubbed(detail), ensure_ascii=False), limit=MAX_DETAIL)
     return None, None
 
 
@@ -141,7 +135,7 @@ def raise_for_status(response: requests.Response) -> None:
     where = f"{method} {url}"
     if status < 400:
         # Following would resend the credentials (Basic header, assertion) elsewhere.
-        target = printable(response.headers.get("Location", "nowhere"))
+        target = printable(response.headers.get("Location", "nowhere"), limit=MAX_DETAIL)
         raise UnexpectedResponse(
             f"{where} redirected (HTTP {status}) to {target}; redirects are not "
             "followed since they would carry the credentials: check --auth-url",

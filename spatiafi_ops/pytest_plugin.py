@@ -33,7 +33,7 @@ def _spatiafi_emulator_session() -> Iterator[EmulatorHandle]:
     """
     Yield the handle of an emulator shared by the whole test session.
     """
-    from spatiafi_ops.emulator import running
+    from spatiafi_ops.emulator import running  # the emulator loads for the tests that use it
 
     with running() as handle:
         yield handle
@@ -53,7 +53,7 @@ def _spatiafi_emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
     """
     Yield a function that starts a dedicated emulator from a config and/or its fields.
     """
-    from spatiafi_ops.emulator import Emulator
+    from spatiafi_ops.emulator import Emulator  # the emulator loads for the tests that use it
 
     started: list[Emulator] = []
 

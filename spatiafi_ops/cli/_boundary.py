@@ -19,7 +19,7 @@ import click
 
 from .. import _log
 from .._errors import SpatiafiOpsError
-from .._redaction import printable, scrub
+from .._redaction import printable
 from ._exit import (
     EXIT_BROKEN_PIPE,
     EXIT_BUG,
@@ -213,7 +213,7 @@ def report(failure: Failure, log_format: str, level: str) -> None:
 
     *log_format* is concrete (console, json or github). Nothing here may raise.
     """
-    message = printable(scrub(failure.message)) if failure.message is not None else None
+    message = printable(failure.message) if failure.message is not None else None
     traced = failure.bug is not None and level == "debug"
     if message is None and not traced:
         return
@@ -221,7 +221,7 @@ def report(failure: Failure, log_format: str, level: str) -> None:
         _log.set_configurator(None)  # before the import: it asks for loggers
         import structlog
 
-        from .. import _logging
+        from .. import _logging  # structlog: only when a command configures logging
 
         _logging.configure(log_format=log_format, level=level)
         if traced:

@@ -14,7 +14,7 @@ from ._root import CliState, LazyGroup
 from ._user import lazy_user, user_options
 
 if TYPE_CHECKING:
-    from .._publish import Sink
+    from ..sinks._publish import Sink
 
 # ensure / rotate / revoke live in their own module (provisioning, README: Rotation).
 PROVISIONING_COMMANDS = {
@@ -56,6 +56,7 @@ def create(
     Journaled like a rotation: a create whose answer is lost is reconciled, and a rerun
     finishes an interrupted create instead of creating a second client.
     """
+    # lazy: the rotation engine loads for the verbs that run it
     from ..rotation import Policy, RunContext, create_credentials
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))
@@ -71,7 +72,7 @@ def show(state: CliState, show_secret: bool) -> None:
     """
     Print the stored credentials as JSON, the secret redacted unless asked for.
     """
-    from .._store import Store
+    from ..credentials._store import Store  # lazy: start-up time of the other commands
 
     echo_json(Store(state.settings).describe(show_secret=show_secret))
 
@@ -101,8 +102,9 @@ def import_(
     import sys
     from pathlib import Path
 
-    from .._credentials_import import import_credentials, parse_created_at
+    # lazy: start-up time of the other commands
     from .._files import harden_process
+    from ..credentials._import import import_credentials, parse_created_at
 
     when = None
     if created_at is not None:

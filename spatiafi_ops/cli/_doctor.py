@@ -27,7 +27,7 @@ def doctor(state: CliState, output_format: str) -> None:
     service's Date header, and whether the credentials mint. Exits with the code of the
     first failure (3 rejected, 4 unreachable, 5 local), 0 when all is well.
     """
-    from .._doctor import run_checks
+    from .._doctor import run_checks  # requests: only when doctor runs
 
     # A detail may quote the service's error body: scrub it like any error we print.
     checks = [check._replace(detail=scrub(check.detail)) for check in run_checks(state.settings)]

@@ -55,7 +55,7 @@ def emit_variables(
     """
     Render the variables in *output_format* and write them where the options say.
     """
-    from .. import emit
+    from .. import emit  # lazy: the emitters load when there is something to emit
 
     if github_env and output_format != "github":
         raise click.UsageError("--github-env only goes with --format github")
@@ -99,8 +99,9 @@ def emit(
     shell (eval/source), dotenv, docker (--env-file), json, github (masked outputs),
     gitlab (dotenv report).
     """
-    from .._sources import load_credentials
-    from .._token_cache import get_token
+    # lazy: start-up time of the other commands
+    from ..credentials._sources import load_credentials
+    from ..tokens._consumer import get_token
 
     credentials = load_credentials(state.settings)
     token = None

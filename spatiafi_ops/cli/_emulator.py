@@ -12,6 +12,7 @@ from types import FrameType
 
 import click
 
+from .. import _log
 from ..emulator import DEFAULT_USER, EmulatorConfig, EmulatorHandle, Fault, User, serve
 
 FAULT_HELP = (
@@ -64,8 +65,7 @@ def _configure_logging(access_log: bool) -> None:
     """
     import os
 
-    from .. import _log
-    from ._root import CliState
+    from ._root import CliState  # sideways: _root loads this module lazily (LAZY_COMMANDS)
 
     ctx = click.get_current_context(silent=True)
     state = ctx.find_object(CliState) if ctx is not None else None
@@ -76,7 +76,7 @@ def _configure_logging(access_log: bool) -> None:
             "auto", "info", isatty=sys.stderr.isatty, environ=os.environ
         )
     _log.set_configurator(None)  # before the import: it asks for loggers
-    from .. import _logging
+    from .. import _logging  # structlog: only when the emulator logs
 
     _logging.configure(log_format=log_format, level=level)
     log = logging.getLogger("spatiafi_ops.emulator")

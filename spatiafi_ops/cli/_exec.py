@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import click
 
+from .._environ import without_credentials
 from .._models import AccessToken
 from ._params import credentials_from_option, min_ttl_option
 from ._root import CliState, CommandFailed
@@ -77,8 +78,7 @@ def command_environment(
     Return *environ* without the credentials that mint tokens, plus the token's variables:
     the command gets a token that expires, not what mints one.
     """
-    from .._store import without_credentials
-    from ..emit import build_variables
+    from ..emit import build_variables  # lazy: the emitters load when there is something to emit
 
     env = without_credentials(environ)
     env.update(
@@ -171,7 +171,7 @@ def exec_command(
     when no token can be had (exit 3, 4 or 5); 127 when CMD is not found, 126 when it
     cannot be run.
     """
-    from ..emit import check_prefix
+    from ..emit import check_prefix  # lazy: the emitters load when there is something to emit
 
     try:
         check_prefix(prefix)

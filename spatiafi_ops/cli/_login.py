@@ -25,9 +25,10 @@ def login(state: CliState, username: str | None, password_stdin: bool, output_fo
     """
     Print a user token (15 minutes), for scripts that create credentials themselves.
     """
+    # requests: only when login runs
     from .._api import user_token
     from .._http import Deadline, HttpClient
-    from .._store import Store
+    from ..credentials._store import Store
 
     user = resolve_user(username, password_stdin)
     settings = Store(state.settings).resolved_settings()

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._errors import OutputError
+from .._models import Variable
+
 if TYPE_CHECKING:
     from .._config import Settings
-    from .._models import ProvisionResult, Variable
+    from .._models import ProvisionResult
 
 
 def echo_json(data: Any) -> None:
@@ -56,8 +59,6 @@ def _require_github_output(_ctx: click.Context, _param: click.Parameter, value: 
     Refuse ``--format github`` outside a GitHub Actions step before the command changes
     anything: its outputs would have nowhere to go.
     """
-    from .._errors import OutputError
-
     if value == "github" and not os.environ.get("GITHUB_OUTPUT"):
         raise OutputError(
             "GITHUB_OUTPUT is not set, so --format github has nowhere to write the step "
@@ -87,8 +88,6 @@ def result_variables(result: ProvisionResult, client_secret: str | None) -> tupl
     The variables carry the outputs' own kebab-case names: ``PREVIOUS_CLIENT_ID`` would be
     written as ``client-id`` by the suffix rule of ``emit.github_output_name``.
     """
-    from .._models import Variable
-
     data = result.to_dict()
     values = {
         "action": result.action,
@@ -121,11 +120,11 @@ def echo_result(
     if result_format == "json":
         echo_json(result.to_dict())
         return
-    from .. import emit
+    from .. import emit  # lazy: the emitters load when there is something to emit
 
     client_secret = None
     if secret_from is not None and result.client_id is not None:
-        from .._store import Store
+        from ..credentials._store import Store  # lazy: only with --secret-from
 
         stored = Store(secret_from).read()
         if stored is not None and stored.client_id == result.client_id:

@@ -68,7 +68,7 @@ class FormatType(click.ParamType[str]):
         self.extra = extra
 
     def choices(self) -> list[str]:
-        from ..emit import FORMATS
+        from ..emit import FORMATS  # lazy: the emitters load when a format is parsed
 
         return [*self.extra, *FORMATS]
 
@@ -123,7 +123,8 @@ credentials_from_option = click.option(
 def _sinks(ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[Any, ...]:
     import os
 
-    from .._publish import parse_sink, parse_sinks
+    # lazy: the sinks load for the verbs that publish
+    from ..sinks._publish import parse_sink, parse_sinks
 
     if values:
         return tuple(parse_sink(value) for value in values)

@@ -193,7 +193,7 @@ def _stderr_isatty() -> bool:
 
 
 def _configure_logging(log_format: str, level: str) -> None:
-    from .. import _logging
+    from .. import _logging  # structlog: only when a command configures logging
 
     _logging.configure(log_format=log_format, level=level)
 

@@ -17,7 +17,7 @@ from ._root import CliState
 from ._user import lazy_user, user_options
 
 if TYPE_CHECKING:
-    from .._publish import Sink
+    from ..sinks._publish import Sink
 
 DEFAULT_MAX_AGE = "30d"
 DEFAULT_GRACE = "1h"
@@ -75,6 +75,7 @@ def ensure(
     Working credentials cost one token request and change nothing; missing ones are
     created, rejected ones replaced (the old file kept in the profile's backups).
     """
+    # lazy: the rotation engine loads for the verbs that run it
     from ..rotation import Policy, RunContext, ensure_credentials
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))
@@ -134,6 +135,7 @@ def rotate(
     killed at any point is finished by the next one. If another run holds the profile's
     lock, exit 0 at once (or wait with --wait).
     """
+    # lazy: the rotation engine loads for the verbs that run it
     from ..rotation import (
         Policy,
         RunContext,
@@ -192,6 +194,7 @@ def revoke(
 
     Refuses the profile's current credential unless --force.
     """
+    # lazy: the rotation engine loads for the verbs that run it
     from ..rotation import Policy, RunContext, revoke_credentials
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))

@@ -21,7 +21,7 @@ def current_token(settings: Settings, *, min_ttl: float, use_cache: bool) -> Acc
     Return a token minted with the app credentials, from the cache when it can:
     the one place where `token` and `exec` find their credentials.
     """
-    from .._sources import token_from_source
+    from ..tokens._consumer import token_from_source  # lazy: start-up time of the other commands
 
     return token_from_source(settings, min_ttl=min_ttl, use_cache=use_cache)[0]
 
@@ -63,6 +63,6 @@ def token(
     elif output in (None, "-"):
         click.echo(access_token.value)
     else:
-        from ..emit import write_file
+        from ..emit import write_file  # lazy: only with --output FILE
 
         write_file(output, access_token.value + "\n")

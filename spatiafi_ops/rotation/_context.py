@@ -1,5 +1,6 @@
 """
-The explicit inputs of a run: what it may do (``Policy``) and what it shares (``RunContext``).
+The explicit inputs of a run: what it may do (``Policy``) and what it shares (``RunContext``,
+with the user token its profiles share, ``UserTokens``).
 """
 
 from __future__ import annotations
@@ -7,22 +8,26 @@ from __future__ import annotations
 import copy
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
 
+from .._api import user_token
 from .._clock import ServiceClock
 from .._config import Settings
 from .._durations import MAX_DURATION, format_duration
-from .._errors import UsageError
-from .._http import DEFAULT_RETRY_POLICY, Deadline, RetryPolicy
-from .._models import UserLogin
-from .._publish import Sink
-from .._store import stored_client_ids
+from .._errors import CredentialsRejected, SpatiafiOpsError, UsageError
+from .._http import DEFAULT_RETRY_POLICY, Deadline, HttpClient, RetryPolicy
+from .._models import AccessToken, UserLogin
+from ..credentials._store import stored_client_ids
+from ..sinks._publish import Sink
 
 DEFAULT_MAX_AGE = 30 * 86400.0
 DEFAULT_GRACE = 3600.0
+USER_TOKEN_MARGIN = 60.0
+USER_TOKEN_LIFETIME = 600.0
 
 # Where a person's login comes from: the login itself, or a callable asked once, when a run
 # first needs the service's user routes. The callable may raise only the package's
@@ -45,7 +50,7 @@ class Policy:
     - ``wait``: seconds to wait for another run's profile lock; ``None`` is the verb's
       default (``rotate``: 0, another run is doing the work; the others: the deadline).
     - ``retry``: the backoff between attempts of transient failures.
-    - ``publish``: sinks that get every new client (``spatiafi_ops._publish``); the
+    - ``publish``: sinks that get every new client (``spatiafi_ops.sinks._publish``); the
       previous client is revoked only once all of them have the current one.
     """
 
@@ -139,8 +144,6 @@ class RunContext:
         *,
         session: requests.Session | None = None,
     ) -> None:
-        from ._service import UserTokens
-
         self.settings = settings
         # The service's clock as its answers tell it: measured once, used by every request
         # and assertion of the run (a skewed local clock never fails a mint).
@@ -185,3 +188,50 @@ class RunContext:
         Return the time budget of one profile's run (``settings.deadline`` from now).
         """
         return Deadline(self.settings.deadline)
+
+
+class UserTokens:
+    """
+    A person's user token per auth URL, fetched on first need and shared by the profiles
+    of one run.
+
+    Renewed when it nears its end (it lives 15 minutes). A rejected password, or a login
+    source that cannot give a login, is remembered: a fleet run asks once, not per profile.
+    """
+
+    def __init__(self, login: LoginSource) -> None:
+        self._login = login
+        self._lock = threading.Lock()
+        self._tokens: dict[str, AccessToken] = {}
+        self._failure: SpatiafiOpsError | None = None
+
+    def get(self, http: HttpClient, auth_url: str) -> AccessToken:
+        """
+        Return a user token for *auth_url* with at least a minute left, logging in if needed.
+
+        Raises:
+            CredentialsRejected: for a bad password (and every later call, without asking).
+            LoginRequired: when the login source has no login to give.
+        """
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            token = self._tokens.get(auth_url)
+            if token is None or token.ttl() < USER_TOKEN_MARGIN:
+                try:
+                    if not isinstance(self._login, UserLogin):
+                        self._login = self._login()  # may prompt, or find no way to ask
+                    user = self._login
+                    token = user_token(http, auth_url, user.username, user.password)
+                except CredentialsRejected as exc:
+                    self._failure = exc
+                    raise
+                except SpatiafiOpsError as exc:
+                    if not isinstance(self._login, UserLogin):
+                        self._failure = exc  # no login to be had: ask once, not per profile
+                    raise
+                if token.ttl() < USER_TOKEN_MARGIN:
+                    # A service clock behind ours: trust the token for its documented life.
+                    token = token._replace(expires_at=time.time() + USER_TOKEN_LIFETIME)
+                self._tokens[auth_url] = token
+            return token

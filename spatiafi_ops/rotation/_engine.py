@@ -31,10 +31,9 @@ from .._errors import (
     UnexpectedResponse,
 )
 from .._http import Deadline
-from .._models import AccessToken, AppCredentials, format_timestamp
-from .._publish import Payload
-from .._store import Store
-from .._token_cache import TokenCache
+from .._models import AccessToken, AppCredentials, Payload, format_timestamp
+from ..credentials._store import Store
+from ..tokens._cache import TokenCache
 from ._context import Policy, RunContext
 from ._service import Service, orphan_candidates
 from ._state import (
@@ -334,7 +333,7 @@ class Engine:
         """
         Keep the token that verification minted: the next consumer needs no mint of its own.
         """
-        cache = TokenCache(self.settings.resolved_cache_dir())
+        cache = TokenCache.for_settings(self.settings)
         try:
             cache.save(self.settings.url, credentials, token)
         except LocalStateError as exc:
@@ -377,7 +376,7 @@ class Engine:
         if old is None:
             return
         # Tokens minted with the old secret are never served for the new one.
-        TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.url, old)
+        TokenCache.for_settings(self.settings).discard(self.settings.url, old)
         if journal.kind == "repair":
             self.store.backup(old)  # rejected credentials: kept for the record only
         elif journal.kind == "rotate" or journal.revoke_old:
@@ -528,7 +527,7 @@ class Engine:
                 self.state.manual_revoke_client_ids.remove(client_id)
             log.debug("client_revoked", client_id=client_id, existed=existed)
         if keep is not None:
-            TokenCache(self.settings.resolved_cache_dir()).discard(self.settings.url, keep)
+            TokenCache.for_settings(self.settings).discard(self.settings.url, keep)
         self.save()
         return existed
 

@@ -16,7 +16,7 @@ from .. import _log
 from .._errors import SpatiafiOpsError
 from .._models import ProvisionResult
 from .._redaction import scrub
-from .._store import list_profiles
+from ..credentials._store import list_profiles
 from ._context import Policy, RunContext
 from ._verbs import DEFAULT_POLICY, rotate_credentials
 

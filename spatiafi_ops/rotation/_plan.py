@@ -10,7 +10,7 @@ from .._config import Settings
 from .._durations import format_duration
 from .._models import AppCredentials, ProvisionResult
 from .._models import format_timestamp as _ts
-from .._store import Store
+from ..credentials._store import Store
 from ._context import Policy
 from ._result import build_result
 from ._state import Journal, Previous, RotationState

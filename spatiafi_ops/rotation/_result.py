@@ -12,7 +12,7 @@ from .. import _log
 from .._errors import SpatiafiOpsError
 from .._models import Action, AppCredentials, ProvisionResult
 from .._redaction import scrub
-from .._store import Store
+from ..credentials._store import Store
 from ._engine import Report
 from ._state import Journal, Kind, RotationState
 

@@ -1,5 +1,5 @@
 """
-The remote side of a run: the Service protocol, its HTTP implementation, the shared user token.
+The remote side of a run: the Service protocol and its HTTP implementation.
 
 Also the mint check of stored credentials, and the rule that picks out a lost create's
 client from the service's listing (orphans).
@@ -7,17 +7,15 @@ client from the service's listing (orphans).
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Container
 from typing import Protocol
 
 from .. import _log
-from .._api import ClientInfo, create_client, delete_client, list_clients, user_token
-from .._errors import CredentialsRejected, SpatiafiOpsError
+from .._api import ClientInfo, create_client, delete_client, list_clients
+from .._errors import CredentialsRejected
 from .._http import Deadline, HttpClient, RetryPolicy
-from .._models import AccessToken, AppCredentials, UserLogin, parse_timestamp
-from ._context import LoginSource, RunContext
+from .._models import AccessToken, AppCredentials, parse_timestamp
+from ._context import RunContext
 
 log = _log.get_logger(__name__)
 
@@ -27,8 +25,6 @@ log = _log.get_logger(__name__)
 VERIFY_ATTEMPTS = 6
 VERIFY_WINDOW = 20.0
 VERIFY_FIRST_WAIT = 0.25
-USER_TOKEN_MARGIN = 60.0
-USER_TOKEN_LIFETIME = 600.0
 # A listed client counts as a lost create of ours only if the service dates it within the
 # attempts' window, widened by this much for clock skew between us and the service.
 ORPHAN_CLOCK_SLACK = 300.0
@@ -43,7 +39,7 @@ def mints(
     Transient failures raise (never taken for a rejection), and so does a clock problem
     (``ClockSkew``): new credentials would be rejected the same way.
     """
-    from .._auth import mint_token
+    from ..tokens._mint import mint_token  # authlib: only when a mint is checked
 
     try:
         mint_token(credentials, ctx.settings, policy=policy, deadline=deadline, clock=ctx.clock)
@@ -81,53 +77,6 @@ class Service(Protocol):
         """
         Mint a token with *credentials*, retrying a rejection while it may propagate.
         """
-
-
-class UserTokens:
-    """
-    A person's user token per auth URL, fetched on first need and shared by the profiles
-    of one run.
-
-    Renewed when it nears its end (it lives 15 minutes). A rejected password, or a login
-    source that cannot give a login, is remembered: a fleet run asks once, not per profile.
-    """
-
-    def __init__(self, login: LoginSource) -> None:
-        self._login = login
-        self._lock = threading.Lock()
-        self._tokens: dict[str, AccessToken] = {}
-        self._failure: SpatiafiOpsError | None = None
-
-    def get(self, http: HttpClient, auth_url: str) -> AccessToken:
-        """
-        Return a user token for *auth_url* with at least a minute left, logging in if needed.
-
-        Raises:
-            CredentialsRejected: for a bad password (and every later call, without asking).
-            LoginRequired: when the login source has no login to give.
-        """
-        with self._lock:
-            if self._failure is not None:
-                raise self._failure
-            token = self._tokens.get(auth_url)
-            if token is None or token.ttl() < USER_TOKEN_MARGIN:
-                try:
-                    if not isinstance(self._login, UserLogin):
-                        self._login = self._login()  # may prompt, or find no way to ask
-                    user = self._login
-                    token = user_token(http, auth_url, user.username, user.password)
-                except CredentialsRejected as exc:
-                    self._failure = exc
-                    raise
-                except SpatiafiOpsError as exc:
-                    if not isinstance(self._login, UserLogin):
-                        self._failure = exc  # no login to be had: ask once, not per profile
-                    raise
-                if token.ttl() < USER_TOKEN_MARGIN:
-                    # A service clock behind ours: trust the token for its documented life.
-                    token = token._replace(expires_at=time.time() + USER_TOKEN_LIFETIME)
-                self._tokens[auth_url] = token
-            return token
 
 
 class HttpService:
@@ -192,7 +141,7 @@ class HttpService:
     def verify(self, credentials: AppCredentials) -> AccessToken:
         import tenacity
 
-        from .._auth import mint_token
+        from ..tokens._mint import mint_token  # authlib: only when a new client is verified
 
         # Retries CredentialsRejected only; mint_token retries transient failures itself.
         retrying = tenacity.Retrying(

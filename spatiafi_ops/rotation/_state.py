@@ -38,18 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .._credfile import parse_state_json
 from .._errors import CredentialFileError, SpatiafiOpsError
 from .._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
 from .._statefiles import read_private_file
-from .._store import (
-    ProfilePaths,
+from ..credentials._credfile import (
     credentials_from_json,
     credentials_to_json,
-    profile_directories,
-    stored_client_ids,
+    parse_state_json,
     write_private_json,
 )
+from ..credentials._store import ProfilePaths, profile_directories, stored_client_ids
 
 # create: a profile without credentials; replace: `create --force`; repair: `ensure` over
 # rejected credentials; rotate: `rotate`, the only kind with a grace period by default.

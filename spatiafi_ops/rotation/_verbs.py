@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from .._errors import CredentialFileError, CredentialsExist, CredentialsRejected, RequestRejected
 from .._files import exclusive_lock
 from .._models import Action, AppCredentials, ProvisionResult, format_timestamp
-from .._store import Store
-from .._token_cache import TokenCache
+from ..credentials._store import Store
+from ..tokens._cache import TokenCache
 from ._context import Policy, RunContext
 from ._engine import Engine
 from ._plan import plan_ensure, plan_rotation, rotation_due
@@ -338,7 +338,7 @@ def _revoke(engine: Engine, client_id: str, *, force: bool) -> ProvisionResult:
             f"{client_id} by hand",
             url=settings.url,
         )
-    cache = TokenCache(settings.resolved_cache_dir())
+    cache = TokenCache.for_settings(settings)
     for held in (current, pending):
         if held is not None and held.client_id == client_id:
             cache.discard(settings.url, held)

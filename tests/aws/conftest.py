@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from spatiafi_ops._models import AppCredentials
-from spatiafi_ops._publish import Payload
+from spatiafi_ops._models import AppCredentials, Payload
 from spatiafi_ops.emulator import EmulatorHandle
 
 MOTO_SERVER = Path(__file__).with_name("moto_server.py")

@@ -12,8 +12,9 @@ import pytest
 
 from spatiafi_ops._aws import SecretsManagerSink
 from spatiafi_ops._config import Settings
-from spatiafi_ops._sources import load_credentials, token_from_source
+from spatiafi_ops.credentials._sources import load_credentials
 from spatiafi_ops.emulator import EmulatorHandle
+from spatiafi_ops.tokens._consumer import token_from_source
 from tests.aws.conftest import ScriptedAws, payload_for, use_aws
 from tests.conftest import RecordingRunner
 

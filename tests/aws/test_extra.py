@@ -48,8 +48,9 @@ def test_importing_the_package_imports_no_aws_module() -> None:
         "import sys, spatiafi_ops\n"
         "for name in spatiafi_ops.__all__:\n"
         "    getattr(spatiafi_ops, name)\n"
-        "import spatiafi_ops._publish, spatiafi_ops._sources\n"
-        "spatiafi_ops._sources.check_source_spec('aws-secretsmanager:x')\n" + REPORT_AWS_MODULES
+        "import spatiafi_ops._config, spatiafi_ops.sinks._publish\n"
+        "import spatiafi_ops.credentials._sources\n"
+        "spatiafi_ops._config.check_source_spec('aws-secretsmanager:x')\n" + REPORT_AWS_MODULES
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "[]"
@@ -58,7 +59,7 @@ def test_importing_the_package_imports_no_aws_module() -> None:
 def test_a_cached_token_from_the_profile_imports_no_aws_module(tmp_path: Path) -> None:
     """`spatiafi-ops token` from the profile's cache never imports boto3 or botocore."""
     from spatiafi_ops._models import AccessToken, AppCredentials
-    from spatiafi_ops._token_cache import TokenCache
+    from spatiafi_ops.tokens._cache import TokenCache
 
     config, cache = tmp_path / "config", tmp_path / "cache"
     config.mkdir(mode=0o700)
@@ -107,8 +108,8 @@ def test_without_the_extra_both_parsers_raise_missing_extra() -> None:
     """The library's parsers raise MissingExtra (a UsageError) for either spec."""
     proc = run_python(
         BLOCK_AWS + "from spatiafi_ops._errors import MissingExtra\n"
-        "from spatiafi_ops._publish import parse_sink\n"
-        "from spatiafi_ops._sources import parse_source\n"
+        "from spatiafi_ops.sinks._publish import parse_sink\n"
+        "from spatiafi_ops.credentials._sources import parse_source\n"
         "for parse in (parse_sink, parse_source):\n"
         "    try:\n"
         "        parse('aws-secretsmanager:spatiafi/prod')\n"

@@ -12,9 +12,9 @@ import pytest
 from spatiafi_ops._aws import SecretsManagerSink, SecretsManagerSource, version_id
 from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import CredentialFileError, SecretStoreRefused
-from spatiafi_ops._publish import parse_sink
-from spatiafi_ops._sources import parse_source
 from spatiafi_ops.cli._exit import exit_code_for
+from spatiafi_ops.credentials._sources import parse_source
+from spatiafi_ops.sinks._publish import parse_sink
 from tests.aws.conftest import new_client, payload_for
 
 

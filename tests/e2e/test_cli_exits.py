@@ -165,7 +165,7 @@ def test_python_warnings_go_through_the_log_pipeline(service: EmulatorHandle) ->
 # own parameter processing. Mocked because a real bug cannot be summoned on purpose.
 CRASH = """
 import sys
-import spatiafi_ops._store as store
+import spatiafi_ops.credentials._store as store
 def crash(name):
     raise RuntimeError("crash point")
 store.validate_profile_name = crash

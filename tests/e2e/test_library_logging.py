@@ -110,7 +110,7 @@ def test_an_application_with_stdlib_logging_sees_our_events_redacted(tmp_path: P
     stdout, stderr, secrets = run_application(tmp_path, STDLIB)
     assert stdout == ""
     lines = stderr.splitlines()
-    assert any(line.startswith("DEBUG spatiafi_ops._auth token_minted") for line in lines)
+    assert any(line.startswith("DEBUG spatiafi_ops.tokens._mint token_minted") for line in lines)
     assert any(line.startswith("WARNING spatiafi_ops.") for line in lines)  # the retries
     assert not [secret for secret in secrets if secret in stderr]
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from spatiafi_ops._auth import mint_token
 from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import CredentialsRejected
 from spatiafi_ops._files import exclusive_lock
 from spatiafi_ops._models import AppCredentials, format_timestamp
 from spatiafi_ops.emulator import EmulatorHandle, Fault
 from spatiafi_ops.rotation import _service
+from spatiafi_ops.tokens._mint import mint_token
 from tests.conftest import RecordingRunner, json_lines, record_output, record_secret
 
 ROTATE = ["credentials", "rotate"]

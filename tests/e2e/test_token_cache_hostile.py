@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from spatiafi_ops._models import AppCredentials
-from spatiafi_ops._token_cache import TokenCache
 from spatiafi_ops.emulator import EmulatorHandle
+from spatiafi_ops.tokens._cache import TokenCache
 from tests.conftest import RecordingRunner, record_secret
 from tests.e2e.conftest import create_credentials
 

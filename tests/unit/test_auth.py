@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from spatiafi_ops._auth import rejected_for_time
 from spatiafi_ops._errors import CredentialsRejected
+from spatiafi_ops.tokens._mint import rejected_for_time
 
 
 @pytest.mark.parametrize(

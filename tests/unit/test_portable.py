@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from spatiafi_ops._models import AccessToken, AppCredentials
-from spatiafi_ops._token_cache import TokenCache
+from spatiafi_ops.tokens._cache import TokenCache
 from tests.conftest import final_error
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="simulates Windows on POSIX")

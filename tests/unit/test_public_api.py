@@ -41,7 +41,7 @@ def test_cached_token_path_imports_no_heavy_module(tmp_path: Path) -> None:
     (config / "app_credentials.json").write_text(json.dumps(creds))
     (config / "app_credentials.json").chmod(0o600)
     from spatiafi_ops._models import AccessToken, AppCredentials
-    from spatiafi_ops._token_cache import TokenCache
+    from spatiafi_ops.tokens._cache import TokenCache
 
     url = "http://127.0.0.1:9"
     TokenCache(cache).save(

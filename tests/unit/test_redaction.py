@@ -219,6 +219,28 @@ def test_printable_keeps_newlines_of_multiline_text() -> None:
     assert printable("a\nb\x1b", multiline=True) == "a\nb\\x1b"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("line\u2028separator", "line\\u2028separator"),
+        ("para\u2029graph", "para\\u2029graph"),
+        ("zero\u200bwidth", "zero\\u200bwidth"),
+    ],
+)
+def test_printable_writes_out_every_unprintable_character(text: str, expected: str) -> None:
+    """Line separators and invisible characters, which a log viewer may act on, too."""
+    assert printable(text) == expected
+
+
+def test_printable_scrubs_before_it_escapes_or_cuts(registered: str) -> None:
+    """One helper for log fields and peers' error text: scrubbed first, cut to the limit."""
+    shown = printable(f"\x1b[2J{registered} " + "x" * 300, limit=60)
+    assert registered not in shown
+    assert shown.startswith("\\x1b[2J**redacted** ")
+    assert len(shown) == 60
+    assert shown.endswith("…")
+
+
 def test_redact_value_masks_secret_keys_and_walks_nested_data(registered: str) -> None:
     """Keys naming secrets are masked; values scrubbed at any depth; odd objects become text."""
     value = {"password": "x", "nested": [{"detail": registered}], "n": 1, "path": object()}

@@ -19,7 +19,8 @@ from spatiafi_ops import Settings, UsageError
 from spatiafi_ops._api import ClientInfo
 from spatiafi_ops._errors import CredentialFileError
 from spatiafi_ops._models import AppCredentials, format_timestamp
-from spatiafi_ops._store import ProfilePaths, Store, credentials_to_json
+from spatiafi_ops.credentials._credfile import credentials_to_json
+from spatiafi_ops.credentials._store import ProfilePaths, Store
 from spatiafi_ops.rotation import Policy
 from spatiafi_ops.rotation._plan import plan_ensure, plan_rotation, rotation_due
 from spatiafi_ops.rotation._service import ORPHAN_CLOCK_SLACK, orphan_candidates

@@ -120,3 +120,17 @@ def test_the_default_dirs_are_platformdirs_own(
         monkeypatch.setenv(name, value)
     assert default_config_dir() == Path(platformdirs.user_config_dir(APP_NAME))
     assert default_cache_dir() == Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+def test_the_token_cache_for_settings_is_their_cache_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """TokenCache.for_settings uses --cache-dir when set, else the per-user default."""
+    from spatiafi_ops._config import default_cache_dir
+    from spatiafi_ops.tokens._cache import TokenCache
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    chosen = Settings(cache_dir=tmp_path / "cache")
+    assert TokenCache.for_settings(chosen).directory == tmp_path / "cache"
+    assert TokenCache.for_settings(Settings()).directory == default_cache_dir()

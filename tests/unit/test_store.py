@@ -15,15 +15,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from spatiafi_ops._config import Settings
+from spatiafi_ops._environ import credentials_from_env
 from spatiafi_ops._errors import CredentialFileError, InsecurePermissions, UsageError
 from spatiafi_ops._models import AppCredentials
-from spatiafi_ops._sources import load_credentials
-from spatiafi_ops._store import (
-    ProfilePaths,
-    Store,
-    credentials_from_env,
-    list_profiles,
-)
+from spatiafi_ops.credentials._sources import load_credentials
+from spatiafi_ops.credentials._store import ProfilePaths, Store, list_profiles
 
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes, FIFOs and links")
 AS_ROOT = pytest.mark.skipif(

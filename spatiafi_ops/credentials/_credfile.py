@@ -14,19 +14,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import _log
-from ._config import normalize_auth_url
-from ._errors import CredentialFileError
-from ._files import atomic_write, ensure_private_dir
-from ._models import (
+from .. import _log
+from .._config import normalize_auth_url
+from .._errors import CredentialFileError
+from .._files import atomic_write, ensure_private_dir
+from .._models import (
     AppCredentials,
     check_client_id,
     check_client_secret,
     format_timestamp,
     parse_timestamp,
 )
-from ._redaction import register_secret
-from ._statefiles import read_private_file
+from .._redaction import register_secret
+from .._statefiles import read_private_file
 
 log = _log.get_logger(__name__)
 

@@ -26,12 +26,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ._config import Settings
-from ._credfile import parse_state_json
-from ._errors import CredentialFileError, CredentialsRejected, UsageError
-from ._models import AccessToken, AppCredentials
-from ._statefiles import read_provisioned_file
-from ._store import Store, credentials_from_env, credentials_from_json
+from .._config import Settings, check_source_spec
+from .._environ import credentials_from_env
+from .._errors import CredentialFileError, UsageError
+from .._models import AppCredentials
+from .._statefiles import read_provisioned_file
+from ._credfile import credentials_from_json, parse_state_json
+from ._store import Store
 
 if TYPE_CHECKING:
 
@@ -161,25 +162,6 @@ class DefaultSource:
         return Store(settings).require()
 
 
-def check_source_spec(spec: str) -> str:
-    """
-    Return *spec* if it names a source (the setting's parser: no import, no I/O).
-
-    Raises:
-        ValueError: naming the kinds there are.
-    """
-    text = spec.strip()
-    if text in ("env", "profile"):
-        return text
-    for kind in ("env:", "file:", "aws-secretsmanager:"):
-        if text.startswith(kind) and len(text) > len(kind):
-            return text
-    raise ValueError(
-        f"{spec[:80]!r} is not a credentials source; use env, env:NAME, file:PATH, profile "
-        "or aws-secretsmanager:SECRET-ID"
-    )
-
-
 def parse_source(spec: str, environ: Mapping[str, str] | None = None) -> Source:
     """
     Return the source that *spec* names.
@@ -200,7 +182,8 @@ def parse_source(spec: str, environ: Mapping[str, str] | None = None) -> Source:
         return EnvJsonSource(rest, environ)
     if kind == "file":
         return FileSource(Path(rest))
-    from ._aws import SecretsManagerSource
+    # the AWS adapter: only for an aws-secretsmanager: source
+    from .._aws import SecretsManagerSource
 
     return SecretsManagerSource(rest)
 
@@ -223,26 +206,3 @@ def load_credentials(
     """
     settings = settings if settings is not None else Settings.from_env()
     return source_for(settings, environ).load(settings)
-
-
-def token_from_source(
-    settings: Settings, *, min_ttl: float, use_cache: bool = True
-) -> tuple[AccessToken, bool]:
-    """
-    Return a token minted with the credentials the settings point at (and whether it
-    came from the cache).
-
-    A rejection is checked against the source once: if a rotation replaced the
-    credentials since they were read (and revoked the old client), the new ones are used.
-    """
-    from ._token_cache import get_token
-
-    source = source_for(settings)
-    credentials = source.load(settings)
-    try:
-        return get_token(credentials, settings, min_ttl=min_ttl, use_cache=use_cache)
-    except CredentialsRejected:
-        latest = source.load(settings)
-        if latest == credentials:
-            raise
-        return get_token(latest, settings, min_ttl=min_ttl, use_cache=use_cache)

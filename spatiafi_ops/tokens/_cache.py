@@ -16,16 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _log
-from ._config import Settings
-from ._errors import LocalStateError
-from ._files import atomic_write, ensure_private_dir, exclusive_lock
-from ._models import AccessToken, AppCredentials
-from ._redaction import register_secret
-from ._statefiles import check_private_dir, read_private_file
+from .. import _log
+from .._config import Settings
+from .._errors import LocalStateError
+from .._files import atomic_write, ensure_private_dir, exclusive_lock
+from .._models import AccessToken, AppCredentials
+from .._redaction import register_secret
+from .._statefiles import check_private_dir, read_private_file
 
 if TYPE_CHECKING:
-    from ._http import RetryPolicy  # requests: only on a miss
+    pass  # requests: only on a miss
 
 log = _log.get_logger(__name__)
 
@@ -57,6 +57,13 @@ class TokenCache:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> TokenCache:
+        """
+        Return the cache the settings name: their cache directory, or the per-user default.
+        """
+        return cls(settings.resolved_cache_dir())
 
     def path_for(self, auth_url: str, credentials: AppCredentials) -> Path:
         """
@@ -127,61 +134,3 @@ class TokenCache:
         lock_path = self.path_for(auth_url, credentials).with_suffix(".lock")
         with exclusive_lock(lock_path, wait=wait):
             yield
-
-
-def _mint(
-    credentials: AppCredentials, settings: Settings, started: float, policy: RetryPolicy | None
-) -> AccessToken:
-    from ._auth import mint_token  # requests + authlib: only on a miss
-    from ._http import DEFAULT_RETRY_POLICY, Deadline
-
-    # One deadline for the command: time spent waiting for the lock counts (README: The CLI).
-    deadline = Deadline(settings.deadline, started=started)
-    return mint_token(
-        credentials,
-        settings,
-        deadline=deadline,
-        policy=DEFAULT_RETRY_POLICY if policy is None else policy,
-    )
-
-
-def get_token(
-    credentials: AppCredentials,
-    settings: Settings,
-    *,
-    min_ttl: float,
-    use_cache: bool = True,
-    policy: RetryPolicy | None = None,
-) -> tuple[AccessToken, bool]:
-    """
-    Return a token with at least *min_ttl* left and whether it came from the cache.
-
-    A hit touches no network and imports neither requests nor authlib. A miss makes one
-    token request, under a per-key lock, so that processes minting at once share it.
-    """
-    started = time.monotonic()
-    settings = settings.resolve(credentials.auth_url)
-    register_secret(credentials.client_secret)
-    if not use_cache:
-        return _mint(credentials, settings, started, policy), False
-    auth_url = settings.url
-    cache = TokenCache(settings.resolved_cache_dir())
-    cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
-    if cached is not None:
-        return cached, True
-    token: AccessToken | None = None
-    try:
-        with cache.minting(auth_url, credentials, wait=settings.deadline):
-            cached = cache.load(auth_url, credentials, min_ttl=min_ttl)
-            if cached is not None:
-                return cached, True
-            token = _mint(credentials, settings, started, policy)
-            cache.save(auth_url, credentials, token)
-    except LocalStateError as exc:
-        # The cache is an optimisation: an unwritable one costs a mint, not the command.
-        log.warning("token_cache_unusable", error=str(exc))
-        if token is None:
-            token = _mint(credentials, settings, started, policy)
-    if token.ttl() < min_ttl:
-        log.warning("token_shorter_than_min_ttl", ttl_s=int(token.ttl()), min_ttl_s=int(min_ttl))
-    return token, False

@@ -17,16 +17,16 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-from . import _log
-from ._config import Settings
+from .. import _log
+from .._config import Settings
+from .._durations import parse_duration
+from .._errors import CredentialFileError, CredentialsExist, LockTimeout, UsageError
+from .._files import DIR_MODE, exclusive_lock
+from .._models import Action, AppCredentials, ProvisionResult, parse_timestamp
+from .._statefiles import MAX_STATE_BYTES, OPEN_FLAGS, read_all, read_private_file
+from ..tokens._cache import TokenCache
 from ._credfile import check_created_at, credentials_from_json, parse_state_json
-from ._durations import parse_duration
-from ._errors import CredentialFileError, CredentialsExist, LockTimeout, UsageError
-from ._files import DIR_MODE, exclusive_lock
-from ._models import Action, AppCredentials, ProvisionResult, parse_timestamp
-from ._statefiles import MAX_STATE_BYTES, OPEN_FLAGS, read_all, read_private_file
 from ._store import Store
-from ._token_cache import TokenCache
 
 log = _log.get_logger(__name__)
 
@@ -155,7 +155,7 @@ def _store(
         store.write(new)
     if previous is not None:
         url = settings.resolve(previous.auth_url).url
-        TokenCache(settings.resolved_cache_dir()).discard(url, previous)
+        TokenCache.for_settings(settings).discard(url, previous)
     log.info(
         "credentials_imported",
         profile=store.profile,

@@ -9,22 +9,23 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import ClientSecretJWT
 
-from . import _log
-from ._api import token_from_body, token_url
-from ._clock import ServiceClock
-from ._config import DEFAULT_MIN_TTL, Settings
-from ._errors import ClockSkew, CredentialsRejected
-from ._http import DEFAULT_RETRY_POLICY, Deadline, HttpClient, RetryPolicy, translate_errors
-from ._models import AccessToken, AppCredentials
-from ._redaction import register_secret
-from ._responses import json_object, raise_for_status
-from ._transport import prepare_session
+from .. import _log
+from .._api import token_from_body, token_url
+from .._clock import ServiceClock
+from .._config import Settings
+from .._errors import ClockSkew, CredentialsRejected
+from .._http import DEFAULT_RETRY_POLICY, Deadline, HttpClient, RetryPolicy, translate_errors
+from .._models import AccessToken, AppCredentials
+from .._redaction import register_secret
+from .._responses import json_object, raise_for_status
+from .._transport import prepare_session
 
 log = _log.get_logger(__name__)
 
@@ -215,8 +216,9 @@ def mint_token(
 
 class _CachedOAuth2Session(_RetryingOAuth2Session):
     """
-    A session whose tokens come from the token cache, as the CLI's do: processes in a row
-    share one token, and a renewal takes a token another process minted before minting.
+    A session whose tokens come from *fetch* (the token cache, as the CLI's do): processes
+    in a row share one token, and a renewal takes a token another process minted before
+    minting.
     """
 
     def __init__(
@@ -226,19 +228,15 @@ class _CachedOAuth2Session(_RetryingOAuth2Session):
         policy: RetryPolicy,
         *,
         min_ttl: float,
+        fetch: Callable[[], AccessToken],
     ) -> None:
         super().__init__(credentials, settings, policy)
-        self._credentials = credentials
-        self._min_ttl = min_ttl
+        self._fetch = fetch
         # authlib renews when less than `leeway` is left: ask the cache for as much.
         self.leeway = min_ttl
 
     def fetch_token(self, url: str | None = None, **kwargs: Any) -> Any:
-        from ._token_cache import get_token
-
-        token, _cached = get_token(
-            self._credentials, self._settings, min_ttl=self._min_ttl, policy=self._policy
-        )
+        token = self._fetch()
         # authlib compares only integer expiries; rounded down, never later than ours.
         self.token = {
             "access_token": token.value,
@@ -248,31 +246,22 @@ class _CachedOAuth2Session(_RetryingOAuth2Session):
         return self.token
 
 
-def get_session(
-    credentials: AppCredentials | None = None,
-    settings: Settings | None = None,
+def open_session(
+    credentials: AppCredentials,
+    settings: Settings,
+    policy: RetryPolicy | None,
     *,
-    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
-    min_ttl: float = DEFAULT_MIN_TTL,
-    use_cache: bool = True,
+    min_ttl: float,
+    cached: Callable[[], AccessToken] | None,
 ) -> OAuth2Session:
     """
-    Return an authlib ``OAuth2Session`` that gets and renews its own token.
-
-    Like py-spatiafi's ``get_session()``, but for any auth URL, with request timeouts and
-    token requests retried within the deadline. Tokens come from the token cache, as
-    ``spatiafi-ops token``'s do (*use_cache* False: a fresh one per session), and are
-    renewed when less than *min_ttl* is left. API requests are yours to retry.
+    Return an authlib session holding a token: from *cached* when given (and on each
+    renewal, when less than *min_ttl* is left), else minted by the session itself.
     """
-    from ._sources import load_credentials
-
-    settings = settings if settings is not None else Settings.from_env()
-    if credentials is None:
-        credentials = load_credentials(settings)
-    settings = settings.resolve(credentials.auth_url)
+    policy = DEFAULT_RETRY_POLICY if policy is None else policy
     session: _RetryingOAuth2Session
-    if use_cache:
-        session = _CachedOAuth2Session(credentials, settings, policy, min_ttl=min_ttl)
+    if cached is not None:
+        session = _CachedOAuth2Session(credentials, settings, policy, min_ttl=min_ttl, fetch=cached)
     else:
         session = _RetryingOAuth2Session(credentials, settings, policy)
     session.fetch_token()

@@ -23,12 +23,13 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Protocol
 from urllib.parse import parse_qsl
 
-from ._errors import SecretStoreRefused, SecretStoreUnavailable, UsageError
-from ._models import AppCredentials, format_timestamp
-from ._store import without_credentials
+from .._environ import without_credentials
+from .._errors import SecretStoreRefused, SecretStoreUnavailable, UsageError
+from .._models import Payload
+from .._redaction import MAX_DETAIL, printable
 
 # sysexits.h EX_TEMPFAIL: "temporary failure, try again later" — a command's way to say
 # it could not reach its store; any other failure means it refused.
@@ -36,34 +37,6 @@ EX_TEMPFAIL = 75
 DEFAULT_SECRET_NAME = "SPATIAFI_APP_CREDENTIALS"
 _GITHUB_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
-
-
-class Payload(NamedTuple):
-    """
-    What a sink publishes: the profile's new credentials and the client they replace.
-    """
-
-    profile: str
-    credentials: AppCredentials
-    previous_client_id: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        """
-        Return the one JSON object every sink writes (it holds the secret).
-        """
-        created = self.credentials.created_at
-        return {
-            "profile": self.profile,
-            "client_id": self.credentials.client_id,
-            "client_secret": self.credentials.client_secret,
-            "user_id": self.credentials.user_id,
-            "created_at": format_timestamp(created) if created is not None else None,
-            "auth_url": self.credentials.auth_url,
-            "previous_client_id": self.previous_client_id,
-        }
-
-    def encoded(self) -> bytes:
-        return json.dumps(self.to_json()).encode("utf-8")
 
 
 class Sink(Protocol):
@@ -87,10 +60,8 @@ def _tail(stderr: bytes) -> str:
     """
     Return the last line a failed tool wrote, scrubbed and printable, for its error.
     """
-    from ._responses import printable  # as the service's own error text is shown
-
     lines = stderr.decode("utf-8", "replace").strip().splitlines()
-    return printable(lines[-1]) if lines else "no output"
+    return printable(lines[-1], limit=MAX_DETAIL) if lines else "no output"
 
 
 def _run(
@@ -275,7 +246,8 @@ def parse_sink(spec: str) -> Sink:
     if kind == "github":
         return _github_sink(spec.strip(), rest)
     if kind == "aws-secretsmanager":
-        from ._aws import SecretsManagerSink
+        # the AWS adapter: only for an aws-secretsmanager: sink
+        from .._aws import SecretsManagerSink
 
         return SecretsManagerSink(rest)
     raise UsageError(
