@@ -37,6 +37,7 @@ def test_a_journal_open_to_others_is_refused_whatever_the_flags(
     for flags in ([], ["--allow-insecure-permissions"]):
         result = runner.run([*flags, *command], env=env)
         assert result.exit_code == 5, (flags, result.stderr)
-        assert "rotation-state.json holds secrets but has mode 0644" in final_error(
-            result.stderr
-        )["message"]
+        assert (
+            "rotation-state.json holds secrets but has mode 0644"
+            in final_error(result.stderr)["message"]
+        )
