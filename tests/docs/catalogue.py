@@ -63,11 +63,6 @@ NOT_EXECUTABLE: dict[str, str] = {
     "README.md::make test*": (
         "the project's own targets (this test is part of make test); CI runs them"
     ),
-    "docs/many-machines.md::# HashiCorp Vault*": (
-        "--publish options for other stores (vault, kubectl, glab, op are no test "
-        "dependencies); the command: sink runs in tests/e2e/test_publish.py, and a Secret "
-        "mounted from kubectl's is read in tests/deployments/test_kubernetes.py"
-    ),
     "docs/logging.md::from . import _log": "package-internal code (a relative import)",
     "docs/many-machines.md::pip install*": INSTALL,
     "docs/many-machines.md::aws secretsmanager create-secret*": (

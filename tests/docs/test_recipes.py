@@ -20,7 +20,7 @@ from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandl
 from tests.conftest import record_output
 
 from .blocks import Block, all_blocks
-from .sandbox import BIN, Sandbox
+from .sandbox import BIN, REPO, Sandbox
 
 Recipe = Callable[[Sandbox, Block], None]
 RECIPES: dict[str, Recipe] = {}
@@ -225,6 +225,31 @@ def _single_rotator(sandbox: Sandbox, block: Block) -> None:
     assert any("job.sh ran" in line for line in sandbox.ran())
     published = json.loads((sandbox.gh_secrets / "SPATIAFI_APP_CREDENTIALS").read_text())
     assert published["client_id"] == json.loads(out.splitlines()[0])["client_id"]
+
+
+@recipe("docs/many-machines.md::# HashiCorp Vault*")
+def _other_stores(sandbox: Sandbox, block: Block) -> None:
+    """Each --publish of the block on a first ``credentials ensure``, with stand-ins for
+    vault, kubectl, glab and op (tests/docs/stand_ins.py; jq is the real one). The Secret
+    kubectl applies is mounted as kubelet would, and a consumer reads it through its links."""
+    stores = sandbox.root / "stores"
+    stores.mkdir()
+    for tool in ("vault", "kubectl", "glab", "op"):
+        sandbox.script(
+            sandbox.stand_ins / tool,
+            f'#!/bin/sh\nexec "{sys.executable}" -m tests.docs.stand_ins "$0" "$@"\n',
+        )
+    sandbox.env |= {"RECIPE_STORES": str(stores), "PYTHONPATH": str(REPO), **sandbox.login()}
+    options = " ".join(
+        line for line in block.text.splitlines() if line.strip() and not line.startswith("#")
+    )
+    result = json.loads(ok(sandbox.run(f"spatiafi-ops credentials ensure {options}")))
+    assert result["action"] == "created"
+    assert sorted(path.name for path in stores.iterdir()) == ["glab", "kubernetes", "op", "vault"]
+    secret = stores / "kubernetes" / "spatiafi" / "credentials.json"
+    assert secret.is_symlink()
+    token = sandbox.spatiafi_ops("token", f"--credentials-from=file:{secret}")
+    assert token.count(".") == 2
 
 
 # -- docs/deployments.md ------------------------------------------------------------------------
