@@ -31,17 +31,18 @@ def kubectl(args: list[str]) -> None:
         name = args[3]
         (source,) = [a.removeprefix("--from-file=") for a in args if a.startswith("--from-file=")]
         key, _, path = source.partition("=")
-        assert path == "/dev/stdin" and "--dry-run=client" in args, args
-        data = base64.b64encode(sys.stdin.buffer.read()).decode()
+        assert path == "/dev/stdin", args
+        assert "--dry-run=client" in args, args
+        encoded = base64.b64encode(sys.stdin.buffer.read()).decode()
         secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}}
-        yaml.safe_dump({**secret, "data": {key: data}}, sys.stdout)
+        yaml.safe_dump({**secret, "data": {key: encoded}}, sys.stdout)
         return
     assert args == ["apply", "-f", "-"], args
     from tests.deployments.kubernetes import secret_volume, update_secret
 
-    secret = yaml.safe_load(sys.stdin)
-    data = {key: base64.b64decode(value) for key, value in secret["data"].items()}
-    volume = Path(os.environ["RECIPE_STORES"], "kubernetes", secret["metadata"]["name"])
+    applied = yaml.safe_load(sys.stdin)
+    data = {key: base64.b64decode(value) for key, value in applied["data"].items()}
+    volume = Path(os.environ["RECIPE_STORES"], "kubernetes", applied["metadata"]["name"])
     if volume.exists():
         update_secret(volume, data)
     else:
