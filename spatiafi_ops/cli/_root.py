@@ -116,7 +116,7 @@ class LazyGroup(click.Group):
         if option is None or exc.ctx is None:
             return None
         given = [exc.option_name]
-        for index, arg in enumerate(argv):
+        for index, arg in reversed(list(enumerate(argv))):  # the last: the one after the command
             if arg.startswith(f"{exc.option_name}="):
                 given = [arg]
             elif arg == exc.option_name and not getattr(option, "is_flag", False):

@@ -24,6 +24,10 @@ from tests.conftest import RecordingRunner, final_error
             "spatiafi-ops --allow-insecure-permissions emit",
         ),
         (["token", "--log-format", "json"], "spatiafi-ops --log-format json token"),
+        (
+            ["--profile", "a", "token", "--profile", "b"],
+            "spatiafi-ops --profile b token",
+        ),
     ],
 )
 def test_a_global_option_after_the_command_names_where_it_goes(
