@@ -19,7 +19,6 @@ otherwise, with the reason.
 from __future__ import annotations
 
 import os
-import pwd
 import random
 import shutil
 import stat
@@ -33,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+if sys.platform != "win32":
+    import pwd
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_CLOCK = Path(__file__).with_name("fake_clock")
