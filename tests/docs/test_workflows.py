@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.actions.conftest import base_env, needs_posix_bash
+from tests.actions.conftest import base_env
 from tests.actions.workflow_job import selftest_job
 
-pytestmark = [needs_posix_bash, pytest.mark.posix("the runner imitation runs bash steps")]
+pytestmark = pytest.mark.posix("the runner imitation runs bash steps and #! programs")
 
 LABELS = (
     "selftest-token",
