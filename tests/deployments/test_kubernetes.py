@@ -292,11 +292,11 @@ def _consumer_token(aws: dict[str, str], emulator: EmulatorHandle) -> str:
 
 @pytest.fixture(name="moto_endpoint", scope="module")
 def _moto_endpoint() -> Iterator[str]:
-    from tests.aws.conftest import start_moto, stop_moto
+    from tests.aws import moto_server
 
-    process, url = start_moto()
+    process, url = moto_server.start()
     yield url
-    stop_moto(process)
+    moto_server.stop(process)
 
 
 def test_the_consumer_pod_of_the_docs_runs(

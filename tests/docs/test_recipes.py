@@ -201,9 +201,10 @@ def _every_host(sandbox: Sandbox, block: Block) -> None:
 def _single_rotator(sandbox: Sandbox, block: Block) -> None:
     """moto's server is AWS Secrets Manager, a gh stand-in GitHub; the first run is
     ``credentials ensure`` with the same sinks (examples/kubernetes does the same)."""
-    from tests.aws.conftest import REGION, start_moto, stop_moto
+    from tests.aws import moto_server
+    from tests.aws.conftest import REGION
 
-    process, endpoint = start_moto()
+    process, endpoint = moto_server.start()
     try:
         sandbox.env |= {
             "AWS_ENDPOINT_URL": endpoint,
@@ -219,7 +220,7 @@ def _single_rotator(sandbox: Sandbox, block: Block) -> None:
         sandbox.env |= sandbox.login()
         out = ok(sandbox.run(block.text))
     finally:
-        stop_moto(process)
+        moto_server.stop(process)
     assert json.loads(out.splitlines()[0])["action"] == "unchanged"
     assert out.splitlines()[1].count(".") == 2  # the consumer's token
     assert any("job.sh ran" in line for line in sandbox.ran())
