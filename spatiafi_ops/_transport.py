@@ -26,7 +26,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 from ._clock import ServiceClock
 from ._errors import UnexpectedResponse
 from ._redaction import register_secret
-from ._watchdog import Watchdog, check_cleartext, read_capped, watched_pool
+from ._watchdog import Watchdog, check_cleartext, is_loopback, read_capped, watched_pool
 
 MAX_BODY_BYTES = 1 << 20
 USER_AGENT = "spatiafi-ops"
@@ -47,10 +47,16 @@ def environ_ca_bundle() -> str | None:
 
 def environ_proxies(url: str) -> dict[str, str]:
     """
-    Return the proxies requests would use for *url* (``*_PROXY``, ``NO_PROXY``), by scheme.
+    Return the proxies the environment names for *url* (``*_PROXY``, ``NO_PROXY``), by
+    scheme; none for a loopback host.
 
-    A proxy's password is registered for scrubbing: it is a secret of its own.
+    Loopback never goes through a proxy, as in Go's net/http (golang.org/x/net/http/
+    httpproxy, ``useProxy``): a proxy elsewhere cannot reach this machine's 127.0.0.1, and
+    requests alone would send it there unless ``NO_PROXY`` named it. A proxy's password is
+    registered for scrubbing: it is a secret of its own.
     """
+    if is_loopback(urlsplit(url).hostname or ""):
+        return {}
     proxies = dict(requests.utils.get_environ_proxies(url))
     for proxy in proxies.values():
         userinfo = urlsplit(proxy if "://" in proxy else "//" + proxy).netloc.rpartition("@")[0]

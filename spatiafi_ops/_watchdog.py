@@ -52,20 +52,25 @@ def check_cleartext(url: str, proxy: str | None, *, allowed: bool) -> None:
         InsecureTransport: for ``http://`` to a host (or through a proxy) not on loopback.
     """
     parts = urlsplit(url)
+    host = parts.hostname or ""
     if allowed or parts.scheme.lower() != "http":
         return
-    hops = [(parts.hostname or "", f"http://{parts.hostname or ''}")]
-    if proxy:
-        hops.append(
-            (urlsplit(proxy if "://" in proxy else "http://" + proxy).hostname or "", "a proxy")
+    if not is_loopback(host):
+        raise InsecureTransport(
+            f"refusing to send credentials in cleartext to http://{host}; use https://, or "
+            "pass --allow-insecure-transport (SPATIAFI_ALLOW_INSECURE_TRANSPORT=1) "
+            "if the network is trusted"
         )
-    for host, shown in hops:
-        if not is_loopback(host):
-            raise InsecureTransport(
-                f"refusing to send credentials in cleartext to {shown}; use https://, or "
-                "pass --allow-insecure-transport (SPATIAFI_ALLOW_INSECURE_TRANSPORT=1) "
-                "if the network is trusted"
-            )
+    proxy_host = (
+        urlsplit(proxy if "://" in proxy else "http://" + proxy).hostname if proxy else None
+    )
+    if proxy_host is not None and not is_loopback(proxy_host):
+        # A proxy problem, not a transport choice: the flag would send the password through
+        # the proxy in cleartext (loopback is only proxied when a caller names a proxy).
+        raise InsecureTransport(
+            f"refusing to send credentials in cleartext through the proxy at {proxy_host}; "
+            f"add {host} to NO_PROXY"
+        )
 
 
 def _shutdown(sock: Any) -> None:

@@ -341,4 +341,15 @@ def _parse(data: bytes, path: Path, *, keep_created_at: bool) -> AppCredentials:
     parsed: Any = parse_state_json(data, path, advice="nothing was imported")
     if not keep_created_at and isinstance(parsed, dict):
         parsed.pop("created_at", None)
-    return credentials_from_json(parsed, path)
+    credentials = credentials_from_json(parsed, path)
+    given = parsed.get("created_at") if isinstance(parsed, dict) else None
+    if isinstance(given, str):
+        try:  # what is imported is judged strictly: a stored one is only read leniently
+            check_created_at(parse_timestamp(given))
+        except (ValueError, OverflowError):
+            raise CredentialFileError(
+                f"{path} has a created_at in the future; give the real one with "
+                "--created-at WHEN (nothing was imported)",
+                path=str(path),
+            ) from None
+    return credentials
