@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proof._bad_input import bad_input
+from proof._channels import channels
 from proof._common import Figure, Recorder, Section, Table, configure_library_logs
 from proof._concurrency import concurrency
 from proof._crash import crashes
@@ -182,6 +183,10 @@ PARTS: tuple[Part, ...] = (
         lambda run: ownership(run.root / "ownership", sequences=run.scale.ownership_sequences),
     ),
     Part("Hostile service", lambda run: hostile_service(run.recorder, run.root / "hostile")),
+    Part(
+        "Channels: AWS, sinks, exec, outputs, runner commands",
+        lambda run: channels(run.recorder, run.root / "channels"),
+    ),
     Part(
         "Emulator as a network service",
         lambda run: emulator_service(run.recorder, run.root / "emulator"),

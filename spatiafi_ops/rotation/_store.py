@@ -80,7 +80,6 @@ class FileStore:
 
     def __init__(self, store: Store) -> None:
         self.files = store
-        self.allow_insecure = store.settings.allow_insecure_permissions
 
     @property
     def profile(self) -> str:
@@ -90,7 +89,7 @@ class FileStore:
         return self.files.read()
 
     def load_journal(self) -> RotationState:
-        return RotationState.load(self.files.paths, allow_insecure=self.allow_insecure)
+        return RotationState.load(self.files.paths)  # the journal: only ever ours, 0600
 
     def save_journal(self, state: RotationState) -> None:
         state.save(self.files.paths)

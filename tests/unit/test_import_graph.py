@@ -36,15 +36,17 @@ FLOORS: tuple[tuple[str, ...], ...] = (
         "tokens",
         "sinks",
     ),
-    # structured log calls, private-file reads, service answers, the bounded transport
-    ("_log", "_statefiles", "_responses", "_transport"),
-    # settings (the source-spec grammar too), environment hygiene, atomic private files
-    ("_config", "_environ", "_files"),
+    # structured log calls, private-file reads, service answers, the bounded transport and
+    # its watchdog
+    ("_log", "_statefiles", "_responses", "_transport", "_watchdog"),
+    # settings (the source-spec grammar too), environment hygiene, atomic private files,
+    # the programs we start
+    ("_config", "_environ", "_files", "_children"),
     # the credential file format, the token cache, the HTTP client, variable emitters
     ("credentials._credfile", "tokens._cache", "_http", "emit.*"),
     # the service's routes, the AWS adapter (below sinks and sources), the profile store,
     # log set-up
-    ("_api", "_aws", "credentials._store", "_logging"),
+    ("_api", "_aws", "_aws_http", "credentials._store", "_logging"),
     # credentials in use: sources, import (it discards cached tokens); minting; sinks
     ("credentials._sources", "credentials._import", "tokens._mint", "sinks._publish"),
     # the consumer's path (cache, else mint; get_session), doctor, rotation
