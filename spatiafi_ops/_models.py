@@ -54,6 +54,16 @@ def is_client_id(value: str) -> bool:
     return _CLIENT_ID.fullmatch(value) is not None
 
 
+def is_bearer_type(token_type: object) -> bool:
+    """
+    Return whether *token_type* names the one token type we send: ``Bearer``.
+
+    RFC 6749 §7.1 names the type in the answer, case-insensitively (§5.1); anything else
+    (a NUL, a 200 KB string) must not reach a header or a child's environment.
+    """
+    return isinstance(token_type, str) and token_type.lower() == "bearer"
+
+
 def check_client_id(client_id: str) -> str:
     """
     Return *client_id* if it can be one, so that it is safe in a URL path and a file name.

@@ -123,7 +123,11 @@ def login(settings: Settings, environ: Mapping[str, str] | None = None) -> UserL
     env = os.environ if environ is None else environ
     secret_id = env.get("SPATIAFI_LOGIN_SECRET_ID", "").strip()
     if secret_id:
-        store = SecretVersions(secret_id, settings.timeout)
+        store = SecretVersions(
+            secret_id,
+            budget=settings.deadline,
+            allow_cleartext=settings.allow_insecure_transport,
+        )
         try:
             data = json.loads(store.current_text())
             username, password = data["username"], data["password"]

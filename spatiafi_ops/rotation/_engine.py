@@ -66,6 +66,7 @@ class Engine:
         deadline: Deadline,
     ) -> None:
         self.settings = ctx.settings
+        self.clock = ctx.clock  # the service's clock, measured by this run's answers
         self.policy = policy
         self.store = store
         self.service = service
@@ -286,7 +287,9 @@ class Engine:
                 f"profile {self.store.profile!r} already knows; nothing was switched or "
                 "revoked: report this to the service's operators"
             )
-        journal.pending = created._replace(created_at=time.time(), auth_url=self.settings.url)
+        # The service's clock, as its Date headers show it: a local clock that runs fast
+        # would stamp a future created_at (docs/files.md).
+        journal.pending = created._replace(created_at=self.clock.now(), auth_url=self.settings.url)
         journal.phase = "created"
         journal.create_attempts = []
         state.created_client_ids.append(created.client_id)

@@ -21,7 +21,7 @@ from .._models import AppCredentials, format_timestamp
 from ..tokens._cache import TokenCache
 from ._ledger import Ledger
 from ._ownership import Facts, Proof, Refusal, explain, refusal
-from ._service import Service, orphan_candidates
+from ._service import Service, listed_epoch, orphan_candidates
 
 log = _log.get_logger(__name__)
 
@@ -170,7 +170,7 @@ class Revoker:
             return False
         known = created_here | self.ledger.store.claimed_client_ids() | state.known_client_ids()
         candidates = orphan_candidates(listed, known, lost, self.settings.timeout)
-        dates = {client.client_id: client.created_at for client in listed}
+        dates = {client.client_id: listed_epoch(client.created_at) for client in listed}
         # One lost request makes one client at most: more candidates cannot all be ours.
         exclusive = state.exclusive_account and len(candidates) <= len(lost)
         settled = exclusive or not candidates
@@ -183,8 +183,8 @@ class Revoker:
             else:
                 self.ledger.warn(
                     "possible_orphan",
-                    f"client {client_id} (created {dates.get(client_id) or 'at an unknown time'}"
-                    ") appeared around a create request whose answer was lost; nothing ties "
+                    f"client {client_id} ({_created(dates.get(client_id))}) appeared around a "
+                    "create request whose answer was lost; nothing ties "
                     "it to this profile, so it was left valid: if no other machine uses it, "
                     f"revoke it with 'spatiafi-ops --profile {self.ledger.profile} "
                     f"credentials revoke {client_id}'",
@@ -302,3 +302,7 @@ class Revoker:
             TokenCache.for_settings(self.settings).discard(self.settings.url, kept)
         ledger.save()
         return existed
+
+
+def _created(when: float | None) -> str:
+    return f"created {format_timestamp(when)}" if when is not None else "creation time unknown"

@@ -70,9 +70,11 @@ class SecretVersions:
     The versions and labels of one secret, each version read at most once.
     """
 
-    def __init__(self, secret_id: str, timeout: float) -> None:
+    def __init__(self, secret_id: str, *, budget: float, allow_cleartext: bool) -> None:
         self.secret_id = secret_id
-        self.timeout = timeout
+        # Every call of the run, retries included, ends within the budget (``_aws``).
+        self.budget = budget
+        self.allow_cleartext = allow_cleartext
         self._aws: _Client | None = None
         self.written: set[str] = set()
         self._versions: dict[str, Version | None] = {}
@@ -111,7 +113,15 @@ class SecretVersions:
         Make one call, botocore's exceptions untranslated (the caller decides by code).
         """
         if self._aws is None:
-            self._aws = cast(_Client, _client(self.target, self.secret_id, self.timeout))
+            self._aws = cast(
+                _Client,
+                _client(
+                    self.target,
+                    self.secret_id,
+                    budget=self.budget,
+                    allow_cleartext=self.allow_cleartext,
+                ),
+            )
         answer: dict[str, Any] = getattr(self._aws, operation)(SecretId=self.secret_id, **params)
         return answer
 

@@ -84,7 +84,11 @@ class SecretsManagerStore(SecretVersions):
     """
 
     def __init__(self, secret_id: str, settings: Settings) -> None:
-        super().__init__(secret_id, settings.timeout)
+        super().__init__(
+            secret_id,
+            budget=settings.deadline,
+            allow_cleartext=settings.allow_insecure_transport,
+        )
         self.settings = settings
         # The AWSCURRENT version this run started from (the swap's expected value), the
         # version holding our pending client, and the AWSPREVIOUS version we journal.

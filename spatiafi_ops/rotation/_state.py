@@ -327,6 +327,8 @@ class RotationState:
         created = set(self.created_client_ids)
         if self.rotation is not None and self.rotation.pending is not None:
             created.add(self.rotation.pending.client_id)
+        if self.exclusive_account:
+            created |= set(self.orphaned_client_ids)  # only a lost create of ours made them
         return "created" if client_id in created else None
 
     def known_client_ids(self) -> set[str]:

@@ -80,7 +80,6 @@ class FileStore:
 
     def __init__(self, store: Store) -> None:
         self.files = store
-        self.allow_insecure = store.settings.allow_insecure_permissions
 
     @property
     def profile(self) -> str:
@@ -89,14 +88,8 @@ class FileStore:
     def current(self) -> AppCredentials | None:
         return self.files.read()
 
-    def require(self) -> AppCredentials:
-        """
-        Return the current credentials, or say how to create them (CredentialFileError).
-        """
-        return self.files.require()
-
     def load_journal(self) -> RotationState:
-        return RotationState.load(self.files.paths, allow_insecure=self.allow_insecure)
+        return RotationState.load(self.files.paths)  # the journal: only ever ours, 0600
 
     def save_journal(self, state: RotationState) -> None:
         state.save(self.files.paths)

@@ -18,7 +18,7 @@ The library is driven in-process for speed. The kill is a fake crash point: the 
 crash hook (``_ledger.crash_point``) replaced by one that raises ``Killed`` (a
 ``BaseException`` nothing catches) at the chosen step, so the run stops dead there, its
 locks released as a killed process's would be. ``SPATIAFI_OWNERSHIP_EXAMPLES`` sets the
-number of sequences (``make proof`` runs 2,000, benchmarks/_proof_ownership.py).
+number of sequences (``make proof`` runs 2,000, proof/_ownership.py).
 """
 
 from __future__ import annotations
