@@ -219,15 +219,17 @@ class Engine:
     def _lost(self, journal: Journal) -> tuple[str, ...]:
         """
         Close a change whose switch another replica won: its new client was never current
-        and never can be (the store moved on from the version it replaces), so it is this
-        change's own (proof: created) and is revoked. Returns the ids revoked.
+        and never can be (the store moved on from the version it replaces). It is revoked
+        when the journal proves it this run's own; another run's pending client that this
+        run only finished is left to that run, or to a later one once its writer is gone.
+        Returns the ids revoked.
         """
         assert journal.pending is not None
         new_id = journal.pending.client_id
         self.state.rotation = None
         self.ledger.save()
         try:
-            outcome = self.revoker.revoke(new_id, proof="created")
+            outcome = self.revoker.revoke(new_id)
         except ServiceError as exc:
             self.ledger.manual(new_id)
             self.ledger.warn("lost_client_not_revoked", f"revoking client {new_id} failed: {exc}")
@@ -356,7 +358,7 @@ class Engine:
             self.state.rejected_repair = RejectedRepair(new_id, time.time(), exc.error)
             self.ledger.save()
             try:
-                self.revoker.revoke(new_id, proof="created")
+                self.revoker.revoke(new_id)  # proof: the journal (this run made it)
             except ServiceError:
                 self.ledger.manual(new_id)
                 self.ledger.warn("orphan_not_revoked", f"revoke client {new_id} by hand")

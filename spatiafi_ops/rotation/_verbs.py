@@ -80,7 +80,7 @@ def _logged(
                 store,
                 "unchanged",
                 store.read(),
-                reason="rotated by another replica first; the client this run made was revoked",
+                reason="rotated by another replica first; a client this run made is revoked",
                 report=Report(revoked=list(exc.revoked)),
             )
         finished(result)
