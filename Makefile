@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Which Python made .venv; then one stamp per set of extras, so that `make demo` and
-# `make test` never pull the lint toolchain (ruff, mypy, zizmor...).
+# Which Python made .venv; then one stamp per set of extras, each adding to the same venv:
+# `make demo` installs the package and its runtime dependencies only, `make test` adds the
+# test extras, and neither pulls the lint toolchain (ruff, mypy, zizmor...).
 VENV_PYTHON := $(VENV)/.python
+DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 # lint's stamp: the test extras too, since mypy reads the tests.
 STAMP := $(VENV)/.installed-lint
@@ -23,6 +25,10 @@ $(VENV_PYTHON): FORCE
 		printf '%s\n' "$$version" > $@; \
 	fi
 
+$(DEMO_STAMP): pyproject.toml $(VENV_PYTHON)
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
 $(TEST_STAMP): pyproject.toml $(VENV_PYTHON)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
@@ -31,7 +37,7 @@ $(STAMP): pyproject.toml $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[test,lint]'
 	touch $@
 
-demo: $(TEST_STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py
 
 test: $(TEST_STAMP)

@@ -6,11 +6,14 @@ actions/setup-python set up (or ``SPATIAFI_ACTION_PYTHON``)::
 
     python actions/setup.py
 
-It builds a virtual environment under ``$RUNNER_TEMP``, installs the hash-pinned
-``actions/requirements.txt`` (wheels only) and then the action's own checkout with
-``--no-build-isolation``, so the action's commit SHA pins every byte that runs. A second
-action in the same job finds the environment by its key and reuses it. It writes the step
-outputs ``cli`` (the ``spatiafi-ops`` executable) and ``python`` (the environment's
+It builds a virtual environment under ``$RUNNER_TEMP`` and installs, in one hash-checked pip
+run without bytecode compilation, the pinned wheels of ``actions/requirements.txt`` and the
+action's own checkout, zipped here as a wheel and hashed (a pure-Python package needs no build
+backend), so the action's commit SHA pins every byte that runs. For speed the environment is
+made without ensurepip and filled by this interpreter's own pip (``pip --python``);
+benchmarks/bench_action.py measures it against a plain ``python -m venv`` and ``pip install``.
+A second action in the same job finds the environment by its key and reuses it. It writes
+the step outputs ``cli`` (the ``spatiafi-ops`` executable) and ``python`` (the environment's
 interpreter); later steps run those paths, as sigstore/gh-action-sigstore-python passes
 ``venv-python-path`` on.
 
@@ -24,18 +27,31 @@ Standard library only, and written for old interpreters too, so that a Python ol
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
+import zipfile
 from pathlib import Path
 
 MINIMUM_PYTHON = (3, 10)
 CHECKOUT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = CHECKOUT / "actions" / "requirements.txt"
 MARKER = ".spatiafi-ops-action"
+VERSION = re.compile(r'^__version__ = "([^"]+)"$', re.MULTILINE)
+# pyproject.toml's [project.scripts] and [project.entry-points.*], as the wheel declares them.
+ENTRY_POINTS = (
+    "[console_scripts]",
+    "spatiafi-ops = spatiafi_ops.cli:main",
+    "",
+    "[pytest11]",
+    "spatiafi_ops = spatiafi_ops.pytest_plugin",
+)
 PIP = ("-m", "pip", "--disable-pip-version-check", "--no-input", "--quiet")
 
 # Each annotation is fixed text: the package's escaping (spatiafi_ops.emit._quoting) is
@@ -102,30 +118,101 @@ def _run(command: list[str]) -> None:
         raise SetupError(INSTALL_FAILED, LOCAL_STATE)
 
 
+def _outer_pip_works() -> bool:
+    """
+    Return whether this interpreter's own pip can install into another (``pip --python``).
+
+    pip 22.3 added ``--python``; actions/setup-python's interpreters bring a newer one. An
+    interpreter without pip (SPATIAFI_ACTION_PYTHON=/usr/bin/python3 on Debian) has none.
+    """
+    from importlib.metadata import PackageNotFoundError, version  # 3.8+, checked before
+
+    try:
+        release = version("pip").split(".")
+    except PackageNotFoundError:
+        return False
+    try:
+        return (int(release[0]), int(release[1])) >= (22, 3)
+    except (IndexError, ValueError):
+        return False
+
+
+def _record_hash(data: bytes) -> str:
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def checkout_wheel(directory: Path) -> Path:
+    """
+    Zip the checkout's package as a wheel in *directory*; return its path.
+
+    The package is pure Python and needs no build step, so the wheel holds what hatchling's
+    does (tests/actions/test_setup.py compares the two). pip then installs it in the same
+    hash-checked run as the requirements, instead of a second run that starts the build
+    backend twice.
+    """
+    package = CHECKOUT / "spatiafi_ops"
+    version = VERSION.search((package / "_version.py").read_text(encoding="utf-8"))
+    if version is None:
+        raise SetupError(INSTALL_FAILED, LOCAL_STATE, "spatiafi_ops/_version.py has no version")
+    dist_info = f"spatiafi_ops-{version.group(1)}.dist-info"
+    files = {
+        path.relative_to(CHECKOUT).as_posix(): path.read_bytes()
+        for path in sorted(package.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    files[f"{dist_info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: spatiafi-ops\nVersion: {version.group(1)}\n"
+    ).encode()
+    files[f"{dist_info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: spatiafi-ops actions/setup.py\n"
+        b"Root-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    files[f"{dist_info}/entry_points.txt"] = "".join(f"{line}\n" for line in ENTRY_POINTS).encode()
+    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n" for name, data in files.items())
+    files[f"{dist_info}/RECORD"] = f"{record}{dist_info}/RECORD,,\n".encode()
+    wheel = directory / f"spatiafi_ops-{version.group(1)}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return wheel
+
+
 def _install(environment: Path, windows: bool) -> None:
     print("::group::Installing spatiafi-ops", flush=True)
     print(f"spatiafi-ops: building {environment}", flush=True)
     shutil.rmtree(environment, ignore_errors=True)
+    # Without ensurepip where this interpreter's pip can fill the environment from outside:
+    # ensurepip (installing pip into the venv, bytecode and all) was half of the set-up time.
+    outer_pip = _outer_pip_works()
+    interpreter = executables(environment, windows=windows)[1]
     try:
         # Symlinks on POSIX, as `python -m venv`: a copied interpreter of actions/setup-python
         # would lose the $ORIGIN-relative path to its libpython.
-        venv.EnvBuilder(with_pip=True, symlinks=not windows).create(environment)
+        venv.EnvBuilder(with_pip=not outer_pip, symlinks=not windows).create(environment)
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SetupError(NO_VENV_MODULE, LOCAL_STATE, str(exc)) from None
-    # --no-compile: modules compile on first import, and the CLI imports only a few.
-    install = [str(executables(environment, windows=windows)[1]), *PIP, "install", "--no-compile"]
-    _run(
-        [
-            *install,
-            "--no-deps",
-            "--require-hashes",
-            "--only-binary",
-            ":all:",
-            "-r",
-            str(REQUIREMENTS),
-        ]
-    )
-    _run([*install, "--no-deps", "--no-build-isolation", str(CHECKOUT)])
+    if outer_pip:
+        pip = [sys.executable, *PIP, "--python", str(interpreter)]
+    else:
+        pip = [str(interpreter), *PIP]
+    build = Path(tempfile.mkdtemp(prefix="wheel-", dir=environment.parent))
+    try:
+        # One pip run, every file hash-checked: the pinned wheels and the checkout's own,
+        # hashed here. --no-compile: modules compile on first import, and the CLI imports
+        # only a few.
+        wheel = checkout_wheel(build)
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        requirements = build / "requirements.txt"
+        requirements.write_text(
+            REQUIREMENTS.read_text(encoding="utf-8")
+            + f"spatiafi-ops @ {wheel.as_uri()} --hash=sha256:{digest}\n",
+            encoding="utf-8",
+        )
+        install = [*pip, "install", "--no-compile", "--no-deps", "--require-hashes"]
+        _run([*install, "--only-binary", ":all:", "-r", str(requirements)])
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
     print("::endgroup::", flush=True)
 
 

@@ -32,6 +32,7 @@ LAZY_COMMANDS = {
     "emit": "spatiafi_ops.cli._emit:emit",
     "emulator": "spatiafi_ops.cli._emulator:emulator",
     "exec": "spatiafi_ops.cli._exec:exec_command",
+    "github-action": "spatiafi_ops.cli._github_action:github_action",
     "login": "spatiafi_ops.cli._login:login",
     "token": "spatiafi_ops.cli._token:token",
 }

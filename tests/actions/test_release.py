@@ -117,6 +117,42 @@ def test_the_wheel_check_keeps_only_what_each_platform_installs() -> None:
     assert re.findall(r"^(\S+)==", new, re.MULTILINE) == ["joserfc", "pywin", "click"]
 
 
+def test_the_wheel_check_covers_every_hosted_runner_and_python() -> None:
+    """
+    Six runner platforms, Windows on ARM included, and Python 3.10 to 3.14 (3.11 on ARM
+    Windows, where CPython starts); each keeps exactly one pin of every requirement.
+
+    Static: the download itself needs the package index, so CI's requirements job runs it.
+    """
+    wheels = _script("check_wheels")
+    assert wheels.PYTHONS == ("3.10", "3.11", "3.12", "3.13", "3.14")
+    tags = {platform.name: platform.tags for platform in wheels.PLATFORMS}
+    assert set(tags) == {
+        "linux-x86_64",
+        "linux-arm64",
+        "macos-x86_64",
+        "macos-arm64",
+        "windows-x64",
+        "windows-arm64",
+    }
+    assert tags["windows-arm64"] == ("win_arm64",)
+    text = (REPO / "actions" / "requirements.txt").read_text(encoding="utf-8")
+    body = text.split("\n", 2)[2]  # past the two lines of uv's header
+    names = {name.lower() for name in re.findall(r"^([A-Za-z0-9_.-]+)==", body, re.MULTILINE)}
+    for platform in wheels.PLATFORMS:
+        assert platform.oldest_python == ("3.11" if platform.name == "windows-arm64" else "3.10")
+        for python in wheels.PYTHONS[wheels.PYTHONS.index(platform.oldest_python) :]:
+            kept = wheels.requirements_for(body, wheels.marker_environment(platform, python))
+            pins = [name.lower() for name in re.findall(r"^(\S+)==", kept, re.MULTILINE)]
+            assert len(pins) == len(set(pins)), (platform.name, python)
+            if python != "3.10":
+                pins += ["tomli", "typing-extensions"]  # backports 3.10 alone needs
+            assert sorted(set(pins)) == sorted(names), (platform.name, python)
+    arm = wheels.marker_environment(wheels.PLATFORMS[-1], "3.13")
+    kept = wheels.requirements_for(body, arm)
+    assert re.findall(r"^cryptography==(\S+)", kept, re.MULTILINE) == ["51.0.1"]
+
+
 @pytest.mark.slow
 def test_the_sdist_holds_the_package_and_builds_the_same_wheel(tmp_path: Path) -> None:
     """
@@ -168,3 +204,43 @@ def test_docs_install_only_what_exists() -> None:
         assert not re.search(r"spatiafi-ops==|version: \d", text), page
         for tag in re.findall(r"# v(\d+\.\d+\.\d+)", text):
             assert "spatiafi-ops" not in text.split(f"# v{tag}")[0].splitlines()[-1], page
+
+
+def test_pypi_publishing_is_trusted_and_inert_until_switched_on() -> None:
+    """
+    release.yml's pypi job: Trusted Publishing (id-token on that job alone, no password),
+    the pypi environment, off unless the repository variable says so; the attested files.
+    """
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text("utf-8"))
+    jobs = workflow["jobs"]
+    pypi = jobs["pypi"]
+    assert pypi["if"] == "vars.PYPI_PUBLISH == 'true'"
+    assert pypi["environment"]["name"] == "pypi"
+    assert pypi["permissions"] == {"id-token": "write"}
+    assert set(pypi["needs"]) == {"build", "attest"}
+    (publish,) = [step for step in pypi["steps"] if "gh-action-pypi-publish" in step["uses"]]
+    assert re.fullmatch(r"pypa/gh-action-pypi-publish@[0-9a-f]{40}", publish["uses"])
+    assert not {"password", "user"} & set(publish.get("with") or {})
+    with_id_token = {name for name, job in jobs.items() if "id-token" in job["permissions"]}
+    assert with_id_token == {"attest", "pypi"}  # Sigstore signing, PyPI's OIDC exchange
+
+
+def test_project_urls_name_the_repository_readme_installs_from() -> None:
+    """
+    Homepage, Source, Issues and Changelog all point at README's OWNER/spatiafi-ops.
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    urls = project["urls"]
+    assert set(urls) == {"Homepage", "Source", "Issues", "Changelog"}
+    repository = "https://github.com/OWNER/spatiafi-ops"
+    assert f"git+{repository}@vX.Y.Z" in (REPO / "README.md").read_text(encoding="utf-8")
+    for url in urls.values():
+        assert url.startswith(repository), url
+    assert urls["Changelog"].endswith("/CHANGELOG.md")
+    assert "oauth2" in project["keywords"]

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from types import ModuleType
 
@@ -168,6 +169,8 @@ def test_installs_the_checkout_into_an_isolated_venv_once_per_job(
         check=True,
     ).stdout.splitlines()
     assert installed.startswith(str(venv))  # a copy in the venv, not the checkout
+    # No ensurepip: the interpreter's own pip filled the venv from outside.
+    assert list(venv.glob("lib/python*/site-packages/pip")) == []
     pinned = re.search(r"^cryptography==(\S+)", (ACTIONS / "requirements.txt").read_text(), re.M)
     assert pinned is not None
     assert cryptography == pinned[1]  # from the hash-pinned file, not the index's newest
@@ -178,3 +181,46 @@ def test_installs_the_checkout_into_an_isolated_venv_once_per_job(
     assert f"spatiafi-ops: reusing {venv}" in second.log.text
     assert "spatiafi-ops: building" not in "\n".join(second.step("install").log.lines)
     assert second.outputs["access-token"] == first.outputs["access-token"]
+
+
+def test_the_checkout_wheel_holds_what_hatchling_builds(tmp_path: Path) -> None:
+    """
+    setup.py zips the package itself (no build backend at set-up): the same files, the same
+    entry points, name and version as the wheel hatchling builds from pyproject.toml.
+    """
+    setup = _load_setup()
+    ours = setup.checkout_wheel(tmp_path)
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path / "h")],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (theirs,) = (tmp_path / "h").glob("*.whl")
+    assert ours.name == theirs.name
+
+    def contents(wheel: Path) -> tuple[set[str], dict[str, str]]:
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+            package = {name for name in names if name.startswith("spatiafi_ops/")}
+            info = {
+                name.split("/", 1)[1]: archive.read(name).decode()
+                for name in names
+                if ".dist-info/" in name
+            }
+        return package, info
+
+    (our_files, our_info), (their_files, their_info) = contents(ours), contents(theirs)
+    assert our_files == their_files
+    assert our_info["entry_points.txt"].split() == their_info["entry_points.txt"].split()
+    for field in ("Name", "Version"):
+        line = re.search(rf"^{field}: .*$", their_info["METADATA"], re.MULTILINE)
+        assert line is not None
+        assert line[0] in our_info["METADATA"].splitlines()
+    assert our_info["WHEEL"].splitlines()[2:] == ["Root-Is-Purelib: true", "Tag: py3-none-any"]
+    records = our_info["RECORD"].splitlines()
+    assert {line.split(",")[0] for line in records} == {
+        *our_files,
+        *(f"{ours.name.split('-py3')[0]}.dist-info/{name}" for name in our_info),
+    }

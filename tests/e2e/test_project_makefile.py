@@ -1,6 +1,6 @@
 """
-The project's Makefile: `make demo` and `make test` install no lint toolchain, and .venv is
-rebuilt when the Python that made it is not the one asked for.
+The project's Makefile: `make demo` installs no test tool, `make test` no lint toolchain, and
+.venv is rebuilt when the Python that made it is not the one asked for.
 
 Each test points VENV at a temporary directory, so the developer's .venv is never touched.
 """
@@ -29,15 +29,26 @@ def make(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("target", ["demo", "test"])
-def test_demo_and_test_install_the_test_extras_only(tmp_path: Path, target: str) -> None:
-    """The install commands `make demo|test` would run name the test extras, never lint."""
-    planned = make("-n", f"VENV={tmp_path / 'venv'}", target)
-
+def _installs(target: str, venv: Path) -> list[str]:
+    planned = make("-n", f"VENV={venv}", target)
     assert planned.returncode == 0, planned.stderr
-    installs = [line for line in planned.stdout.splitlines() if "pip install" in line]
-    assert any("-e '.[test]'" in line for line in installs), planned.stdout
-    assert not any("lint" in line for line in installs), planned.stdout
+    return [line for line in planned.stdout.splitlines() if "pip install" in line]
+
+
+def test_demo_installs_the_package_and_its_runtime_dependencies_only(tmp_path: Path) -> None:
+    """`make demo` runs examples/demo.py, which needs no test tool: no extras at all."""
+    installs = _installs("demo", tmp_path / "venv")
+
+    assert any(line.endswith("pip install --quiet -e .") for line in installs), installs
+    assert not any("[" in line for line in installs), installs
+
+
+def test_test_installs_the_test_extras_and_no_lint(tmp_path: Path) -> None:
+    """`make test` adds the test extras to the same venv, never the lint toolchain."""
+    installs = _installs("test", tmp_path / "venv")
+
+    assert any("-e '.[test]'" in line for line in installs), installs
+    assert not any("lint" in line for line in installs), installs
 
 
 def test_lint_installs_its_own_extras(tmp_path: Path) -> None:
