@@ -289,9 +289,9 @@ def test_a_profile_mints_where_it_was_created(
     monkeypatch.delenv("SPATIAFI_AUTH_URL")
     result = runner.run(["--profile", "staging", "token"])
     assert result.exit_code == 0, result.stderr
-    overridden = runner.run(
-        ["--profile", "staging", "--auth-url", "http://127.0.0.1:9", "token", "--no-cache"]
-    )
+    # Nothing listens on port 9: a short deadline ends the retries (the default is 60 s).
+    elsewhere = ["--auth-url", "http://127.0.0.1:9", "--deadline", "2"]
+    overridden = runner.run(["--profile", "staging", *elsewhere, "token", "--no-cache"])
     assert overridden.exit_code == 4
     assert "auth_url_overridden" in overridden.stderr
 
