@@ -16,11 +16,13 @@ from click.testing import CliRunner, Result
 
 from spatiafi_ops._redaction import known_secrets
 from spatiafi_ops.cli import cli
+from tests.leak_scan import LeakScan
 
+LEAK_SCAN = LeakScan()
 # Every byte our code wrote where secrets must never be: stderr, logs, result JSON.
-CAPTURED_OUTPUT: list[str] = []
+CAPTURED_OUTPUT = LEAK_SCAN.outputs
 # Every secret any test handled, snapshotted after each test (tests may reset the registry).
-SEEN_SECRETS: set[str] = set()
+SEEN_SECRETS = LEAK_SCAN.secrets
 
 _SCRUBBED_PREFIXES = ("SPATIAFI_", "GITHUB_", "GITLAB_", "RUNNER_")
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE")
@@ -43,8 +45,13 @@ def record_secret(*values: str) -> None:
     SEEN_SECRETS.update(v for v in values if v)
 
 
-def pytest_runtest_teardown(item: pytest.Item) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    yield
     SEEN_SECRETS.update(known_secrets())
+    # Scanned as the suite goes: under pytest-xdist no single test runs after all others.
+    leaks = LEAK_SCAN.scan_new()
+    assert not leaks, f"secret leak (this test's output, or an earlier one's): {leaks}"
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
