@@ -85,11 +85,25 @@ def test_a_file_size_limit_on_stdout_exits_5(
     assert target.read_bytes() == b""
 
 
+def signals_as_in_a_terminal() -> None:
+    """
+    Give the child the default SIGINT and SIGTERM, as a shell gives a foreground command.
+
+    Dispositions set to "ignore" are inherited: a suite started in the background of a shell
+    without job control, or under nohup, ignores SIGINT, and so would the CLI (as it should:
+    cli/_boundary.py keeps an ignored signal ignored), which then ran on to its deadline
+    and exited 4 instead of 130.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start_and_wait(
     args: list[str], service: EmulatorHandle, route: str, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[str]:
     """
-    Start the CLI and return once the emulator holds its *route* request (latency fault).
+    Start the CLI and return once the emulator holds its *route* request (latency fault),
+    that is, once the CLI has installed its signal handlers and is waiting on the service.
     """
     before = service.count(route)
     process = subprocess.Popen(
@@ -98,6 +112,7 @@ def start_and_wait(
         stderr=subprocess.PIPE,
         text=True,
         env=None if env is None else {**os.environ, **env},
+        preexec_fn=signals_as_in_a_terminal,
     )
     deadline = time.monotonic() + WAIT
     while service.count(route) == before:
