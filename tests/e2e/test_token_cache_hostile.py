@@ -154,7 +154,10 @@ def test_a_planted_fifo_never_hangs_the_command(
 
 
 @pytest.mark.parametrize(
-    "expires_at", [float("nan"), float("inf"), 1e18, time.time() + 2 * 86400, -1.0]
+    "expires_at",
+    [float("nan"), float("inf"), 1e18, time.time() + 2 * 86400, -1.0],
+    # Ids that every pytest-xdist worker collects alike (not the time of collection).
+    ids=["nan", "inf", "milliseconds", "two-days-away", "negative"],
 )
 def test_a_token_no_service_would_issue_is_not_served(
     runner: RecordingRunner,
