@@ -19,7 +19,7 @@ import pytest
 from spatiafi_ops.emulator import EmulatorHandle, Fault
 from spatiafi_ops.rotation import CRASH_POINTS
 from tests.conftest import RecordingRunner
-from tests.e2e.test_rotation import (
+from tests.e2e.rotation_support import (
     CREATE_ROUTE,
     DAY,
     ENSURE,

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from spatiafi_ops.emulator import EmulatorHandle
 from spatiafi_ops.rotation import CRASH_ENV, CRASH_POINTS
 from tests.conftest import RecordingRunner
-from tests.e2e.test_rotation import (
+from tests.e2e.rotation_support import (
     CREATE_ROUTE,
     DAY,
     ENSURE,
@@ -138,12 +139,12 @@ def test_a_kill_after_an_unlistable_create_is_reported_as_a_possible_orphan(
     runner: RecordingRunner,
     unmanaged_service: EmulatorHandle,
     clean_environment: dict[str, Path],
+    aged_unmanaged: dict[str, Any],
 ) -> None:
     """Without client listing the lost client cannot be found: the resumed run says so."""
     handle = unmanaged_service
     config = clean_environment["config"]
-    old = run_json(runner, ENSURE)
-    age_credentials(config, 40 * DAY)
+    old = aged_unmanaged
     crash(*ROTATE, step="created")
     assert stored(config)["client_id"] == old["client_id"]
     result = runner.run(ROTATE)

@@ -11,7 +11,10 @@ from tests.conftest import SLOW_CALL_SECONDS, fail_if_unmarked_and_slow, unmarke
 
 def report(duration: float, *, when: str = "call", slow: bool = False) -> pytest.TestReport:
     keywords = {"test_x": 1, **({"slow": 1} if slow else {})}
-    return pytest.TestReport("tests/x.py::test_x", ("x.py", 1, "test_x"), keywords, "passed", None, when, duration=duration)
+    location = ("x.py", 1, "test_x")
+    return pytest.TestReport(
+        "tests/x.py::test_x", location, keywords, "passed", None, when, duration=duration
+    )
 
 
 def test_an_unmarked_call_over_the_limit_fails_naming_its_time() -> None:
