@@ -53,6 +53,7 @@ def _serving(*flags: str) -> Iterator[tuple[subprocess.Popen[str], EmulatorHandl
         process.communicate(timeout=10)
 
 
+@pytest.mark.posix("a clean stop on SIGTERM; on Windows it is TerminateProcess")
 def test_serve_prints_url_first_and_stops_on_sigterm(http: requests.Session) -> None:
     """
     The first stdout line is the base URL; logs go to stderr; SIGTERM exits 0.
@@ -68,6 +69,7 @@ def test_serve_prints_url_first_and_stops_on_sigterm(http: requests.Session) -> 
         assert "example_password123" not in err
 
 
+@pytest.mark.posix("sends SIGINT; Windows has only console control events")
 def test_serve_exits_cleanly_on_sigint() -> None:
     """
     Ctrl-C (SIGINT) stops the server without a traceback.
