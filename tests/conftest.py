@@ -111,8 +111,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The leak scan reads what every other test produced, so it runs last.
-    items.sort(key=lambda item: "test_no_secret_leaks" in item.nodeid)
+    # The leak scan reads what every other test produced, so it runs last. Slow tests run
+    # first: pytest-xdist's workers then share out the short ones instead of one worker
+    # finishing a long test alone at the end.
+    items.sort(
+        key=lambda item: (
+            "test_no_secret_leaks" in item.nodeid,
+            item.get_closest_marker("slow") is None,
+        )
+    )
     for item in items:
         skip_posix_only(item, sys.platform)
 
