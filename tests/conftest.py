@@ -15,10 +15,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
 
 from spatiafi_ops._redaction import known_secrets
 from spatiafi_ops.cli import cli
 from tests.leak_scan import LeakScan
+
+# Hypothesis' per-example deadline (200 ms) and its too_slow health check time the machine,
+# not the code: under load, or four xdist workers on two CPUs, they failed at random.
+settings.register_profile("spatiafi", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("spatiafi")
 
 LEAK_SCAN = LeakScan()
 # Every byte our code wrote where secrets must never be: stderr, logs, result JSON.

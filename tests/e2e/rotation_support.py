@@ -17,8 +17,10 @@ from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import CredentialsRejected
 from spatiafi_ops._models import AppCredentials, format_timestamp
 from spatiafi_ops.emulator import EmulatorHandle
+from spatiafi_ops.rotation import CRASH_ENV
 from spatiafi_ops.tokens._mint import mint_token
 from tests.conftest import RecordingRunner, record_output, record_secret
+from tests.platforms import CRASH_EXIT
 
 ROTATE = ["credentials", "rotate"]
 ENSURE = ["credentials", "ensure"]
@@ -112,3 +114,13 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     stdout, stderr = process.communicate(timeout=60)
     record_output(stdout, stderr)
     return process.returncode, stdout, stderr
+
+
+def crash(*args: str, step: str) -> None:
+    """
+    Run the CLI with the crash hook armed at *step* (``SPATIAFI_OPS_CRASH_AT``, see
+    tests/e2e/test_rotation_crash.py) and check that the hook killed it.
+    """
+    code, stdout, stderr = finish(cli_process(*args, env={CRASH_ENV: step}))
+    assert code == CRASH_EXIT, stderr
+    assert stdout == ""

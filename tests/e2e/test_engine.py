@@ -26,6 +26,7 @@ from tests.e2e.rotation_support import (
     ROTATE,
     TOKEN_ROUTE,
     age_credentials,
+    crash,
     live_ids,
     mints,
     record_stored_secrets,
@@ -33,7 +34,6 @@ from tests.e2e.rotation_support import (
     run_json,
     stored,
 )
-from tests.e2e.test_rotation_crash import crash
 
 CREATE = ["credentials", "create"]
 # A create of an empty profile never reaches the steps after the switch.

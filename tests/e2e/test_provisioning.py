@@ -22,6 +22,7 @@ from tests.e2e.rotation_support import (
     ROTATE,
     TOKEN_ROUTE,
     age_credentials,
+    crash,
     file_tree,
     live_ids,
     mints,
@@ -30,7 +31,6 @@ from tests.e2e.rotation_support import (
     run_json,
     stored,
 )
-from tests.e2e.test_rotation_crash import crash
 
 REVOKE = ["credentials", "revoke"]
 

@@ -27,13 +27,13 @@ from tests.e2e.rotation_support import (
     ROTATE,
     TOKEN_ROUTE,
     age_credentials,
+    crash,
     live_ids,
     record_stored_secrets,
     rotation_state,
     run_json,
     stored,
 )
-from tests.e2e.test_rotation_crash import crash
 
 pytestmark = pytest.mark.posix("the sinks here are /bin/sh commands")
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from spatiafi_ops.emulator import EmulatorHandle
-from spatiafi_ops.rotation import CRASH_ENV, CRASH_POINTS
+from spatiafi_ops.rotation import CRASH_POINTS
 from tests.conftest import RecordingRunner
 from tests.e2e.rotation_support import (
     CREATE_ROUTE,
@@ -23,8 +23,7 @@ from tests.e2e.rotation_support import (
     ENSURE,
     ROTATE,
     age_credentials,
-    cli_process,
-    finish,
+    crash,
     live_ids,
     mints,
     record_stored_secrets,
@@ -32,7 +31,6 @@ from tests.e2e.rotation_support import (
     run_json,
     stored,
 )
-from tests.platforms import CRASH_EXIT
 
 PLANNED = ("planned", "created")
 BEFORE_SWITCH = (*PLANNED, "journaled", "verified")
@@ -40,13 +38,6 @@ REVOKING = ("revoking", "revoked")
 # Reached only with --publish: tests/e2e/test_publish.py kills there.
 PUBLISHING = ("publishing", "published")
 AFTER_SWITCH = ("switched", *REVOKING)
-
-
-def crash(*args: str, step: str) -> None:
-    """Run the CLI with the crash hook armed at *step* and check that the hook killed it."""
-    code, stdout, stderr = finish(cli_process(*args, env={CRASH_ENV: step}))
-    assert code == CRASH_EXIT, stderr
-    assert stdout == ""
 
 
 def test_the_crash_points_cover_every_step_in_order() -> None:
