@@ -4,13 +4,17 @@ The suite's own duration rule: a test over 15 s carries the slow marker (tests/c
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from tests.conftest import SLOW_CALL_SECONDS, fail_if_unmarked_and_slow, unmarked_and_slow
 
 
-def report(duration: float, *, when: str = "call", slow: bool = False) -> pytest.TestReport:
-    keywords = {"test_x": 1, **({"slow": 1} if slow else {})}
+def report(
+    duration: float, *, when: Literal["setup", "call", "teardown"] = "call", slow: bool = False
+) -> pytest.TestReport:
+    keywords: dict[str, Literal[1]] = {"test_x": 1, **({"slow": 1} if slow else {})}
     location = ("x.py", 1, "test_x")
     return pytest.TestReport(
         "tests/x.py::test_x", location, keywords, "passed", None, when, duration=duration
