@@ -2,9 +2,10 @@
 `make bench`: wall time of `spatiafi-ops token`, side by side with its baselines, same run.
 
 - cached: `spatiafi-ops token` answered from the cache, against the bare import of
-  requests + authlib + structlog + click + tenacity (goal: median ratio <= 0.30);
-- miss: `spatiafi-ops token --no-cache`, against that import plus one raw `requests.post`
-  of a prebuilt assertion to the same emulator (goal: ratio <= 1.2);
+  requests + authlib + structlog + click + tenacity (goal: median ratio <= 0.25);
+- miss: `spatiafi-ops token --no-cache`, against a mint written by hand with authlib: a
+  whole process that reads the same credentials file, mints with `OAuth2Session` and
+  `ClientSecretJWT` from the same emulator, checks and prints the token (goal: ratio <= 1.0);
 - requests per mint, counted by the emulator (goal: exactly 1);
 - exec: `spatiafi-ops exec -- sh -c true` on a cached token, against the cached `token` and
   a bare `sh -c true` (goal: exec costs no more than cached `token` + starting the command).
@@ -30,13 +31,25 @@ from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, running
 
 BARE_IMPORT = "import requests, authlib.integrations.requests_client, structlog, click, tenacity"
-RAW_POST = (
-    BARE_IMPORT + "\nimport sys\n"
-    "r = requests.post(sys.argv[1], data={'grant_type': 'client_credentials',"
-    " 'client_assertion_type': 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',"
-    " 'client_assertion': sys.stdin.read()}, timeout=10)\n"
-    "assert r.status_code == 200, r.status_code\n"
-)
+# The mint as authlib's documentation writes it (client_secret_jwt, RFC 7523 §2.2), a
+# timeout as every call of ours has, the token checked and printed as `token` prints it.
+AUTHLIB_BY_HAND = """\
+import json, sys
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import ClientSecretJWT
+
+token_url, credentials_file = sys.argv[1:]
+with open(credentials_file) as f:
+    credentials = json.load(f)
+with OAuth2Session(
+    credentials["client_id"],
+    credentials["client_secret"],
+    token_endpoint_auth_method=ClientSecretJWT(token_url),
+) as session:
+    token = session.fetch_token(token_url, grant_type="client_credentials", timeout=10)
+assert token["token_type"].lower() == "bearer" and token["access_token"], token
+print(token["access_token"])
+"""
 CLI = Path(sys.executable).with_name("spatiafi-ops")
 
 
@@ -106,25 +119,24 @@ def main() -> int:
         )
         base_cached, cached = medians["bare"], medians["cached"]
 
-        client = emulator.create_client()
+        # The profile `credentials create` wrote: both sides mint with the same client.
+        credentials_file = Path(home, ".config", "spatiafi", "app_credentials.json")
+        by_hand = [sys.executable, "-c", AUTHLIB_BY_HAND, emulator.token_url, str(credentials_file)]
         emulator.reset()
-        miss_times, raw_times = [], []
-        for _ in range(args.runs):
-            # The assertion goes on stdin: argv is visible to every process on the host.
-            raw = [sys.executable, "-c", RAW_POST, emulator.token_url]
-            raw_times.append(run_once(raw, env, stdin=fresh_assertion(emulator, client)))
-            miss_times.append(run_once([str(CLI), "token", "--no-cache"], env))
+        paired = interleaved(
+            {"by_hand": by_hand, "miss": [str(CLI), "token", "--no-cache"]}, env, args.runs
+        )
         counters = emulator.counters()
         token_requests = counters.get("POST /api/v1/auth/jwt/token", 0)
         requests_per_mint = (token_requests - args.runs) / args.runs
-        base_miss, miss = statistics.median(raw_times), statistics.median(miss_times)
+        base_miss, miss = paired["by_hand"], paired["miss"]
 
     figures = {
         "runs": args.runs,
         "bare_import_s": round(base_cached, 4),
         "cached_token_s": round(cached, 4),
         "cached_ratio": round(cached / base_cached, 3),
-        "import_plus_raw_post_s": round(base_miss, 4),
+        "authlib_by_hand_s": round(base_miss, 4),
         "miss_token_s": round(miss, 4),
         "miss_ratio": round(miss / base_miss, 3),
         "requests_per_mint": round(requests_per_mint, 3),
@@ -133,8 +145,8 @@ def main() -> int:
         "exec_over_cached_token_s": round(medians["exec"] - cached, 4),
     }
     goals = {
-        "cached_ratio": figures["cached_ratio"] <= 0.30,
-        "miss_ratio": figures["miss_ratio"] <= 1.2,
+        "cached_ratio": figures["cached_ratio"] <= 0.25,
+        "miss_ratio": figures["miss_ratio"] <= 1.0,
         "requests_per_mint": figures["requests_per_mint"] == 1,
         "exec_overhead": medians["exec"] <= cached + medians["command"],
     }
@@ -143,12 +155,12 @@ def main() -> int:
     print(f"  bare import baseline       {base_cached * 1000:7.1f} ms")
     print(
         f"  token (cached)             {cached * 1000:7.1f} ms   "
-        f"ratio {figures['cached_ratio']:.3f}  goal <= 0.30  {verdict['cached_ratio']}"
+        f"ratio {figures['cached_ratio']:.3f}  goal <= 0.25  {verdict['cached_ratio']}"
     )
-    print(f"  import + one raw POST      {base_miss * 1000:7.1f} ms")
+    print(f"  authlib mint by hand       {base_miss * 1000:7.1f} ms")
     print(
         f"  token --no-cache (miss)    {miss * 1000:7.1f} ms   "
-        f"ratio {figures['miss_ratio']:.3f}  goal <= 1.20  {verdict['miss_ratio']}"
+        f"ratio {figures['miss_ratio']:.3f}  goal <= 1.00  {verdict['miss_ratio']}"
     )
     print(
         f"  requests per mint          {requests_per_mint:7.2f}      "
