@@ -44,15 +44,16 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 # mypy also checks the package as Windows and macOS see it: POSIX-only calls must sit
-# behind sys.platform checks (tests and benchmarks run on POSIX). The import-graph test
-# refuses a circle or an upward import (docs/contributing.md: Layers).
+# behind sys.platform checks; every POSIX-only test must say so (tests/posix_uses.py). The
+# import-graph test refuses a circle or an upward import (docs/contributing.md: Layers).
 lint: $(STAMP)
 	$(BIN)/ruff check spatiafi_ops tests benchmarks examples actions .github
 	$(BIN)/ruff format --check spatiafi_ops tests benchmarks examples actions .github
 	$(BIN)/mypy
 	$(BIN)/mypy --platform win32 --cache-dir .mypy_cache/win32 spatiafi_ops
 	$(BIN)/mypy --platform darwin --cache-dir .mypy_cache/darwin spatiafi_ops
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_import_graph.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_import_graph.py \
+		tests/unit/test_posix_markers.py
 	bash actions/lint.sh $(BIN)
 
 bench: $(TEST_STAMP)

@@ -29,6 +29,7 @@ from _proof_bad_input import bad_input
 from _proof_common import Figure, Recorder, Section, Table, configure_library_logs
 from _proof_concurrency import concurrency
 from _proof_crash import crashes
+from _proof_emulator import emulator_service
 from _proof_engine import engine
 from _proof_faults import transient_faults
 from _proof_hostile_host import hostile_host
@@ -246,6 +247,12 @@ def main() -> int:
         ]
         sections.append(
             _timed("Hostile service", lambda: hostile_service(recorder, root / "hostile"))
+        )
+        sections.append(
+            _timed(
+                "Emulator as a network service",
+                lambda: emulator_service(recorder, root / "emulator"),
+            )
         )
         bad = _timed("Bad input", lambda: bad_input(recorder, root / "bad"))
         hostile = _timed("Hostile host", lambda: hostile_host(recorder, root / "hostile-host"))

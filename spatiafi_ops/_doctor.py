@@ -7,6 +7,8 @@ Each check returns a verdict; none raises. The CLI prints them and picks the exi
 from __future__ import annotations
 
 import stat
+import sys
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 from ._api import BASIC_TOKEN_PATH
@@ -84,9 +86,12 @@ def check_configuration(settings: Settings) -> Check:
     return Check("configuration", "ok", where)
 
 
-def check_store(settings: Settings) -> Check:
+def check_store(settings: Settings, platform: str = sys.platform) -> Check:
     """
     Check that the profile's credentials parse and are private (or come from the env).
+
+    Private means no group or other bits on POSIX; Windows has no such bits, so there it
+    means inside the user's profile, whose ACL guards the files (docs/files.md).
     """
     store = Store(settings)
     directory = store.paths.directory
@@ -104,6 +109,8 @@ def check_store(settings: Settings) -> Check:
             "run 'spatiafi-ops credentials create'",
             5,
         )
+    if platform == "win32":
+        return _inside_the_profile(stored.client_id, directory)
     if directory.is_dir() and stat.S_IMODE(directory.stat().st_mode) & 0o077:
         return Check(
             "credentials",
@@ -112,6 +119,21 @@ def check_store(settings: Settings) -> Check:
             f"run 'chmod 700 {directory}'",
         )
     return Check("credentials", "ok", f"client {stored.client_id} stored privately")
+
+
+def _inside_the_profile(client_id: str, directory: Path) -> Check:
+    # Path.home() is %USERPROFILE% on Windows: its ACL, inherited by what is made below it,
+    # admits the user, SYSTEM and Administrators only. Outside it, the folder's ACL decides.
+    profile = Path.home()
+    if directory.resolve().is_relative_to(profile.resolve()):
+        return Check("credentials", "ok", f"client {client_id} stored under your profile {profile}")
+    return Check(
+        "credentials",
+        "warn",
+        f"client {client_id} stored in {directory}, outside your profile {profile}: the files "
+        "get that folder's access rules, which may let other users read them; keep "
+        "--config-dir under your profile",
+    )
 
 
 def check_proxies(settings: Settings) -> Check:

@@ -6,7 +6,9 @@ and the collector behind the suite-wide secret-leak scan (tests/e2e/test_no_secr
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,22 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The leak scan reads what every other test produced, so it runs last.
     items.sort(key=lambda item: "test_no_secret_leaks" in item.nodeid)
+    for item in items:
+        skip_posix_only(item, sys.platform)
+
+
+def skip_posix_only(item: pytest.Item, platform: str) -> None:
+    """
+    Skip a test marked ``@pytest.mark.posix(reason)`` on Windows, saying why; a mark
+    without a reason is a usage error on every platform, so Linux catches it first.
+    """
+    for mark in item.iter_markers("posix"):
+        reason = mark.args[0] if len(mark.args) == 1 and not mark.kwargs else None
+        if not isinstance(reason, str) or not reason.strip():
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.posix needs one reason")
+        if platform == "win32":
+            item.add_marker(pytest.mark.skip(reason=f"POSIX only: {reason}"))
+            return
 
 
 @pytest.fixture(autouse=True, name="clean_environment")
@@ -74,6 +92,23 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[
     monkeypatch.setenv("SPATIAFI_CACHE_DIR", str(dirs["cache"]))
     monkeypatch.setenv("SPATIAFI_LOG_FORMAT", "json")
     return dirs
+
+
+@pytest.fixture(name="socket_dir")
+def _socket_dir() -> Iterator[Path]:
+    """
+    A fresh private directory whose path leaves room for a Unix socket's name.
+
+    sun_path holds 104 bytes on macOS and 108 on Linux (sys/un.h); macOS's $TMPDIR
+    (/var/folders/xx/<30 characters>/T/) makes pytest's tmp_path longer than that.
+    """
+    directory = Path(
+        tempfile.mkdtemp(prefix="spatiafi-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    )
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, name="reset_logging")

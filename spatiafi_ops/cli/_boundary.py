@@ -87,6 +87,17 @@ def _interrupted(signum: int) -> Failure:
     )
 
 
+# Windows reports a write to a pipe whose reader left as ERROR_NO_DATA ("the pipe is being
+# closed"), which CPython raises as OSError(EINVAL) with that winerror, not BrokenPipeError.
+_ERROR_NO_DATA = 232
+
+
+def _is_closed_pipe(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and (
+        exc.errno == errno.EPIPE or getattr(exc, "winerror", None) == _ERROR_NO_DATA
+    )
+
+
 def _ended_outside(exc: BaseException) -> Failure | None:
     """
     Return the outcome of a run that something outside ended: a signal, a closed pipe, a
@@ -98,9 +109,7 @@ def _ended_outside(exc: BaseException) -> Failure | None:
     failure = None
     if isinstance(exc, Interrupted | KeyboardInterrupt):
         failure = _interrupted(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
-    elif isinstance(exc, StdoutClosed | BrokenPipeError) or (
-        isinstance(exc, OSError) and exc.errno == errno.EPIPE
-    ):
+    elif isinstance(exc, StdoutClosed | BrokenPipeError) or _is_closed_pipe(exc):
         failure = Failure(EXIT_BROKEN_PIPE, None, stdout_failed=True)
     elif isinstance(exc, EOFError):
         failure = Failure(EXIT_USAGE, "standard input ended before an answer was read")

@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
@@ -14,7 +17,10 @@ import click
 
 from .. import _log
 from ..emulator import DEFAULT_USER, EmulatorConfig, EmulatorHandle, Fault, User, serve
+from ._exit import EXIT_LOCAL_STATE, EXIT_USAGE
+from ._root import CommandFailed
 
+DESCRIPTORS = 10_240
 FAULT_HELP = (
     "Inject a fault: comma-separated settings, e.g. 'route=token,status=503,probability=0.3', "
     "'route=token,drop,times=2', 'route=clients,status=502,after', '429'. Keys: route "
@@ -197,6 +203,7 @@ def serve_command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--clock-offset'") from None
     _configure_logging(access_log)
+    _raise_descriptor_limit()
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -212,9 +219,50 @@ def serve_command(
     try:
         serve(config, ready=_ready, stop=stop)
     except OSError as exc:
-        raise click.ClickException(
-            f"cannot serve on {host}:{port}: {exc.strerror or exc}"
-        ) from None
+        raise _bind_failure(exc, host, port) from None
+
+
+def _raise_descriptor_limit() -> None:
+    """
+    Let this process hold as many connections as the emulator takes (10,000), within the
+    hard limit: the soft limit of 1,024 that most systems start with only protects
+    programs that use select(), and the emulator uses epoll or kqueue there. Past the
+    limit, the emulator drops its longest-waiting connections to take new ones.
+    """
+    if sys.platform != "win32":  # Windows has no such limit; the server caps select() there
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard, DESCRIPTORS)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            with contextlib.suppress(OSError, ValueError):  # best effort (macOS caps it lower)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _bind_failure(exc: OSError, host: str, port: int) -> CommandFailed:
+    """
+    Return the one-line failure for a socket that cannot be bound: 2 when the address is
+    wrong for this machine, 5 when the port is taken or forbidden here.
+    """
+    if isinstance(exc, socket.gaierror):
+        return CommandFailed(
+            f"--host {host!r} is not an address or a name this machine resolves", EXIT_USAGE
+        )
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        return CommandFailed(
+            f"--host {host} is not an address of this machine; use 127.0.0.1, one of its "
+            "own addresses, or 0.0.0.0 for all of them",
+            EXIT_USAGE,
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return CommandFailed(
+            f"port {port} on {host} is already in use; stop what holds it or choose another "
+            "--port (0 picks a free one)",
+            EXIT_LOCAL_STATE,
+        )
+    return CommandFailed(
+        f"cannot serve on {host} port {port}: {exc.strerror or exc}", EXIT_LOCAL_STATE
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m spatiafi_ops.cli._emulator serve`

@@ -21,6 +21,8 @@ MAX_ASSERTION_LIFETIME = 3600
 # emulated time stays a valid HTTP date (RFC 9110 §5.6.7) and a plausible NumericDate.
 MAX_CLOCK_OFFSET = 1e9
 KEEPALIVE_TIMEOUT = 30.0
+HEADER_TIMEOUT = 5.0
+BODY_TIMEOUT = 10.0
 
 
 def check_clock_offset(offset: object) -> float:
@@ -60,6 +62,18 @@ DEFAULT_USER = User(DEFAULT_EMAIL, DEFAULT_PASSWORD)
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """
+    How long a connection may take, in seconds, at each stage of a request.
+    """
+
+    keepalive: float  # idle between requests (uvicorn: 5 s)
+    header: float  # first byte of a request (or the connection) to the end of its headers
+    body: float  # end of the headers to the end of the body
+    write: float = 10.0  # one answer to leave
+
+
+@dataclass(frozen=True)
 class EmulatorConfig:
     """
     How one emulator instance behaves; every field has the documented default.
@@ -80,6 +94,10 @@ class EmulatorConfig:
     ``expires_in``, assertion ``exp``/``iat``/``nbf``) follows it. An assertion may live at
     most ``max_assertion_lifetime`` seconds (``None``: no limit); ``clock_skew`` is the
     leeway of every time check.
+
+    A request line and headers get ``header_timeout`` seconds from their first byte (from
+    the connection, for a new one), a body ``body_timeout`` after its headers; a request
+    that takes longer is answered 408 and its connection closed.
     """
 
     host: str = DEFAULT_HOST
@@ -98,6 +116,8 @@ class EmulatorConfig:
     max_assertion_lifetime: int | None = MAX_ASSERTION_LIFETIME
     clock_offset: float = 0.0
     keepalive_timeout: float = KEEPALIVE_TIMEOUT
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
 
     def __post_init__(self) -> None:
         check_clock_offset(self.clock_offset)

@@ -15,6 +15,7 @@ from typing import Any
 from . import _paths
 from ._config import DEFAULT_EMAIL, User, check_clock_offset
 from ._faults import Fault, FaultInjector
+from ._guard import Guard
 from ._messages import Request, Response, detail, empty, json_response
 from ._routes import Service
 from ._state import UserRecord
@@ -99,8 +100,9 @@ class Control:
     Answers ``/_emulator/...`` requests for one emulator.
     """
 
-    def __init__(self, service: Service, faults: FaultInjector) -> None:
+    def __init__(self, service: Service, faults: FaultInjector, guard: Guard) -> None:
         self.service = service
+        self.guard = guard
         self.state = service.state
         self.faults = faults
         self._handlers: dict[tuple[str, str], Callable[[Request], Response]] = {
@@ -122,12 +124,15 @@ class Control:
             ("POST", "/reset"): lambda r: self.reset(_body(r)),
         }
 
-    def handle(self, request: Request) -> Response:
+    def handle(self, request: Request, arrived_at: Any) -> Response:
         """
         Answer one control request, marked as not part of the real service.
+
+        *arrived_at* is the connection's local address, for the guard (``_guard``).
         """
+        response = self.guard.refusal(request, arrived_at)
         try:
-            response = self._route(request)
+            response = response or self._route(request)
         except ControlError as exc:
             response = detail(400, str(exc))
         return dataclasses.replace(response, headers=(*response.headers, MARKER))

@@ -81,9 +81,10 @@ class EmulatorHandle:
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
         headers = {"accept": "application/json"}
         payload = None
+        if method != "GET":  # the control API takes every change as JSON (docs/emulator.md)
+            headers["content-type"] = "application/json"
         if body is not None:
             payload = json.dumps(body).encode("utf-8")
-            headers["content-type"] = "application/json"
         try:
             conn.request(method, _paths.CONTROL_PREFIX + path, body=payload, headers=headers)
             response = conn.getresponse()

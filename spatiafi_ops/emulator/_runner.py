@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
-from ._config import EmulatorConfig
+from ._config import EmulatorConfig, Timeouts
 from ._control import Control
 from ._faults import FaultInjector
+from ._guard import Guard
 from ._handle import EmulatorHandle
 from ._routes import Service
 from ._server import EmulatorServer
@@ -50,16 +51,21 @@ class Emulator:
 
     def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
         self.config = _config(config, overrides)
-        self._server = EmulatorServer((self.config.host, self.config.port))
-        self._server.keepalive_timeout = self.config.keepalive_timeout
+        timeouts = Timeouts(
+            keepalive=self.config.keepalive_timeout,
+            header=self.config.header_timeout,
+            body=self.config.body_timeout,
+        )
+        self._server = EmulatorServer((self.config.host, self.config.port), timeouts)
         port = self._server.server_port
         self.url = f"http://{_url_host(self.config.host)}:{port}"
         self.state = State(self.config.users, self.config.clock_offset)
         self.faults = FaultInjector(self.config.faults, self.config.seed)
-        self.service = Service(self.config, self.state, self.config.issuer or self.url)
-        self._server.control = Control(self.service, self.faults)
+        issuer = self.config.issuer or self.url
+        self.service = Service(self.config, self.state, issuer)
+        self._server.control = Control(self.service, self.faults, Guard(port, issuer))
         self.handle = EmulatorHandle(self.url)
-        self._thread: threading.Thread | None = None
+        self._started = False
         self._closed = False
 
     @property
@@ -76,15 +82,10 @@ class Emulator:
         Raises:
             RuntimeError: when already started or stopped.
         """
-        if self._thread is not None or self._closed:
+        if self._started or self._closed:
             raise RuntimeError("this emulator was already started; create a new one")
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name=f"spatiafi-emulator-{self._server.server_port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._started = True
+        self._server.start()
         logger.info("emulator_started url=%s", self.url, extra={"url": self.url})
         return self.handle
 
@@ -95,11 +96,7 @@ class Emulator:
         if self._closed:
             return
         self._closed = True
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-        self._server.close_connections()
-        self._server.server_close()
+        self._server.stop()
         logger.info("emulator_stopped url=%s", self.url, extra={"url": self.url})
 
     def __enter__(self) -> EmulatorHandle:

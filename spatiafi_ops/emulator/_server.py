@@ -1,107 +1,95 @@
 """
-The HTTP/1.1 server: a real socket, keep-alive, one thread per connection, faults on the wire.
+The HTTP/1.1 server: one event loop reads every connection, a fixed pool of workers answers.
+
+A client costs a buffer until its request is complete, never a thread: a request line and
+headers must arrive within ``header_timeout`` of the first byte (of the connection, for a
+new one), a body within ``body_timeout`` of the headers, or the connection is answered 408
+and closed. When descriptors, ``MAX_CONNECTIONS`` or ``MAX_BUFFERED`` run out, the connection
+that has waited longest for a complete request is dropped to make room; when every worker is
+busy and ``QUEUE_SIZE`` requests already wait, a request is answered 503 at once.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import http
+import errno
 import logging
+import queue
+import selectors
 import socket
-import socketserver
-import struct
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-from . import _paths
+from ._config import Timeouts
 from ._control import Control
-from ._faults import Fault
-from ._messages import Request, Response
+from ._framing import Framing, HeadTooLarge, frame
+from ._handler import RequestHandler, log_access, render
+from ._messages import detail
 
 logger = logging.getLogger("spatiafi_ops.emulator")
 
-MAX_BODY = 1 << 20
-SERVER_HEADER = "uvicorn"
-_PHRASES = {status.value: status.phrase for status in http.HTTPStatus}
-_RESET_PREFIX = b"HTTP/1.1 200 OK\r\ncontent-type: appl"
+WORKERS = 32
+QUEUE_SIZE = 128
+# select() on Windows watches at most 512 sockets.
+MAX_CONNECTIONS = 500 if sys.platform == "win32" else 10_000
+MAX_BUFFERED = 64 << 20
+# Room for a burst of connections (the kernel caps it: net.core.somaxconn on Linux).
+BACKLOG = 4096
+_SWEEP = 0.25
+# How long a worker waits for a keep-alive client's next request before handing the
+# connection back to the event loop: a client that answers at once skips that round trip.
+KEEP_WAIT = 0.002
+KEEP_SERVES = 64
+_OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
-class EmulatorServer(ThreadingHTTPServer):
+@dataclass(eq=False)
+class _Connection:
+    sock: socket.socket
+    deadline: float
+    buffer: bytes = b""
+    idle: bool = False  # between two requests of a keep-alive connection
+    head_done: bool = False
+    continued: bool = False
+    framing: Framing | None = field(default=None, repr=False)
+
+
+class EmulatorServer:
     """
-    A threading HTTP server that tracks its connections, so that stopping closes them.
+    Binds on construction (so the port is known at once); ``start()`` serves in threads.
     """
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], control: Control | None = None) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
-        self.control: Control | None = control
-        self.keepalive_timeout = 30.0
-        self._connections: set[socket.socket] = set()
-        self._resets: set[int] = set()
-        self._lock = threading.Lock()
+    def __init__(self, address: tuple[str, int], timeouts: Timeouts) -> None:
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if sys.platform != "win32":  # on Windows, SO_REUSEADDR lets two servers share a port
+                self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._listener.bind(address)
+            self._listener.listen(BACKLOG)
+            self._listener.setblocking(False)
+        except BaseException:
+            self._listener.close()
+            raise
+        self.server_port: int = self._listener.getsockname()[1]
+        self.timeouts = timeouts
+        self.control: Control | None = None
+        self._jobs: queue.Queue[_Connection | None] = queue.Queue(QUEUE_SIZE)
+        self._returned: collections.deque[_Connection] = collections.deque()
+        self._waiting: dict[socket.socket, _Connection] = {}  # oldest wait first
+        self._busy: set[socket.socket] = set()
+        self._busy_lock = threading.Lock()
+        self._buffered = 0
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
         self._date: tuple[int, str] = (0, "")
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind would call socket.getfqdn(), a DNS lookup that can stall.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # socketserver would print a traceback to stderr; a vanished client is routine.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
-            logger.debug("emulator_connection_lost error=%s", type(exc).__name__)
-        else:
-            logger.exception("emulator_connection_failed")
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, address = super().get_request()
-        with self._lock:
-            self._connections.add(conn)
-        return conn, address
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._lock:
-            self._connections.discard(request)
-            reset = id(request) in self._resets
-            self._resets.discard(id(request))
-        if reset:
-            # No shutdown(SHUT_WR): that would send a FIN before the RST we want.
-            self.close_request(request)
-        else:
-            super().shutdown_request(request)
-
-    def mark_reset(self, conn: socket.socket) -> None:
-        """
-        Make closing *conn* send a TCP RST instead of a FIN (SO_LINGER with zero timeout).
-        """
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        with self._lock:
-            self._resets.add(id(conn))
-
-    def close_connections(self, wait: float = 1.0) -> None:
-        """
-        Shut down every open connection and wait briefly for their threads to finish.
-        """
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        deadline = time.monotonic() + wait
-        while self._connections and time.monotonic() < deadline:
-            time.sleep(0.01)
 
     def http_date(self, now: float) -> str:
         """
@@ -114,188 +102,294 @@ class EmulatorServer(ThreadingHTTPServer):
             self._date = cached
         return cached[1]
 
-
-class _Handler(BaseHTTPRequestHandler):
-    """
-    Parses one request at a time on a keep-alive connection and writes each response in
-    a single ``send`` (with TCP_NODELAY), so that no Nagle/delayed-ACK stall can occur.
-    """
-
-    protocol_version = "HTTP/1.1"
-    # A malformed request line gets an HTTP/1.1 error with headers, as uvicorn (h11) answers,
-    # not the stdlib's bare HTTP/0.9 body.
-    default_request_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: EmulatorServer
-    _started: float | None = None
-
-    def setup(self) -> None:
-        super().setup()
-        # An idle keep-alive connection is closed after this long (uvicorn does it after 5 s).
-        self.connection.settimeout(self.server.keepalive_timeout)
-
     def _now(self) -> float:
-        control = self.server.control
-        return control.state.now() if control is not None else time.time()
+        return self.control.state.now() if self.control is not None else time.time()
 
-    def date_time_string(self, timestamp: float | None = None) -> str:
-        # The stdlib's error pages (send_error: 400, 414, 431...) take their Date from here:
-        # on the emulated clock too, like every other answer.
-        return self.server.http_date(self._now() if timestamp is None else timestamp)
+    def start(self) -> None:
+        """
+        Start the event loop and the workers, as daemon threads.
+        """
+        name = f"spatiafi-emulator-{self.server_port}"
+        self._threads = [threading.Thread(target=self._loop, name=name, daemon=True)]
+        self._threads += [
+            threading.Thread(target=self._work, name=f"{name}-worker", daemon=True)
+            for _ in range(WORKERS)
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def handle_one_request(self) -> None:
-        # A request the stdlib refuses before parsing (414) must not log the previous path.
-        self.path = ""
-        self._started = None
-        super().handle_one_request()
+    def stop(self, wait: float = 1.0) -> None:
+        """
+        Stop accepting, close every connection, release the port; wait up to *wait* seconds
+        for the workers (one may be sleeping through a latency fault).
+        """
+        self._stopping.set()
+        self._wake()
+        deadline = time.monotonic() + wait
+        if self._threads:
+            self._threads[0].join()
+        with self._busy_lock:
+            busy = list(self._busy)
+        for sock in busy:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(queue.Empty):  # the loop has ended: nothing is added now
+            while True:
+                queued = self._jobs.get_nowait()
+                if queued is not None:
+                    queued.sock.close()
+        for _ in self._threads[1:]:
+            self._jobs.put_nowait(None)
+        for thread in self._threads[1:]:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        while self._returned:
+            self._returned.popleft().sock.close()
+        for sock in (self._listener, self._wake_reader, self._wake_writer):
+            sock.close()
 
-    def parse_request(self) -> bool:
-        # The access log's duration runs from here: request line read, headers next.
-        self._started = time.perf_counter()
-        return super().parse_request()
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full: the loop wakes anyway
+            self._wake_writer.send(b"\0")
 
-    def _dispatch(self) -> None:
-        control = self.server.control
-        if control is None:  # pragma: no cover - the server is always wired before start
-            self.close_connection = True
-            return
-        path, _, query = self.path.partition("?")
-        is_control = path == _paths.CONTROL_PREFIX or path.startswith(_paths.CONTROL_PREFIX + "/")
-        service = control.service
-        route = ""
-        if not is_control:
-            route = service.route_key(self.command, path)
-            service.state.count(route)
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        body = self._read_body(headers)
-        if body is None:
-            return
-        request = Request(self.command, path, query, headers, body)
-        if is_control:
-            self._send(control.handle(request))
-            return
-        delay, fault = control.faults.decide(route)
-        if delay:
-            time.sleep(delay)
-        if fault is not None and not fault.after:
-            self._inject(fault)
+    # The event loop: accept, read, frame, dispatch, expire.
+
+    def _loop(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            swept = time.monotonic()
+            while not self._stopping.is_set():
+                for key, _ in selector.select(_SWEEP):
+                    if key.fileobj is self._listener:
+                        self._accept(selector)
+                    elif key.fileobj is self._wake_reader:
+                        self._take_returned(selector)
+                    else:
+                        self._read(selector, key.data)
+                now = time.monotonic()
+                if now - swept >= _SWEEP:
+                    swept = now
+                    self._expire(selector, now)
+            for conn in list(self._waiting.values()):
+                self._drop(selector, conn, None)
+
+    def _accept(self, selector: selectors.BaseSelector) -> None:
+        for _ in range(64):
+            try:
+                sock, _address = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _OUT_OF_DESCRIPTORS:
+                    if self._evict(selector):
+                        continue
+                    logger.warning("emulator_out_of_descriptors")
+                    time.sleep(0.05)  # nothing of ours to close: let others release some
+                    return
+                logger.debug("emulator_accept_failed error=%s", exc.errno)
+                return
+            if len(self._waiting) + len(self._busy) >= MAX_CONNECTIONS:
+                self._evict(selector)
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):  # a peer that already reset: reading will tell
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._wait(selector, _Connection(sock, time.monotonic() + self.timeouts.header))
+
+    def _wait(self, selector: selectors.BaseSelector, conn: _Connection) -> None:
+        self._waiting[conn.sock] = conn
+        selector.register(conn.sock, selectors.EVENT_READ, conn)
+
+    def _take_returned(self, selector: selectors.BaseSelector) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_reader.recv(4096):
+                pass
+        now = time.monotonic()
+        while self._returned:
+            conn = self._returned.popleft()
+            conn.idle = not conn.buffer
+            conn.deadline = now + (self.timeouts.keepalive if conn.idle else self.timeouts.header)
+            self._buffered += len(conn.buffer)
+            self._wait(selector, conn)
+            if conn.buffer:  # a pipelined request may already be whole
+                self._advance(selector, conn)
+
+    def _read(self, selector: selectors.BaseSelector, conn: _Connection) -> None:
+        if self._waiting.get(conn.sock) is not conn:  # dropped earlier in this round
             return
         try:
-            response = service.handle(request)
-        except Exception:  # the boundary of one request: log it, answer as Starlette would
-            logger.exception("emulator_request_failed route=%s", route, extra={"route": route})
-            response = Response(500, b"Internal Server Error", "text/plain; charset=utf-8")
-        if fault is not None:
-            self._inject(fault)
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
             return
-        self._send(response)
+        except OSError:
+            data = b""
+        if not data:
+            self._close(selector, conn)
+            return
+        if conn.idle:
+            conn.idle = False
+            conn.deadline = time.monotonic() + self.timeouts.header
+        conn.buffer += data
+        self._buffered += len(data)
+        while self._buffered > MAX_BUFFERED and self._evict(selector):
+            pass
+        if conn.sock in self._waiting:
+            self._advance(selector, conn)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+    def _advance(self, selector: selectors.BaseSelector, conn: _Connection) -> None:
+        try:
+            framing = frame(conn.buffer)
+        except HeadTooLarge as exc:
+            self._drop(selector, conn, exc.status)
+            return
+        if framing is None:
+            return
+        if framing.end is None:
+            if not conn.head_done:
+                conn.head_done = True
+                conn.deadline = time.monotonic() + self.timeouts.body
+            if framing.expects_continue and not conn.continued:
+                conn.continued = True
+                with contextlib.suppress(OSError):
+                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return
+        self._dispatch(selector, conn, framing)
 
-    def _read_body(self, headers: dict[str, str]) -> bytes | None:
+    def _dispatch(
+        self, selector: selectors.BaseSelector, conn: _Connection, framing: Framing
+    ) -> None:
+        assert framing.end is not None
+        self._forget(selector, conn)
+        conn.framing = framing
+        self._buffered -= len(conn.buffer)  # counted again if the connection comes back
+        conn.buffer = conn.buffer[framing.end :]
+        conn.head_done = conn.continued = False
+        with self._busy_lock:
+            self._busy.add(conn.sock)
+        try:
+            self._jobs.put_nowait(conn)
+        except queue.Full:
+            with self._busy_lock:
+                self._busy.discard(conn.sock)
+            self._answer(conn.sock, 503, framing.head)
+            self._shut(conn.sock)
+
+    def _expire(self, selector: selectors.BaseSelector, now: float) -> None:
+        for conn in [c for c in self._waiting.values() if c.deadline <= now]:
+            self._drop(selector, conn, 408 if conn.buffer else None)
+
+    def _evict(self, selector: selectors.BaseSelector) -> bool:
         """
-        Return the request body, or ``None`` after answering a malformed request.
+        Drop the connection that has waited longest for a complete request, if any.
         """
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            return self._read_chunked()
-        length_text = headers.get("content-length", "0").strip()
-        if not length_text.isdigit():
-            self.close_connection = True
-            self._send(Response(400, b'{"detail":"Invalid Content-Length"}'))
-            return None
-        length = int(length_text)
-        if length > MAX_BODY:
-            self.close_connection = True
-            self._send(Response(413, b'{"detail":"Request Entity Too Large"}'))
-            return None
-        return self.rfile.read(length) if length else b""
+        oldest = next(iter(self._waiting.values()), None)
+        if oldest is None:
+            return False
+        self._drop(selector, oldest, 503 if oldest.buffer else None)
+        return True
 
-    def _read_chunked(self) -> bytes | None:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024).split(b";")[0].strip()
+    def _drop(
+        self, selector: selectors.BaseSelector, conn: _Connection, status: int | None
+    ) -> None:
+        """
+        Close a waiting connection, after a best-effort answer when it had begun a request.
+        """
+        self._forget(selector, conn)
+        self._buffered -= len(conn.buffer)
+        if status is not None:
+            self._answer(conn.sock, status, conn.buffer)
+        self._shut(conn.sock)
+
+    def _close(self, selector: selectors.BaseSelector, conn: _Connection) -> None:
+        self._forget(selector, conn)
+        self._buffered -= len(conn.buffer)
+        conn.sock.close()
+
+    def _forget(self, selector: selectors.BaseSelector, conn: _Connection) -> None:
+        del self._waiting[conn.sock]
+        selector.unregister(conn.sock)
+
+    def _answer(self, sock: socket.socket, status: int, partial: bytes) -> None:
+        """
+        Send a refusal without blocking the loop, and log it like any answer.
+        """
+        words = partial.split(b"\n", 1)[0].decode("latin-1").split()
+        method, path = (words[0], words[1]) if len(words) >= 2 and status != 414 else ("-", "")
+        log_access(method, path, status, None, None)
+        text = {408: "Request Timeout", 414: "Request-URI Too Long", 503: "Service Unavailable"}
+        response = detail(status, text.get(status, "Request Header Fields Too Large"))
+        data = render(response, self.http_date(self._now()), close=True) + response.body
+        with contextlib.suppress(OSError):
+            sock.send(data)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+        sock.close()
+
+    # The workers: one complete request at a time.
+
+    def _work(self) -> None:
+        while (conn := self._jobs.get()) is not None:
+            keep = not self._stopping.is_set() and self._serve(conn)
+            for _ in range(KEEP_SERVES):  # then back in line, behind the queued requests
+                if not (keep and not self._stopping.is_set() and self._next_here(conn)):
+                    break
+                keep = self._serve(conn)
+            with self._busy_lock:
+                self._busy.discard(conn.sock)
+            if not keep or self._stopping.is_set():
+                conn.sock.close()
+                continue
+            conn.sock.setblocking(False)
+            self._returned.append(conn)
+            self._wake()
+
+    def _next_here(self, conn: _Connection) -> bool:
+        """
+        Wait ``KEEP_WAIT`` for the next request of a keep-alive client and tell whether it
+        arrived whole: then this worker answers it without a trip through the event loop.
+        Anything less (a partial request, nothing yet) goes back to the loop.
+        """
+        if not conn.buffer:
+            conn.sock.settimeout(KEEP_WAIT)
             try:
-                size = int(line, 16)
-                if size < 0 or line.startswith((b"+", b"-")):
-                    raise ValueError(line)
-            except ValueError:
-                self.close_connection = True
-                self._send(Response(400, b'{"detail":"Invalid chunked body"}'))
-                return None
-            total += size
-            if total > MAX_BODY:
-                self.close_connection = True
-                self._send(Response(413, b'{"detail":"Request Entity Too Large"}'))
-                return None
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
+                conn.buffer = conn.sock.recv(65536)
+            except (TimeoutError, BlockingIOError, InterruptedError):
+                return False
+            except OSError:
+                conn.buffer = b""
+            if not conn.buffer:  # the client closed: the loop will see it
+                return False
+        try:
+            framing = frame(conn.buffer)
+        except HeadTooLarge:
+            return False
+        if framing is None or framing.end is None or framing.error is not None:
+            return False
+        conn.framing = framing
+        conn.buffer = conn.buffer[framing.end :]
+        return True
 
-    def _head(self, response: Response, length: int) -> list[str]:
-        lines = [
-            f"HTTP/1.1 {response.status} {_PHRASES.get(response.status, 'Unknown')}",
-            f"date: {self.date_time_string()}",
-            f"server: {SERVER_HEADER}",
-            f"content-length: {length}",
-        ]
-        if response.content_type:
-            lines.append(f"content-type: {response.content_type}")
-        lines.extend(f"{name}: {value}" for name, value in response.headers)
-        if self.close_connection:
-            lines.append("connection: close")
-        return lines
-
-    def _send(self, response: Response, fault: str | None = None) -> None:
-        body = b"" if self.command == "HEAD" else response.body
-        head = "\r\n".join(self._head(response, len(response.body))) + "\r\n\r\n"
-        # Logged before the write: once a client has its answer, the record exists.
-        self._log(response.status, fault)
-        self.wfile.write(head.encode("latin-1") + body)
-
-    def _inject(self, fault: Fault) -> None:
+    def _serve(self, conn: _Connection) -> bool:
         """
-        Answer with *fault* instead of the real response.
+        Answer one request; return whether the connection may carry another.
         """
-        if fault.kind == "status":
-            self._send(fault.response(), fault.kind)
-            return
-        self.close_connection = True
-        self._log(None, fault.kind)
-        if fault.kind == "reset":
-            self.wfile.write(_RESET_PREFIX)
-            self.server.mark_reset(self.connection)
-        elif fault.kind == "truncate":
-            body = b'{"access_token":"eyJ'
-            head = "\r\n".join(self._head(Response(200), 64)) + "\r\n\r\n"
-            self.wfile.write(head.encode("latin-1") + body)
-            self.server.mark_reset(self.connection)
-
-    def _log(self, status: int | None, fault: str | None = None) -> None:
-        """
-        Log one access record: the method, the path (never the query, headers or body), the
-        status (``None`` when a fault cut the answer), the fault and the duration, both in
-        the message and as ``extra`` fields for a structured renderer.
-        """
-        if not logger.isEnabledFor(logging.INFO):
-            return
-        started, self._started = self._started, None
-        method = self.command or "-"
-        path = self.path.partition("?")[0][:200] or "-"
-        duration_ms = None if started is None else round((time.perf_counter() - started) * 1e3, 3)
-        fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
-        outcome = "-" if status is None else str(status)
-        if fault is not None:
-            fields["fault"] = fault
-            outcome += f" (fault: {fault})"
-        logger.info("%s %s %s", method, path, outcome, extra=fields)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # Called by send_error for requests the stdlib refused itself (400, 414, 431...).
-        self._log(int(code) if isinstance(code, int) else None)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("http_server " + format, *args)
+        assert conn.framing is not None
+        conn.sock.settimeout(self.timeouts.write)
+        handler = RequestHandler(conn.sock, conn.framing, self)
+        try:
+            handler.handle_one_request()
+        except (ConnectionError, TimeoutError) as exc:
+            logger.debug("emulator_connection_lost error=%s", type(exc).__name__)
+            handler.close_connection = True
+        except Exception:  # the boundary of one request; the server lives on
+            logger.exception("emulator_connection_failed")
+            handler.close_connection = True
+        if not handler.close_connection:
+            return True
+        if handler.reset:
+            conn.sock.close()  # no shutdown(SHUT_WR): that would send a FIN before the RST
+        else:
+            self._shut(conn.sock)
+        return False

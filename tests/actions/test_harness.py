@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import needs_posix_bash
+from .conftest import POSIX_BASH, needs_bash
 from .expressions import ExpressionError, condition, evaluate, interpolate
 from .harness import FileCommandError, FilePair, HarnessError, Job, Log, parse_file_command
 
@@ -135,7 +135,8 @@ def test_interpolation_and_conditions() -> None:
         evaluate("fromJSON('{}')", contexts)
 
 
-@needs_posix_bash
+@POSIX_BASH
+@needs_bash
 def test_run_steps_with_expressions_are_refused(tmp_path: Path) -> None:
     """
     An action with ${{ }} inside run: cannot be run by the harness (script injection).
@@ -153,7 +154,8 @@ def test_run_steps_with_expressions_are_refused(tmp_path: Path) -> None:
         job.run(action, {"x": "$(id)"})
 
 
-@needs_posix_bash
+@POSIX_BASH
+@needs_bash
 def test_env_files_apply_to_later_steps_and_failures_skip(tmp_path: Path) -> None:
     """
     GITHUB_ENV/GITHUB_PATH apply from the next step; a failure skips all but always() steps.
@@ -201,7 +203,8 @@ runs:
     assert result.exported_env == {"FOO": "bar"}
 
 
-@needs_posix_bash
+@POSIX_BASH
+@needs_bash
 def test_the_uses_steps_env_reaches_every_step_inside_for_that_run_only(tmp_path: Path) -> None:
     """
     env: on the step that uses the action wins over the job's, in the process environment

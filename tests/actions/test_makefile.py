@@ -21,7 +21,10 @@ from .conftest import REPO
 
 MAKEFILE = REPO / "examples" / "spatiafi.mk"
 
-pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+pytestmark = [
+    pytest.mark.posix("make recipes in /bin/sh; Windows runners have mingw32-make and no sh"),
+    pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed"),
+]
 
 RECORDER = """#!{python}
 # Records how it was called: argv, the token variables, and any --env-file it was given.

@@ -15,8 +15,10 @@ import pytest
 
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 
-from .conftest import ROTATE_ACTION, TOKEN_ACTION
+from .conftest import POSIX_BASH, ROTATE_ACTION, TOKEN_ACTION
 from .harness import Job, assert_hidden, cli_error
+
+pytestmark = POSIX_BASH
 
 GH_TOKEN = "github_pat_11TESTTOKEN0123456789"
 

@@ -17,9 +17,9 @@ import pytest
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 from tests.conftest import record_output
 
-from .conftest import REPO, needs_posix_bash
+from .conftest import POSIX_BASH, REPO, needs_bash
 
-pytestmark = needs_posix_bash
+pytestmark = [POSIX_BASH, needs_bash]
 
 WRAPPER = REPO / "examples" / "cron" / "spatiafi-rotate"
 SYSTEMD = REPO / "examples" / "systemd"

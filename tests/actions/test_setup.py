@@ -18,7 +18,7 @@ import pytest
 
 from spatiafi_ops.emulator import EmulatorHandle
 
-from .conftest import ACTIONS, REPO, TOKEN_ACTION
+from .conftest import ACTIONS, POSIX_BASH, REPO, TOKEN_ACTION
 from .harness import Job, assert_hidden, error_messages
 
 SETUP = ACTIONS / "setup.py"
@@ -118,6 +118,7 @@ def test_outside_a_job_nothing_is_built(tmp_path: Path) -> None:
     assert raised.value.exit_code == 5
 
 
+@POSIX_BASH
 def test_refuses_a_prepared_environment_that_is_no_venv(job: Job) -> None:
     """
     SPATIAFI_ACTION_VENV must be a virtual environment holding spatiafi-ops, never /usr.
@@ -133,6 +134,7 @@ def test_refuses_a_prepared_environment_that_is_no_venv(job: Job) -> None:
 
 
 @pytest.mark.slow
+@POSIX_BASH
 def test_installs_the_checkout_into_an_isolated_venv_once_per_job(
     job: Job, spatiafi_emulator: EmulatorHandle, app_credentials: dict[str, str]
 ) -> None:

@@ -15,8 +15,10 @@ import pytest
 from spatiafi_ops.cli import cli
 from spatiafi_ops.emulator import EmulatorHandle
 
-from .conftest import TOKEN_ACTION
+from .conftest import POSIX_BASH, TOKEN_ACTION
 from .harness import Job, assert_hidden, cli_error, error_messages
+
+pytestmark = POSIX_BASH
 
 
 def _inputs(emulator: EmulatorHandle, credentials: dict[str, str], **extra: str) -> dict[str, str]:

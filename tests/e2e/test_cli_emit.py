@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,12 +15,12 @@ from dotenv import dotenv_values
 from spatiafi_ops.emulator import EmulatorHandle
 from tests.conftest import RecordingRunner
 from tests.e2e.conftest import create_credentials
+from tests.platforms import assert_private
 from tests.unit.ci_readers import parse_github_file, parse_gitlab_dotenv, registered_masks
 
 # The shell format is for POSIX shells; Windows' bash, if any, is a port or WSL's launcher.
-needs_bash = pytest.mark.skipif(
-    shutil.which("bash") is None or sys.platform == "win32", reason="needs bash (POSIX)"
-)
+POSIX_SHELL = pytest.mark.posix("evaluates the shell format in bash")
+needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
 
 def stored(config: Path) -> dict[str, str]:
@@ -30,6 +28,7 @@ def stored(config: Path) -> dict[str, str]:
     return data
 
 
+@POSIX_SHELL
 @needs_bash
 def test_shell_output_evaluates_to_the_stored_credentials(
     runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
@@ -57,7 +56,7 @@ def test_dotenv_output_file_is_private_and_read_back_by_python_dotenv(
     result = runner.run(["emit", "--format", "dotenv", "--with-token", "--output", str(target)])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert_private(target)
     values = dotenv_values(target)
     assert values["SPATIAFI_CLIENT_ID"] == stored(clean_environment["config"])["client_id"]
     assert str(values["SPATIAFI_ACCESS_TOKEN"]).count(".") == 2
@@ -134,6 +133,7 @@ def test_emit_usage_errors(
     assert fragment in result.stderr
 
 
+@POSIX_SHELL
 @needs_bash
 def test_token_formats_share_the_emitters(runner: RecordingRunner, service: EmulatorHandle) -> None:
     """token --format shell and json carry the same token as raw, from the cache."""
@@ -162,7 +162,7 @@ def test_raw_token_to_a_file(
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     assert target.read_text().strip().count(".") == 2
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert_private(target)
 
 
 def test_an_output_inside_a_git_work_tree_is_warned_about(

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -23,19 +23,21 @@ from spatiafi_ops.cli._exec import wait_for_command
 from spatiafi_ops.emulator import EmulatorHandle, Fault
 from tests.conftest import RecordingRunner, final_error, record_output, record_secret
 from tests.e2e.conftest import create_credentials
+from tests.platforms import python_command
 
-POSIX = sys.platform != "win32"
+# cat(1) and touch(1) as Python children: Windows has neither.
+CAT = [sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read())"]
+TOUCH = [sys.executable, "-c", "import pathlib, sys; pathlib.Path(sys.argv[1]).touch()"]
 
 # Writes what it was given (argv, the kernel's view of its command line, its environment,
 # its pid and parent pid) to $RECORD, then exits with $EXIT_WITH.
-RECORDER = """#!{python}
-import json, os, sys
-record = {{
+RECORDER = """import json, os, sys
+record = {
     "argv": sys.argv[1:],
     "pid": os.getpid(),
     "ppid": os.getppid(),
     "env": dict(os.environ),
-}}
+}
 if os.path.exists("/proc/self/cmdline"):
     with open("/proc/self/cmdline", "rb") as handle:
         record["cmdline"] = handle.read().decode("utf-8", "replace")
@@ -61,20 +63,25 @@ def spatiafi_ops(
     return proc
 
 
+class Recorder(NamedTuple):
+    """
+    The argv that runs the recorder (``record`` on PATH, ``python record.py`` on Windows)
+    and the file it writes.
+    """
+
+    command: list[str]
+    file: Path
+
+
 @pytest.fixture(name="recorder")
-def _recorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """
-    A `record` command on PATH; the file it writes is the fixture's value.
-    """
+def _recorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Recorder:
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    script = bindir / "record"
-    script.write_text(RECORDER.format(python=sys.executable), encoding="utf-8")
-    script.chmod(0o755)
+    command = python_command(bindir, "record", RECORDER)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     record = tmp_path / "record.json"
     monkeypatch.setenv("RECORD", str(record))
-    return record
+    return Recorder(command, record)
 
 
 def read_record(path: Path) -> dict[str, Any]:
@@ -92,13 +99,13 @@ def _stored(runner: RecordingRunner, service: EmulatorHandle) -> dict[str, Any]:
 
 
 def test_cmd_gets_the_token_in_its_environment_and_nothing_in_argv(
-    stored: dict[str, Any], recorder: Path, service: EmulatorHandle
+    stored: dict[str, Any], recorder: Recorder, service: EmulatorHandle
 ) -> None:
     """The three token variables reach CMD's environment; argv is exactly what was typed."""
-    proc = spatiafi_ops("exec", "--", "record", "deploy", "--env", "prod")
+    proc = spatiafi_ops("exec", "--", *recorder.command, "deploy", "--env", "prod")
 
     assert proc.returncode == 0, proc.stderr
-    record = read_record(recorder)
+    record = read_record(recorder.file)
     env = record["env"]
     token = env["SPATIAFI_ACCESS_TOKEN"]
     assert token.count(".") == 2
@@ -114,7 +121,7 @@ def test_cmd_gets_the_token_in_its_environment_and_nothing_in_argv(
 
 
 def test_cmd_inherits_neither_the_client_secret_nor_the_password(
-    recorder: Path, service: EmulatorHandle
+    recorder: Recorder, service: EmulatorHandle
 ) -> None:
     """The app credentials (as a pair) and the user's password are taken out of CMD's env."""
     client = service.create_client()
@@ -125,10 +132,10 @@ def test_cmd_inherits_neither_the_client_secret_nor_the_password(
         "SPATIAFI_CLIENT_SECRET": client.client_secret,
         "UNRELATED": "kept",
     }
-    proc = spatiafi_ops("exec", "--", "record", env=env)
+    proc = spatiafi_ops("exec", "--", *recorder.command, env=env)
 
     assert proc.returncode == 0, proc.stderr
-    child_env = read_record(recorder)["env"]
+    child_env = read_record(recorder.file)["env"]
     assert "SPATIAFI_ACCESS_TOKEN" in child_env
     for withheld in ("SPATIAFI_CLIENT_SECRET", "SPATIAFI_CLIENT_ID", "SPATIAFI_PASSWORD"):
         assert withheld not in child_env
@@ -137,55 +144,57 @@ def test_cmd_inherits_neither_the_client_secret_nor_the_password(
     assert child_env["UNRELATED"] == "kept"
 
 
-@pytest.mark.skipif(not POSIX, reason="execve: POSIX only")
-def test_the_process_becomes_cmd(stored: dict[str, Any], recorder: Path) -> None:
+@pytest.mark.posix("execve: on Windows exec runs CMD as a child and waits")
+def test_the_process_becomes_cmd(stored: dict[str, Any], recorder: Recorder) -> None:
     """No Python parent lingers: CMD has spatiafi-ops's pid, and our parent is its parent."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "spatiafi_ops", "exec", "--", "record"],
+        [sys.executable, "-m", "spatiafi_ops", "exec", "--", *recorder.command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     _out, err = child.communicate(timeout=60)
     record_output(err)
     assert child.returncode == 0, err
-    record = read_record(recorder)
+    record = read_record(recorder.file)
     assert record["pid"] == child.pid
     assert record["ppid"] == os.getpid()
 
 
 def test_a_cached_token_is_reused_and_no_cache_mints(
-    stored: dict[str, Any], recorder: Path, service: EmulatorHandle
+    stored: dict[str, Any], recorder: Recorder, service: EmulatorHandle
 ) -> None:
     """The token `token` printed is the one CMD gets; --no-cache mints a new one."""
     printed = spatiafi_ops("token")
     assert printed.returncode == 0, printed.stderr
     record_secret(printed.stdout.strip())
 
-    assert spatiafi_ops("exec", "--", "record").returncode == 0
-    assert read_record(recorder)["env"]["SPATIAFI_ACCESS_TOKEN"] == printed.stdout.strip()
+    assert spatiafi_ops("exec", "--", *recorder.command).returncode == 0
+    assert read_record(recorder.file)["env"]["SPATIAFI_ACCESS_TOKEN"] == printed.stdout.strip()
     assert service.count("token") == 1
 
-    assert spatiafi_ops("exec", "--no-cache", "--", "record").returncode == 0
-    assert read_record(recorder)["env"]["SPATIAFI_ACCESS_TOKEN"] != printed.stdout.strip()
+    assert spatiafi_ops("exec", "--no-cache", "--", *recorder.command).returncode == 0
+    assert read_record(recorder.file)["env"]["SPATIAFI_ACCESS_TOKEN"] != printed.stdout.strip()
     assert service.count("token") == 2
 
 
-def test_what_exec_logged_is_out_before_cmd_runs(stored: dict[str, Any], recorder: Path) -> None:
+def test_what_exec_logged_is_out_before_cmd_runs(
+    stored: dict[str, Any], recorder: Recorder
+) -> None:
     """A warning logged before the switch to CMD is on stderr (flushed), CMD still runs."""
     # expires_at = exp - 60, so a 15-minute token has at most 840 s left: a warning.
-    proc = spatiafi_ops("exec", "--min-ttl", "850s", "--", "record")
+    proc = spatiafi_ops("exec", "--min-ttl", "850s", "--", *recorder.command)
 
     assert proc.returncode == 0, proc.stderr
     assert "token_shorter_than_min_ttl" in proc.stderr
-    assert read_record(recorder)["env"]["SPATIAFI_ACCESS_TOKEN"]
+    assert read_record(recorder.file)["env"]["SPATIAFI_ACCESS_TOKEN"]
 
 
-def test_prefix_names_the_variables(stored: dict[str, Any], recorder: Path) -> None:
+def test_prefix_names_the_variables(stored: dict[str, Any], recorder: Recorder) -> None:
     """--prefix MY_ gives MY_ACCESS_TOKEN, MY_TOKEN_EXPIRES_AT, MY_TOKEN_TYPE, as emit does."""
-    proc = spatiafi_ops("exec", "--prefix", "MY_", "--", "record")
+    proc = spatiafi_ops("exec", "--prefix", "MY_", "--", *recorder.command)
 
     assert proc.returncode == 0, proc.stderr
-    env = read_record(recorder)["env"]
+    env = read_record(recorder.file)["env"]
     record_secret(env["MY_ACCESS_TOKEN"])
     assert env["MY_ACCESS_TOKEN"].count(".") == 2
     assert env["MY_TOKEN_EXPIRES_AT"].isdigit()
@@ -193,20 +202,20 @@ def test_prefix_names_the_variables(stored: dict[str, Any], recorder: Path) -> N
     assert "SPATIAFI_ACCESS_TOKEN" not in env
 
 
-def test_everything_after_cmd_is_cmds(stored: dict[str, Any], recorder: Path) -> None:
+def test_everything_after_cmd_is_cmds(stored: dict[str, Any], recorder: Recorder) -> None:
     """Options after CMD are CMD's, with or without `--`."""
-    with_dashes = spatiafi_ops("exec", "--", "record", "--min-ttl", "-x")
+    with_dashes = spatiafi_ops("exec", "--", *recorder.command, "--min-ttl", "-x")
     assert with_dashes.returncode == 0, with_dashes.stderr
-    assert read_record(recorder)["argv"] == ["--min-ttl", "-x"]
-    without = spatiafi_ops("exec", "--min-ttl", "5m", "record", "--prefix", "X")
+    assert read_record(recorder.file)["argv"] == ["--min-ttl", "-x"]
+    without = spatiafi_ops("exec", "--min-ttl", "5m", *recorder.command, "--prefix", "X")
     assert without.returncode == 0, without.stderr
-    assert read_record(recorder)["argv"] == ["--prefix", "X"]
+    assert read_record(recorder.file)["argv"] == ["--prefix", "X"]
 
 
 def test_cmd_owns_the_standard_streams(stored: dict[str, Any]) -> None:
     """CMD reads our stdin and writes our stdout: the pipe is its own."""
     proc = subprocess.run(
-        [sys.executable, "-m", "spatiafi_ops", "exec", "--", "cat"],
+        [sys.executable, "-m", "spatiafi_ops", "exec", "--", *CAT],
         input="through\n",
         capture_output=True,
         text=True,
@@ -219,13 +228,13 @@ def test_cmd_owns_the_standard_streams(stored: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("code", [0, 1, 7, 255])
-def test_the_exit_code_is_cmds(stored: dict[str, Any], recorder: Path, code: int) -> None:
+def test_the_exit_code_is_cmds(stored: dict[str, Any], recorder: Recorder, code: int) -> None:
     """Whatever CMD exits with, exec exits with."""
     env = {**os.environ, "EXIT_WITH": str(code)}
-    assert spatiafi_ops("exec", "--", "record", env=env).returncode == code
+    assert spatiafi_ops("exec", "--", *recorder.command, env=env).returncode == code
 
 
-@pytest.mark.skipif(not POSIX, reason="signals: POSIX")
+@pytest.mark.posix("a death by signal and sh's $?")
 def test_a_signal_death_is_seen_as_such_and_a_shell_reports_128_plus_n(
     stored: dict[str, Any],
 ) -> None:
@@ -245,7 +254,7 @@ def test_a_signal_death_is_seen_as_such_and_a_shell_reports_128_plus_n(
     assert shell.stdout.splitlines()[-1] == f"status {128 + signal.SIGTERM}"
 
 
-@pytest.mark.skipif(not POSIX, reason="signals: POSIX")
+@pytest.mark.posix("SIGTERM handled by CMD; Windows has no signal to send it")
 def test_a_signal_sent_to_exec_reaches_cmd(stored: dict[str, Any], tmp_path: Path) -> None:
     """SIGTERM to the pid we started is delivered to CMD, which handles it itself."""
     ready = tmp_path / "ready"
@@ -269,7 +278,7 @@ def test_a_signal_sent_to_exec_reaches_cmd(stored: dict[str, Any], tmp_path: Pat
     assert out == "got-term\n"
 
 
-@pytest.mark.skipif(not POSIX, reason="POSIX processes; on Windows the tests above cover it")
+@pytest.mark.posix("POSIX signals and /bin/sh; on Windows every exec test above waits")
 def test_the_waiting_path_passes_the_code_on_and_maps_signals_to_128_plus_n() -> None:
     """
     Where exec cannot replace the process (Windows), CMD's code is passed on, a signal N
@@ -285,12 +294,20 @@ def test_the_waiting_path_passes_the_code_on_and_maps_signals_to_128_plus_n() ->
     [
         (lambda tmp: "no-such-command-anywhere", 127, "command not found"),
         (lambda tmp: str(tmp / "missing" / "deploy.sh"), 127, "command not found"),
-        (lambda tmp: _write(tmp / "plain.sh", "echo hi\n", 0o644), 126, "is not executable"),
-        (str, 126, "is a directory"),
-        (
+        pytest.param(
+            lambda tmp: _write(tmp / "plain.sh", "echo hi\n", 0o644),
+            126,
+            "is not executable",
+            marks=pytest.mark.posix("the execute bit; Windows runs by extension (PATHEXT)"),
+        ),
+        pytest.param(
+            str, 126, "is a directory", marks=pytest.mark.posix("a shell's 126 for a directory")
+        ),
+        pytest.param(
             lambda tmp: _write(tmp / "orphan.sh", "#!/no/such/interpreter\n", 0o755),
             126,
             "interpreter",
+            marks=pytest.mark.posix("a #! line; Windows reads none"),
         ),
     ],
     ids=["not-on-path", "no-such-path", "not-executable", "directory", "missing-interpreter"],
@@ -347,7 +364,7 @@ def test_cmd_never_runs_without_a_token(
         options = ["--min-ttl", "soon"]
     elif case == "unknown-option":
         options = ["--no-such-option"]
-    proc = spatiafi_ops("exec", *options, "--", "touch", str(marker), env=env)
+    proc = spatiafi_ops("exec", *options, "--", *TOUCH, str(marker), env=env)
 
     assert proc.returncode == code, proc.stderr
     assert not marker.exists()

@@ -35,6 +35,7 @@ def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+@pytest.mark.posix("141 is a SIGPIPE death as a shell shows it; Windows pipes have no SIGPIPE")
 def test_a_closed_pipe_on_stdout_is_silent_and_exits_141(
     runner: RecordingRunner, service: EmulatorHandle
 ) -> None:
@@ -65,7 +66,7 @@ def test_a_full_disk_on_stdout_exits_5_with_one_sentence(
     assert "No space left on device" in final_error(proc.stderr)["message"]
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.posix("RLIMIT_FSIZE (ulimit -f)")
 def test_a_file_size_limit_on_stdout_exits_5(
     runner: RecordingRunner, service: EmulatorHandle, tmp_path: Path
 ) -> None:
@@ -108,6 +109,7 @@ def start_and_wait(
     return process
 
 
+@pytest.mark.posix("sends SIGINT; Windows has only console control events")
 def test_sigint_exits_130_with_one_sentence(
     runner: RecordingRunner, service: EmulatorHandle
 ) -> None:
@@ -124,6 +126,7 @@ def test_sigint_exits_130_with_one_sentence(
     assert "Aborted" not in stderr
 
 
+@pytest.mark.posix("sends SIGTERM; on Windows it is TerminateProcess, which nothing can catch")
 def test_sigterm_exits_143_and_leaves_the_profile_usable(
     runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
 ) -> None:

@@ -19,7 +19,7 @@ from spatiafi_ops.emulator import EmulatorHandle
 from tests.conftest import RecordingRunner, final_error, record_secret
 from tests.e2e.conftest import create_credentials
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+pytestmark = pytest.mark.posix("adopts files by their POSIX modes (0644 to 0600)")
 
 CLIENT_ID = "0c1e0001-0000-4000-8000-0000000000a1"
 OTHER_ID = "0c1e0001-0000-4000-8000-0000000000b2"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -210,7 +209,7 @@ def test_the_emulator_logs_through_the_same_configuration(service: EmulatorHandl
         )
         assert login.status_code == 200
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.terminate()  # SIGTERM; TerminateProcess on Windows, after the lines are out
         _, stderr = process.communicate(timeout=30)
     record_output(stderr)
     events = json_lines(stderr)

@@ -16,6 +16,7 @@ import pytest
 from spatiafi_ops.emulator import EmulatorHandle, Fault
 from tests.conftest import RecordingRunner, json_lines, record_output, record_secret
 from tests.e2e.conftest import create_credentials
+from tests.platforms import assert_private
 
 TOKEN = "token"
 
@@ -39,7 +40,7 @@ def test_create_stores_the_one_time_secret_privately_and_prints_no_secret(
     data = stored(clean_environment["config"])
     assert data["client_id"] == out["client_id"]
     assert data["client_secret"] not in result.stdout + result.stderr
-    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert_private(file)
     assert [c["client_id"] for c in service.clients()] == [out["client_id"]]
 
 
@@ -79,7 +80,7 @@ def test_token_is_minted_once_then_served_from_the_cache(
     assert first.stdout == token + "\n"
     cache_files = list(clean_environment["cache"].glob("token-*.json"))
     assert len(cache_files) == 1
-    assert stat.S_IMODE(cache_files[0].stat().st_mode) == 0o600
+    assert_private(cache_files[0])
     assert stored(clean_environment["config"])["client_secret"] not in cache_files[0].read_text()
 
 
@@ -258,6 +259,7 @@ def test_an_unusable_cache_costs_a_mint_not_the_command(
     record_secret(result.stdout.strip())
 
 
+@pytest.mark.posix("group and other mode bits")
 def test_a_cache_file_others_could_write_is_not_trusted(
     runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
 ) -> None:

@@ -70,6 +70,7 @@ def test_completions_name_our_commands_options_and_formats(words: str, expected:
     assert expected <= offered
 
 
+@pytest.mark.posix("bash; on Windows `bash` may start WSL's bash.exe")
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
 def test_bash_completes_with_the_sourced_script() -> None:
     """In a real bash: eval the script, then its function fills COMPREPLY for `ex<TAB>`."""

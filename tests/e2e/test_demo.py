@@ -60,6 +60,7 @@ def test_the_demo_ends_with_the_next_command_to_try(demo_output: str) -> None:
     assert demo_output.rstrip().splitlines()[-1].strip().startswith("$ spatiafi-ops exec -- ")
 
 
+@pytest.mark.posix("bash; on Windows `bash` may start WSL's bash.exe")
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
 def test_the_demos_lines_can_be_pasted_into_a_shell(
     demo_output: str, spatiafi_emulator: EmulatorHandle, tmp_path: Path

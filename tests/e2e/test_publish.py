@@ -35,7 +35,7 @@ from tests.e2e.test_rotation import (
 )
 from tests.e2e.test_rotation_crash import crash
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sinks run through /bin/sh here")
+pytestmark = pytest.mark.posix("the sinks here are /bin/sh commands")
 
 
 def file_sink(path: Path) -> str:

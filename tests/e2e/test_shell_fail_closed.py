@@ -21,8 +21,15 @@ import pytest
 from spatiafi_ops.emulator import EmulatorHandle
 from tests.conftest import final_error, record_output, record_secret
 
+# On Windows a bare `bash` may start WSL's bash.exe (System32 is searched before PATH).
 SHELLS = [
-    pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None, reason=f"no {name}"))
+    pytest.param(
+        name,
+        marks=[
+            pytest.mark.posix("a POSIX shell script"),
+            pytest.mark.skipif(shutil.which(name) is None, reason=f"no {name}"),
+        ],
+    )
     for name in ("bash", "dash")
 ]
 

@@ -20,7 +20,7 @@ from spatiafi_ops.tokens._cache import TokenCache
 from tests.conftest import RecordingRunner, record_secret
 from tests.e2e.conftest import create_credentials
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners, FIFOs, links")
+pytestmark = pytest.mark.posix("POSIX owners, modes, FIFOs and links")
 AS_ROOT = pytest.mark.skipif(
     sys.platform == "win32" or os.geteuid() != 0, reason="needs root (os.chown)"
 )

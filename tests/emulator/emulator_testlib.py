@@ -24,6 +24,8 @@ from spatiafi_ops import AppCredentials
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEFAULT_EMAIL = "null@example.com"
 DEFAULT_PASSWORD = "example_password123"
+# The control API takes every change as JSON (docs/emulator.md: who may use it).
+JSON = {"Content-Type": "application/json"}
 
 
 def b64url(data: bytes) -> str:

@@ -53,6 +53,7 @@ def _serving(*flags: str) -> Iterator[tuple[subprocess.Popen[str], EmulatorHandl
         process.communicate(timeout=10)
 
 
+@pytest.mark.posix("a clean stop on SIGTERM; on Windows it is TerminateProcess")
 def test_serve_prints_url_first_and_stops_on_sigterm(http: requests.Session) -> None:
     """
     The first stdout line is the base URL; logs go to stderr; SIGTERM exits 0.
@@ -68,6 +69,7 @@ def test_serve_prints_url_first_and_stops_on_sigterm(http: requests.Session) -> 
         assert "example_password123" not in err
 
 
+@pytest.mark.posix("sends SIGINT; Windows has only console control events")
 def test_serve_exits_cleanly_on_sigint() -> None:
     """
     Ctrl-C (SIGINT) stops the server without a traceback.
@@ -150,9 +152,9 @@ def test_serve_clock_offset(http: requests.Session) -> None:
         assert abs(parsedate_to_datetime(date).timestamp() - (time.time() - 600)) < 30
 
 
-def test_port_in_use_is_a_clear_error() -> None:
+def test_port_in_use_exits_5_naming_the_port() -> None:
     """
-    A busy port is one Error: line and a non-zero exit, not a traceback.
+    A busy port is one Error: line naming it and exit 5 (local state), not a traceback.
     """
     with _serving() as (_process, handle):
         port = handle.url.rsplit(":", 1)[1]
@@ -163,8 +165,37 @@ def test_port_in_use_is_a_clear_error() -> None:
             text=True,
             timeout=30,
         )
-    assert result.returncode != 0
-    assert "cannot serve on 127.0.0.1" in result.stderr
+    assert result.returncode == 5, result.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def _binds_only_local_addresses() -> bool:
+    """
+    Whether binding an address this machine does not have fails (Linux may allow it).
+    """
+    setting = Path("/proc/sys/net/ipv4/ip_nonlocal_bind")
+    return not setting.exists() or setting.read_text().strip() == "0"
+
+
+@pytest.mark.skipif(not _binds_only_local_addresses(), reason="ip_nonlocal_bind is on")
+def test_an_address_not_on_this_machine_exits_2() -> None:
+    """
+    A --host this machine cannot bind is a usage error (exit 2) in one sentence.
+
+    192.0.2.1 is TEST-NET-1 (RFC 5737), never this machine's: binding fails locally and
+    nothing is sent (a name is not tried here: resolving it could leave the machine).
+    """
+    result = subprocess.run(
+        [*_command(), "emulator", "serve", "--host", "192.0.2.1", "--port", "0"],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--host 192.0.2.1 is not an address of this machine" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
 

@@ -21,7 +21,7 @@ from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import EmulatorConfig, EmulatorHandle, Fault, running
 
 from .doc_examples import guide_text, time_rejections
-from .emulator_testlib import assertion, claims_for, mint, sign, unverified_claims
+from .emulator_testlib import JSON, assertion, claims_for, mint, sign, unverified_claims
 
 # A Date header is a whole second and the test takes a moment: far below any offset used.
 TOLERANCE = 30
@@ -271,7 +271,7 @@ def test_unusable_offsets_are_refused(
     The control API answers 400, the config raises ValueError; the clock stays as it was.
     """
     body = f'{{"offset": {text}}}'
-    response = http.put(emulator.control_url + "/clock", data=body, timeout=10)
+    response = http.put(emulator.control_url + "/clock", data=body, headers=JSON, timeout=10)
     assert response.status_code == 400, response.text
     assert emulator.clock_offset() == 0
     with pytest.raises(ValueError, match="clock offset"):

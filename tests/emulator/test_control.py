@@ -12,7 +12,7 @@ import requests
 from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import EmulatorControlError, EmulatorHandle, Fault
 
-from .emulator_testlib import assertion, basic, mint, user_token
+from .emulator_testlib import JSON, assertion, basic, mint, user_token
 
 MARKER = "not-part-of-the-real-service"
 
@@ -186,6 +186,8 @@ def test_bad_control_bodies_are_400(
     """
     The control API validates its input.
     """
-    response = http.request(method, emulator.control_url + path, data=body, timeout=10)
+    response = http.request(
+        method, emulator.control_url + path, data=body, headers=JSON, timeout=10
+    )
     assert response.status_code == 400
     assert "detail" in response.json()

@@ -16,6 +16,7 @@ from spatiafi_ops.emulator import EmulatorHandle
 
 from .emulator_testlib import (
     ASSERTION_TYPE,
+    JSON,
     b64url,
     b64url_json,
     claims_for,
@@ -151,7 +152,9 @@ def test_hostile_control_bodies_are_400(
     """
     method = {"/faults": "PUT", "/clock": "PUT"}.get(path, "POST")
     data = body.encode("utf-8", "surrogateescape")
-    response = http.request(method, emulator.control_url + path, data=data, timeout=10)
+    response = http.request(
+        method, emulator.control_url + path, data=data, headers=JSON, timeout=10
+    )
     assert response.status_code == 400, response.text
     assert "detail" in response.json()
     assert [u["email"] for u in emulator.users()] == ["null@example.com"]

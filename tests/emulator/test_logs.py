@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from spatiafi_ops.emulator import EmulatorHandle, Fault
+from tests.platforms import bare_environment
 
 from .emulator_testlib import raw_exchange
 
@@ -108,7 +109,7 @@ print(json.dumps(state))
         text=True,
         timeout=60,
         check=True,
-        env={"PATH": "/usr/bin:/bin", "NO_PROXY": "*"},
+        env=bare_environment(NO_PROXY="*"),
     )
     assert result.stderr == ""
     # A NullHandler is what a library adds (it only keeps stdlib's last resort quiet).

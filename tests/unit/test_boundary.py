@@ -70,6 +70,21 @@ def test_a_closed_pipe_is_silent(exc: BaseException) -> None:
     assert failure_for(exc) == Failure(141, None, stdout_failed=True)
 
 
+class _WindowsOSError(OSError):
+    """An OSError as CPython raises it on Windows, where it carries ``winerror``."""
+
+    def __init__(self, errno_: int, winerror: int) -> None:
+        super().__init__(errno_, "")
+        self.winerror = winerror
+
+
+def test_a_closed_pipe_on_windows_is_silent() -> None:
+    """Windows' "pipe is being closed" (EINVAL, ERROR_NO_DATA) is the same closed pipe."""
+    closed = _WindowsOSError(errno.EINVAL, 232)
+    assert failure_for(closed) == Failure(141, None, stdout_failed=True)
+    assert failure_for(_WindowsOSError(errno.EINVAL, 87)).exit_code == 1
+
+
 def test_messages_name_what_happened() -> None:
     """Signals by name, a full disk by its target, a bug by its type."""
     assert "SIGTERM" in str(failure_for(Interrupted(signal.SIGTERM)).message)

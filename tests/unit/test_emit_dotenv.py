@@ -145,6 +145,7 @@ def test_dotenv_refusal_names_the_variable_not_the_value() -> None:
     assert "s3cret" not in str(caught.value)
 
 
+@pytest.mark.posix("sources the file in bash and dash")
 @pytest.mark.skipif(
     not (shutil.which("bash") and shutil.which("dash") and Path("/usr/bin/env").exists()),
     reason="needs bash, dash and /usr/bin/env (POSIX)",

@@ -30,7 +30,7 @@ SHELLS = [
         name,
         marks=pytest.mark.skipif(
             not shutil.which(name) or not Path("/usr/bin/env").exists(),
-            reason=f"needs {name} and /usr/bin/env (POSIX)",
+            reason=f"needs {name} and /usr/bin/env",
         ),
     )
     for name in ("bash", "dash", "zsh")
@@ -122,6 +122,7 @@ def test_shell_refuses_duplicate_names() -> None:
         render_shell([Variable("A", "1", secret=False), Variable("A", "2", secret=False)])
 
 
+@pytest.mark.posix("POSIX shells run through /usr/bin/env")
 @pytest.mark.parametrize("shell", SHELLS)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=st.lists(VALUES, min_size=1, max_size=8))

@@ -5,7 +5,6 @@ Atomic private writes, private directories, the kernel profile lock, a hardened 
 from __future__ import annotations
 
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -21,8 +20,9 @@ from spatiafi_ops._errors import (
     OutputError,
 )
 from spatiafi_ops._files import atomic_write, ensure_private_dir, exclusive_lock
+from tests.platforms import assert_private
 
-POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes and FIFOs")
+POSIX_ONLY = pytest.mark.posix("POSIX modes, owners, links and FIFOs")
 AS_ROOT = pytest.mark.skipif(
     sys.platform == "win32" or os.geteuid() != 0,
     reason="another user's files can only be made by root (os.chown)",
@@ -30,14 +30,13 @@ AS_ROOT = pytest.mark.skipif(
 OTHER_UID = 12345
 
 
-@POSIX_ONLY
 def test_atomic_write_creates_0600_and_leaves_no_temp_files(tmp_path: Path) -> None:
     """The file appears whole with mode 0600; no temp file remains beside it."""
     target = tmp_path / "f.json"
     atomic_write(target, b"one")
     atomic_write(target, b"two")
     assert target.read_bytes() == b"two"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert_private(target)
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
 
@@ -75,7 +74,7 @@ def test_atomic_write_sweeps_its_own_temp_files_left_by_killed_writers(tmp_path:
     assert fresh.exists()
 
 
-@POSIX_ONLY  # "*" and "?" cannot be in a Windows file name
+@pytest.mark.posix('"*" and "?" cannot be in a Windows file name')
 @pytest.mark.parametrize("name", ["*", "app_credentials.json", "?", "[a-z]*"])
 def test_the_sweep_never_deletes_files_of_another_shape(tmp_path: Path, name: str) -> None:
     """
@@ -128,6 +127,7 @@ def test_a_readable_directory_of_ours_is_accepted(tmp_path: Path) -> None:
     assert stat.S_IMODE(directory.stat().st_mode) == 0o755
 
 
+@POSIX_ONLY
 @AS_ROOT
 def test_a_directory_another_user_owns_is_refused(tmp_path: Path) -> None:
     """A 0700 directory of another uid is theirs to change: refused, naming the owner."""
@@ -162,9 +162,11 @@ with exclusive_lock(Path(sys.argv[1])) as held:
 """
 
 
-@POSIX_ONLY
 def test_a_lock_held_by_a_killed_process_is_free_at_once(tmp_path: Path) -> None:
-    """The kernel releases the lock of a SIGKILLed holder; the lock file stays."""
+    """
+    The kernel releases the lock of a killed holder (SIGKILL; TerminateProcess on Windows);
+    the lock file stays.
+    """
     lock = tmp_path / ".lock"
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True
@@ -175,9 +177,10 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(tmp_path: Path) -> None
         with exclusive_lock(lock) as acquired:
             assert acquired is False
     finally:
-        holder.send_signal(signal.SIGKILL)
+        holder.kill()
         holder.wait(timeout=30)
-    with exclusive_lock(lock) as acquired:
+    # LockFileEx: Windows frees a dead process's locks soon, POSIX at once.
+    with exclusive_lock(lock, wait=30 if sys.platform == "win32" else 0) as acquired:
         assert acquired is True
     assert lock.is_file()
 
@@ -205,6 +208,7 @@ def test_a_fifo_as_the_lock_file_is_refused_without_waiting(tmp_path: Path) -> N
         pass
 
 
+@POSIX_ONLY
 @AS_ROOT
 def test_a_lock_file_of_another_user_is_refused(tmp_path: Path) -> None:
     """Another user could hold or swap their file: refused, naming the owner."""

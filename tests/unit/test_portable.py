@@ -18,7 +18,7 @@ from spatiafi_ops._models import AccessToken, AppCredentials
 from spatiafi_ops.tokens._cache import TokenCache
 from tests.conftest import final_error
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="simulates Windows on POSIX")
+pytestmark = pytest.mark.posix("simulates Windows on POSIX")
 
 CLIENT = AppCredentials("0c1e0001-0000-4000-8000-000000000001", "s3cr3t-" + "x" * 36)
 URL = "http://127.0.0.1:9"

@@ -18,7 +18,7 @@ import pytest
 from spatiafi_ops._errors import CredentialFileError, InsecurePermissions
 from spatiafi_ops._statefiles import MAX_STATE_BYTES, check_private_dir, read_private_file
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners, modes, FIFOs")
+pytestmark = pytest.mark.posix("POSIX owners, modes, FIFOs, sockets and devices")
 AS_ROOT = pytest.mark.skipif(
     sys.platform == "win32" or os.geteuid() != 0,
     reason="another user's files can only be made by root (os.chown)",
@@ -99,9 +99,9 @@ def test_a_directory_is_named_as_such(tmp_path: Path) -> None:
         read_private_file(tmp_path / "app_credentials.json")
 
 
-def test_a_socket_is_refused(tmp_path: Path) -> None:
+def test_a_socket_is_refused(socket_dir: Path) -> None:
     """Any non-regular file is refused by what fstat says of the opened descriptor."""
-    path = tmp_path / "s"
+    path = socket_dir / "s"
     server = socket.socket(socket.AF_UNIX)
     try:
         server.bind(str(path))

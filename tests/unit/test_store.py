@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 from pathlib import Path
 
@@ -19,8 +18,9 @@ from spatiafi_ops._errors import CredentialFileError, InsecurePermissions, Usage
 from spatiafi_ops._models import AppCredentials
 from spatiafi_ops.credentials._sources import load_credentials
 from spatiafi_ops.credentials._store import ProfilePaths, Store, list_profiles
+from tests.platforms import assert_private
 
-POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes, FIFOs and links")
+POSIX = pytest.mark.posix("POSIX modes, FIFOs, links and owners")
 AS_ROOT = pytest.mark.skipif(
     sys.platform == "win32" or os.geteuid() != 0,
     reason="another user's files can only be made by root (os.chown)",
@@ -39,14 +39,13 @@ def settings_for(config: Path, profile: str = "default", **kwargs: object) -> Se
     return Settings(config_dir=config, profile=profile, **kwargs)  # type: ignore[arg-type]
 
 
-@POSIX
 def test_write_then_read_round_trips_with_private_modes(tmp_path: Path) -> None:
     """Stored credentials read back equal; the file is 0600 and its directory 0700."""
     store = Store(settings_for(tmp_path / "cfg"))
     store.write(CREDS)
     assert store.read() == CREDS
-    assert stat.S_IMODE(store.paths.credentials.stat().st_mode) == 0o600
-    assert stat.S_IMODE(store.paths.directory.stat().st_mode) == 0o700
+    assert_private(store.paths.credentials)
+    assert_private(store.paths.directory)
 
 
 def test_default_profile_file_keeps_the_py_spatiafi_shape(tmp_path: Path) -> None:
@@ -254,14 +253,12 @@ def test_profile_names_that_escape_the_directory_are_refused(tmp_path: Path, nam
         ProfilePaths.of(tmp_path, name)
 
 
-@POSIX
 def test_backup_keeps_replaced_credentials_privately(tmp_path: Path) -> None:
     """A backup is a 0600 copy named after the client id."""
     path = Store(settings_for(tmp_path)).backup(CREDS)
     assert CREDS.client_id in path.name
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert_private(path)
     assert json.loads(path.read_text())["client_secret"] == CREDS.client_secret
-    assert not os.access(path, os.X_OK)
 
 
 @POSIX
@@ -288,7 +285,6 @@ def test_show_names_the_legacy_file_when_that_is_what_it_read(tmp_path: Path) ->
     )
 
 
-@POSIX
 def test_a_replaced_legacy_file_is_kept_privately(tmp_path: Path) -> None:
     """Writing our file moves the tutorial's aside into backups/, 0600 whatever it was."""
     legacy = tmp_path / "app_credentials"
@@ -298,7 +294,7 @@ def test_a_replaced_legacy_file_is_kept_privately(tmp_path: Path) -> None:
     assert not legacy.exists()
     (backup,) = (tmp_path / "backups").iterdir()
     assert backup.name.endswith("-legacy.json")
-    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert_private(backup)
 
 
 STATE_PATHS = ["app_credentials.json", "app_credentials", "rotation-state.json"]
@@ -358,6 +354,7 @@ def test_a_profile_directory_others_can_write_is_refused(tmp_path: Path, profile
     assert Store(settings_for(tmp_path / "cfg", profile)).read() == CREDS
 
 
+@POSIX
 @AS_ROOT
 def test_another_users_0600_file_in_a_writable_config_dir_is_refused(tmp_path: Path) -> None:
     """Someone else's 0600 app_credentials.json is never used, whatever the mode says."""
@@ -373,6 +370,7 @@ def test_another_users_0600_file_in_a_writable_config_dir_is_refused(tmp_path: P
         Store(settings_for(config)).read()
 
 
+@POSIX
 @AS_ROOT
 def test_a_config_dir_another_user_owns_is_refused(tmp_path: Path) -> None:
     """A directory of another uid is refused before any file in it is opened."""
