@@ -27,8 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from spatiafi_ops import AppCredentials
-from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, running
+from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, running
 
 BARE_IMPORT = "import requests, authlib.integrations.requests_client, structlog, click, tenacity"
 # The mint as authlib's documentation writes it (client_secret_jwt, RFC 7523 §2.2), a
@@ -71,18 +70,6 @@ def interleaved(
         for name, argv in commands.items():
             times[name].append(run_once(argv, env))
     return {name: statistics.median(values) for name, values in times.items()}
-
-
-def fresh_assertion(emulator: EmulatorHandle, client: AppCredentials) -> str:
-    from authlib.oauth2.rfc7523 import client_secret_jwt_sign
-    from joserfc.jwk import OctKey
-
-    token: bytes | str = client_secret_jwt_sign(
-        OctKey.import_key(client.client_secret),
-        client_id=client.client_id,
-        token_endpoint=emulator.token_url,
-    )
-    return token.decode() if isinstance(token, bytes) else token
 
 
 def main() -> int:
