@@ -1,7 +1,8 @@
 """
 A cache miss that logs nothing and succeeds first time sets no logging up and loads no retry
 machinery (make bench: the miss against authlib by hand); a stdlib record at the level shown
-still comes out of our redacting pipeline.
+still comes out of our redacting pipeline. The cyclic collector is left alone when the CLI
+runs inside a host (here, a test's CliRunner).
 
 Each case runs in a fresh interpreter: logging state is process-wide, and a test process
 has set it up already.
@@ -9,6 +10,7 @@ has set it up already.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -16,7 +18,8 @@ import sys
 from pathlib import Path
 
 from spatiafi_ops.emulator import EmulatorHandle
-from tests.conftest import record_output, record_secret
+from tests.conftest import RecordingRunner, record_output, record_secret
+from tests.e2e.conftest import create_credentials
 
 # Loaded to set logging up, to write a format or to retry: never by a miss that logs
 # nothing and succeeds first time.
@@ -86,3 +89,15 @@ def test_a_stdlib_warning_sets_logging_up_and_comes_out_redacted(tmp_path: Path)
     ]
     assert events[0]["event"].startswith("echoed ")
     assert secret not in proc.stderr
+
+
+def test_a_mint_inside_a_host_leaves_its_collector_alone(
+    runner: RecordingRunner, service: EmulatorHandle
+) -> None:
+    create_credentials(runner)
+    frozen, minted = gc.get_freeze_count(), service.count("token")
+    result = runner.run(["token", "--no-cache"])
+    assert result.exit_code == 0, result.stderr
+    assert service.count("token") == minted + 1
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
