@@ -47,8 +47,8 @@ test: $(TEST_STAMP)
 # behind sys.platform checks; every POSIX-only test must say so (tests/posix_uses.py). The
 # import-graph test refuses a circle or an upward import (docs/contributing.md: Layers).
 lint: $(STAMP)
-	$(BIN)/ruff check spatiafi_ops tests benchmarks examples actions .github
-	$(BIN)/ruff format --check spatiafi_ops tests benchmarks examples actions .github
+	$(BIN)/ruff check spatiafi_ops tests benchmarks proof examples actions .github
+	$(BIN)/ruff format --check spatiafi_ops tests benchmarks proof examples actions .github
 	$(BIN)/mypy
 	$(BIN)/mypy --platform win32 --cache-dir .mypy_cache/win32 spatiafi_ops
 	$(BIN)/mypy --platform darwin --cache-dir .mypy_cache/darwin spatiafi_ops
@@ -61,8 +61,11 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_token.py
 	$(BIN)/python benchmarks/bench_aws.py
 
+# From the root: `python -m` puts it on the path, so the proof imports tests/ and benchmarks/
+# as packages. PROOF_FLAGS=--strict exits 1 when a goal is missed (the nightly workflow).
+PROOF_FLAGS ?=
 proof: $(TEST_STAMP)
-	$(BIN)/python benchmarks/proof.py --output PROOF.md
+	$(BIN)/python -m proof --output PROOF.md $(PROOF_FLAGS)
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .hypothesis

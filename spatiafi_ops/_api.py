@@ -17,7 +17,7 @@ from . import _log
 from ._clock import ServiceClock
 from ._errors import RequestRejected, ServiceUnavailable, UnexpectedResponse
 from ._http import HttpClient
-from ._models import AccessToken, AppCredentials, check_client_id
+from ._models import AccessToken, AppCredentials, check_client_id, is_bearer_type
 from ._redaction import register_secret
 from ._responses import json_object, parse_json
 
@@ -30,6 +30,9 @@ MAX_TOKEN_LIFETIME = 86400.0
 # RFC 6750 §2.1: what a bearer token may hold, so that it is safe in a header.
 _BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _MAX_SECRET = 1024
+# A user id is an identifier (a UUID, a number, an "auth0|..." subject): no spaces, quotes,
+# brackets or "#", so none can be read as a CI runner's command where it is printed.
+_USER_ID = re.compile(r"[\w.@+|:=/-]{1,128}")
 _LATEST_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z, the last second datetime can hold
 
 log = _log.get_logger(__name__)
@@ -97,12 +100,13 @@ def token_from_body(
             f"{where} answered a token without a usable expiry (expires_at within the "
             "next 24 hours, or expires_in of up to 24 hours)"
         )
-    token_type = body.get("token_type")
-    return AccessToken(
-        value=value,
-        token_type=token_type if isinstance(token_type, str) and token_type else "bearer",
-        expires_at=expires_at,
-    )
+    token_type = body.get("token_type", "bearer")
+    if not is_bearer_type(token_type):
+        raise UnexpectedResponse(
+            f"{where} answered a token of a type other than Bearer; only bearer tokens "
+            "are used (RFC 6750)"
+        )
+    return AccessToken(value=value, token_type=token_type, expires_at=expires_at)
 
 
 def token_url(auth_url: str) -> str:
@@ -185,7 +189,7 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
     return AppCredentials(
         client_id=str(body["client_id"]),
         client_secret=secret,
-        user_id=user_id if isinstance(user_id, str) and _text(user_id, 128) else None,
+        user_id=user_id if isinstance(user_id, str) and _USER_ID.fullmatch(user_id) else None,
         auth_url=auth_url,
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,13 +22,16 @@ from typing import Any, Protocol
 from ._config import Settings
 from ._errors import (
     CredentialFileError,
+    DeadlineExceeded,
+    InsecureTransport,
     MissingExtra,
     SecretStoreRefused,
     SecretStoreUnavailable,
+    UnexpectedResponse,
 )
 from ._models import AppCredentials, Payload
 from ._redaction import printable
-from .credentials._credfile import credentials_from_json
+from .credentials._credfile import credentials_from_json, parse_state_json
 
 # Calls per operation, the first included (botocore's "standard" retry mode: exponential
 # backoff with jitter, transient errors and throttling only).
@@ -114,24 +118,42 @@ def _region_of(secret_id: str) -> str | None:
     return None
 
 
-def _client(target: str, secret_id: str, timeout: float) -> _SecretsManagerClient:
+def _client(
+    target: str, secret_id: str, *, budget: float, allow_cleartext: bool
+) -> _SecretsManagerClient:
     """
-    Return a client set up from the AWS configuration, *timeout* seconds per attempt.
+    Return a client set up from the AWS configuration whose calls, retries included, end
+    within *budget* seconds from now (``_aws_http``).
     """
     import botocore.session
     from botocore.config import Config
 
+    from ._aws_http import BoundedSession  # lazy: it imports botocore, known present now
+
+    deadline = time.monotonic() + budget
+    per_attempt = max(0.1, budget / ATTEMPTS)
     config = Config(
-        connect_timeout=timeout,
-        read_timeout=timeout,
+        connect_timeout=per_attempt,
+        read_timeout=per_attempt,
         # total_max_attempts counts the first call; botocore's max_attempts would not.
         retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
     )
+    session = botocore.session.get_session()
     with _translated(target):
-        client: _SecretsManagerClient = botocore.session.get_session().create_client(
+        client: Any = session.create_client(
             "secretsmanager", region_name=_region_of(secret_id), config=config
         )
-    return client
+        http = BoundedSession(
+            deadline=deadline,
+            allow_cleartext=allow_cleartext,
+            verify=session.get_config_variable("ca_bundle") or True,  # AWS_CA_BUNDLE
+            proxies=config.proxies,
+            proxies_config=config.proxies_config,
+            timeout=(per_attempt, per_attempt),
+        )
+    client.meta.events.register("before-send.secrets-manager", http.on_before_send)
+    bounded: _SecretsManagerClient = client
+    return bounded
 
 
 def _error_code(exc: Any) -> str:
@@ -176,6 +198,17 @@ def _translated(target: str) -> Iterator[None]:
         yield
     except aws.ClientError as exc:
         raise _client_error(target, exc) from None
+    except DeadlineExceeded:
+        raise SecretStoreUnavailable(
+            f"AWS Secrets Manager did not answer for {target} within the deadline; "
+            "try again later, or give it more time with --deadline",
+            target=target,
+        ) from None
+    except UnexpectedResponse as exc:
+        raise SecretStoreUnavailable(
+            f"AWS Secrets Manager answered nonsense for {target} ({exc}); try again later",
+            target=target,
+        ) from None
     except aws.SSLError:
         raise SecretStoreUnavailable(
             f"TLS with AWS Secrets Manager failed for {target}; check the endpoint "
@@ -218,6 +251,18 @@ def _translated(target: str) -> Iterator[None]:
         ) from None
 
 
+@contextlib.contextmanager
+def _cleartext_refused(target: str) -> Iterator[None]:
+    """
+    Turn a refusal to publish in cleartext into the sink's refusal (exit 5): the rotation
+    keeps the previous client, and a run with the endpoint fixed publishes.
+    """
+    try:
+        yield
+    except InsecureTransport as exc:
+        raise SecretStoreRefused(f"{target}: {exc}", target=target) from None
+
+
 def version_id(payload: Payload) -> str:
     """
     Return the version id (ClientRequestToken) that publishing *payload* creates.
@@ -238,6 +283,7 @@ class SecretsManagerSink:
     """
 
     secret_id: str
+    allow_insecure_transport: bool = False
 
     def __post_init__(self) -> None:
         _require_botocore()
@@ -249,10 +295,15 @@ class SecretsManagerSink:
     def publish(self, payload: Payload, *, timeout: float) -> None:
         from botocore.exceptions import ClientError
 
-        client = _client(self.target, self.secret_id, max(0.1, timeout / ATTEMPTS))
+        client = _client(
+            self.target,
+            self.secret_id,
+            budget=timeout,
+            allow_cleartext=self.allow_insecure_transport,
+        )
         value = json.dumps(payload.to_json())
         token = version_id(payload)
-        with _translated(self.target):
+        with _translated(self.target), _cleartext_refused(self.target):
             try:
                 # Without VersionStages, the new version gets AWSCURRENT.
                 client.put_secret_value(
@@ -306,7 +357,12 @@ class SecretsManagerSource:
     def load(self, settings: Settings) -> AppCredentials:
         from botocore.exceptions import ClientError
 
-        client = _client(self.target, self.secret_id, settings.timeout)
+        client = _client(
+            self.target,
+            self.secret_id,
+            budget=settings.deadline,
+            allow_cleartext=settings.allow_insecure_transport,
+        )
         with _translated(self.target):
             try:
                 answer = client.get_secret_value(SecretId=self.secret_id, VersionStage=CURRENT)
@@ -318,15 +374,13 @@ class SecretsManagerSource:
                     f"publish credentials to it (--publish {self.target})",
                     target=self.target,
                 ) from None
-        text = answer.get("SecretString")
-        try:
-            data = json.loads(text) if isinstance(text, str) else None
-        except (ValueError, RecursionError):
-            data = None
-        if data is None:
+        text = answer.get("SecretString") if isinstance(answer, dict) else None
+        advice = f"publish credentials to it (--publish {self.target})"
+        if not isinstance(text, str):
             raise CredentialFileError(
-                f"{self.target} does not hold the credentials JSON; publish credentials to "
-                f"it (--publish {self.target})",
-                path=self.target,
+                f"{self.target} does not hold the credentials JSON; {advice}", path=self.target
             )
+        # The state files' strict parser: no NaN or Infinity, bounded nesting.
+        raw = text.encode("utf-8", "surrogateescape")
+        data = parse_state_json(raw, Path(self.target), advice=advice)
         return credentials_from_json(data, Path(self.target))

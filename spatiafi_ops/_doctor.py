@@ -24,7 +24,8 @@ from ._errors import (
     UsageError,
 )
 from ._http import Deadline, HttpClient
-from ._transport import check_cleartext, proxy_for
+from ._transport import proxy_for
+from ._watchdog import check_cleartext
 from .credentials._sources import load_credentials
 from .credentials._store import Store
 

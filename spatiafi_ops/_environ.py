@@ -15,18 +15,33 @@ from ._redaction import register_secret
 
 log = _log.get_logger(__name__)
 
-# What a child process (exec's command, a publishing command) never inherits: the app
-# credentials as a pair, and the user's password.
+# What a child never inherits: the app credentials as a pair, the user's password, and the
+# credentials JSON actions/rotate hands to `credentials import` (actions/rotate/action.yml).
 WITHHELD_VARIABLES = frozenset(
-    {"SPATIAFI_CLIENT_ID", "SPATIAFI_CLIENT_SECRET", "SPATIAFI_PASSWORD"}
+    {
+        "SPATIAFI_CLIENT_ID",
+        "SPATIAFI_CLIENT_SECRET",
+        "SPATIAFI_PASSWORD",
+        "SPATIAFI_ACTION_CREDENTIALS_JSON",
+    }
 )
 
 
-def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
+def child_environment(
+    environ: Mapping[str, str], *, credentials_from: str | None = None
+) -> dict[str, str]:
     """
-    Return *environ* without the variables that hold (or half-hold) credentials.
+    Return *environ* for a program we start (exec's command, a sink, ``gh``): without every
+    variable credentials are read from: the pair, the password, the actions' credentials
+    JSON, and the ``env:NAME`` that *credentials_from* (``--credentials-from``) or
+    ``SPATIAFI_CREDENTIALS_FROM`` names.
     """
-    return {name: value for name, value in environ.items() if name not in WITHHELD_VARIABLES}
+    withheld = set(WITHHELD_VARIABLES)
+    for spec in (credentials_from, environ.get("SPATIAFI_CREDENTIALS_FROM")):
+        kind, sep, name = (spec or "").strip().partition(":")
+        if kind == "env" and sep and name:
+            withheld.add(name)
+    return {name: value for name, value in environ.items() if name not in withheld}
 
 
 def credentials_from_env(environ: Mapping[str, str] | None = None) -> AppCredentials | None:

@@ -255,6 +255,16 @@ def _try_lock(fd: int, path: Path) -> bool:
 
 # prctl(2) option from <linux/prctl.h>.
 _PR_SET_DUMPABLE = 4
+# The soft core-file limit our caller gave us, once harden_process lowered it.
+_caller_core_limit: int | None = None
+
+
+def caller_core_limit() -> int | None:
+    """
+    Return the soft RLIMIT_CORE this process had before ``harden_process`` lowered it
+    (``None``: not lowered), for the programs it starts.
+    """
+    return _caller_core_limit
 
 
 def harden_process(*, memory: bool = False) -> None:
@@ -263,7 +273,8 @@ def harden_process(*, memory: bool = False) -> None:
 
     RLIMIT_CORE 0 stops the kernel writing a core file (a SIGQUIT under
     ``ulimit -c unlimited`` would write one into the working directory). Only the soft
-    limit is lowered, so that programs this process starts may raise theirs again.
+    limit is lowered, and the caller's is recorded: the programs this process starts get
+    it back (``_children.restore_caller_limits``).
 
     *memory*, on Linux: PR_SET_DUMPABLE 0 also keeps crash collectors that ignore that
     limit, and other processes of this user, out of our memory (prctl(2); exec(2) gives
@@ -272,12 +283,16 @@ def harden_process(*, memory: bool = False) -> None:
     ms), more than a cached token can spare (make bench), whose secrets are all in this
     user's own 0600 files anyway. Best effort: where either is missing, nothing changes.
     """
+    global _caller_core_limit  # noqa: PLW0603 - a fact of the process, like the limit itself
     if sys.platform != "win32":
         import resource
 
         with contextlib.suppress(OSError, ValueError):
-            _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
-            resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+            soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+            if soft != 0:
+                resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+                if _caller_core_limit is None:
+                    _caller_core_limit = soft
     if memory and sys.platform == "linux":
         import ctypes
 

@@ -19,7 +19,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from . import _log
-from ._redaction import printable, redact_value, scrub
+from ._redaction import plain_json, plain_line, printable, redact_value, scrub
 from .emit._quoting import escape_command_data
 
 # Workflow commands by level (docs.github.com, "Workflow commands for GitHub Actions");
@@ -134,21 +134,6 @@ def event_text(event_dict: EventDict) -> str:
     return text
 
 
-def plain_line(text: str) -> str:
-    """
-    Return *text* as one job-log line that the runner cannot read as a command.
-
-    The runner takes a line as a command when it starts with ``::`` (after leading spaces),
-    and the legacy ``##[name]`` form anywhere in it (actions/runner:
-    src/Runner.Common/ActionCommand.cs, ``TryParseV2`` and ``TryParse``): a stray
-    ``##[stop-commands]`` from a server would turn off the masks of later steps.
-    """
-    line = printable(text).replace("##[", "#%23[")
-    if line.lstrip().startswith("::"):
-        line = line.replace("::", "%3A:", 1)
-    return line
-
-
 def github_renderer(_logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
     """
     Render an event for a GitHub Actions job log: ``::debug::``, ``::warning::`` and
@@ -158,14 +143,33 @@ def github_renderer(_logger: WrappedLogger, method: str, event_dict: EventDict) 
     command = _WORKFLOW_COMMANDS.get(level)
     if command is None:
         return plain_line(event_text(event_dict))
-    return f"::{command}::{escape_command_data(event_text(event_dict))}"
+    return f"::{command}::{command_data(event_text(event_dict))}"
+
+
+def command_data(text: str) -> str:
+    """
+    Return *text* as the data of a workflow command we write: escaped, and with no legacy
+    ``##[`` command in it (the data is echoed in the job log).
+    """
+    return escape_command_data(text).replace("##[", "#%23[")
+
+
+def without_commands(_logger: WrappedLogger, _method: str, line: Any) -> str:
+    """
+    The last step of the json and console pipelines: the rendered line, with no command a
+    CI runner would obey (:func:`plain_line`, :func:`plain_json`).
+    """
+    line = str(line)  # a renderer's output, not an event dict
+    if line.startswith("{"):
+        return plain_json(line)
+    return "\n".join(plain_line(part) if part else part for part in line.split("\n"))
 
 
 def error_line(message: str) -> str:
     """
     Return the final ``::error::`` line of a failed command for a GitHub Actions log.
     """
-    return f"::error::{escape_command_data(printable(message))}"
+    return f"::error::{command_data(printable(message))}"
 
 
 def configure(
@@ -213,6 +217,8 @@ def configure(
     if log_format != "json":  # JSON escapes control characters itself
         rendered.append(terminal_safe)
     rendered.append(renderer)
+    if log_format != "github":  # its renderer writes only commands of ours and plain lines
+        rendered.append(without_commands)
     numeric_level = _log.LEVELS[level]
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, *stamped, *rendered],
@@ -236,3 +242,6 @@ def configure(
     root.addHandler(handler)
     # Other libraries' chatter only when debugging; their warnings always.
     root.setLevel(logging.DEBUG if debugging else logging.WARNING)
+    # botocore's debug lines quote request and answer bodies, the secret inside escaped
+    # twice over (JSON in JSON, then repr): kept at WARNING, which quotes none.
+    logging.getLogger("botocore").setLevel(logging.WARNING)

@@ -47,6 +47,16 @@ _CLIENT_ID = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
 _EXAMPLE_ID = "b2628e59-7391-4ad4-b891-32706a5d7fc6"
 
 
+def is_bearer_type(token_type: object) -> bool:
+    """
+    Return whether *token_type* names the one token type we send: ``Bearer``.
+
+    RFC 6749 §7.1 names the type in the answer, case-insensitively (§5.1); anything else
+    (a NUL, a 200 KB string) must not reach a header or a child's environment.
+    """
+    return isinstance(token_type, str) and token_type.lower() == "bearer"
+
+
 def check_client_id(client_id: str) -> str:
     """
     Return *client_id* if it can be one, so that it is safe in a URL path and a file name.

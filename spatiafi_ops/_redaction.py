@@ -241,6 +241,30 @@ def printable(text: object, *, limit: int | None = None, multiline: bool = False
     return shown if limit is None or len(shown) <= limit else shown[: limit - 1] + "…"
 
 
+def plain_line(text: str) -> str:
+    """
+    Return *text* as one line in which a CI runner finds no command: controls written out,
+    ``##[`` as ``#%23[`` and a leading ``::`` as ``%3A:``.
+
+    GitHub's runner reads ``::name::`` at the start of a line (after spaces) and the legacy
+    ``##[name]`` anywhere in it, in stdout and stderr alike (actions/runner:
+    src/Runner.Common/ActionCommand.cs, ``TryParseV2`` and ``TryParse``): a stray
+    ``##[stop-commands]`` from a server would turn off the masks of later steps.
+    """
+    line = printable(text).replace("##[", "#%23[")
+    if line.lstrip().startswith("::"):
+        line = line.replace("::", "%3A:", 1)
+    return line
+
+
+def plain_json(text: str) -> str:
+    """
+    Return JSON *text* (one line) with every ``##[`` written ``##\\u005b``: the same JSON
+    value, no runner command (see :func:`plain_line`). ``#`` only occurs inside strings.
+    """
+    return text.replace("##[", "##\\u005b")
+
+
 def redact_value(key: str | None, value: Any, depth: int = 0) -> Any:
     """
     Return *value* (a log field named *key*) masked if its key names a secret, else scrubbed

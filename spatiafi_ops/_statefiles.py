@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from . import _log
 from ._errors import CredentialFileError, InsecurePermissions
+
+log = _log.get_logger(__name__)
 
 # Our state files are a few KiB: anything much bigger is not ours, and is never read whole.
 MAX_STATE_BYTES = 256 * 1024
@@ -69,7 +72,8 @@ def read_private_file(
         info = os.fstat(fd)
         check_regular(path, info)
         check_owner(path, info)
-        if not allow_insecure and is_open_to_others(info):
+        shared = is_open_to_others(info) and _shared_with_own_group(path, info)
+        if not allow_insecure and is_open_to_others(info) and not shared:
             fix = fix or f"run 'chmod 600 {path}'"
             raise InsecurePermissions(
                 f"{path} holds secrets but has mode {stat.S_IMODE(info.st_mode):04o}; "
@@ -79,7 +83,57 @@ def read_private_file(
         data = read_all(fd, path, limit=MAX_STATE_BYTES)
     finally:
         os.close(fd)
-    return StateFile(data, stat.S_IMODE(info.st_mode), info.st_mtime, is_open_to_others(info))
+    return StateFile(
+        data, stat.S_IMODE(info.st_mode), info.st_mtime, is_open_to_others(info) and not shared
+    )
+
+
+def read_provisioned_file(path: Path, *, allow_insecure: bool = False) -> bytes:
+    """
+    Return the file at *path* that someone provisioned for us to read (``file:`` sources):
+    symbolic links are followed (kubelet's atomic writer makes every key of a mounted
+    Secret one), and the file they reach must be one that only this user or root can change.
+
+    A file of ours that group or others can read is refused as the store's are (a chmod
+    fixes it); a root-owned one (a mount, a deploy tool's) is read: its modes are its
+    provisioner's choice, which we cannot change (docs/files.md).
+
+    Raises:
+        CredentialFileError: missing, not a regular file, too big, or unreadable.
+        InsecurePermissions: another user's file, or writable by group or others.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | OPEN_FLAGS | NONBLOCK)
+    except FileNotFoundError:
+        raise CredentialFileError(f"{path}: no such file", path=str(path)) from None
+    except OSError as exc:
+        raise open_error(path, exc) from None
+    try:
+        info = os.fstat(fd)
+        check_regular(path, info)
+        if sys.platform != "win32":
+            _check_provisioned(path, info, allow_insecure=allow_insecure)
+        return read_all(fd, path, limit=MAX_STATE_BYTES)
+    finally:
+        os.close(fd)
+
+
+def _check_provisioned(path: Path, info: os.stat_result, *, allow_insecure: bool) -> None:
+    if info.st_uid != 0:
+        check_owner(path, info)
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise InsecurePermissions(
+            f"{path} holds secrets and can be changed by group or others (mode {mode:04o}); "
+            "give it a mode without group or other write (0400 or 0600)",
+            path=str(path),
+        )
+    if info.st_uid != 0 and not allow_insecure and is_open_to_others(info):
+        raise InsecurePermissions(
+            f"{path} holds secrets but has mode {mode:04o}; run 'chmod 600 {path}' "
+            "(or pass --allow-insecure-permissions)",
+            path=str(path),
+        )
 
 
 def read_all(fd: int, path: Path, *, limit: int) -> bytes:
@@ -208,6 +262,8 @@ def _check_posix_dir(directory: Path) -> None:
             f"cannot check {directory}: {exc.strerror}", path=str(directory)
         ) from None
     check_owner(directory, info)
+    if info.st_mode & stat.S_IWGRP and _shared_with_own_group(directory, info):
+        return
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise InsecurePermissions(
             f"{directory} is writable by group or others (mode "
@@ -215,3 +271,42 @@ def _check_posix_dir(directory: Path) -> None:
             f"run 'chmod 700 {directory}'",
             path=str(directory),
         )
+
+
+# Directories already warned about in this process: the warning is once per run.
+_WARNED_SHARED: set[str] = set()
+
+
+def _shared_with_own_group(path: Path, info: os.stat_result) -> bool:
+    """
+    Return whether *path* (ours) is open to its group only in the shape kubelet gives a
+    volume for the pod's ``fsGroup``, a group this process is in: nothing for others, and
+    a setgid directory of that group (the path itself, or a file's directory). Warns once.
+
+    kubernetes pkg/volume/volume_linux.go (``SetVolumeOwnership``): every directory of the
+    volume gets the fsGroup, setgid and g+rwx; every file the fsGroup and g+rw.
+    """
+    if sys.platform != "win32" and not info.st_mode & stat.S_IRWXO:
+        if info.st_gid in {os.getegid(), *os.getgroups()}:
+            return _in_own_setgid_directory(path, info)
+    return False
+
+
+def _in_own_setgid_directory(path: Path, info: os.stat_result) -> bool:
+    directory = path if stat.S_ISDIR(info.st_mode) else path.parent
+    try:
+        parent = info if directory == path else os.stat(directory)
+    except OSError:
+        return False
+    if not (parent.st_mode & stat.S_ISGID and parent.st_gid == info.st_gid):
+        return False
+    if str(directory) not in _WARNED_SHARED:
+        _WARNED_SHARED.add(str(directory))
+        log.warning(
+            "shared_with_own_group",
+            path=str(directory),
+            group=info.st_gid,
+            detail="group-writable for a group this process is in (a volume mounted with "
+            "fsGroup): its other members can change these files",
+        )
+    return True

@@ -7,82 +7,31 @@ every request it takes proxies and the CA bundle from the environment explicitly
 session's ``trust_env`` is off, so ``~/.netrc`` can never replace our Authorization header)
 and refuses cleartext to anything but loopback unless allowed.
 
-requests' ``timeout`` bounds each socket read, not the request: a server that trickles a
-byte a second never trips it. Here a watchdog timer shuts the request's socket down when
-its budget is spent, and the blocked read fails at once (urllib3's pools hand us the
-sockets as they connect; a ``ContextVar`` says which request they serve).
+requests' ``timeout`` bounds each socket read, not the request: the budget is kept by
+``_watchdog``, which AWS calls share.
 """
 
 from __future__ import annotations
 
-import contextlib
-import heapq
-import ipaddress
-import itertools
 import os
-import socket
-import sys
-import threading
-import time
-import zlib
-from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from ._clock import ServiceClock
-from ._errors import InsecureTransport, UnexpectedResponse
+from ._errors import UnexpectedResponse
 from ._redaction import register_secret
+from ._watchdog import Watchdog, check_cleartext, is_loopback, read_capped, watched_pool
 
 MAX_BODY_BYTES = 1 << 20
 USER_AGENT = "spatiafi-ops"
 _CHUNK = 64 * 1024
 _CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # what requests reads
-
-
-def is_loopback(host: str) -> bool:
-    """
-    Return whether *host* names this machine: ``localhost``, 127.0.0.0/8 or ``::1``.
-    """
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or (mapped is not None and mapped.is_loopback)
-
-
-def check_cleartext(url: str, proxy: str | None, *, allowed: bool) -> None:
-    """
-    Refuse an ``http://`` request that would leave this machine in cleartext.
-
-    Raises:
-        InsecureTransport: for ``http://`` to a host (or through a proxy) not on loopback.
-    """
-    parts = urlsplit(url)
-    if allowed or parts.scheme.lower() != "http":
-        return
-    hops = [(parts.hostname or "", f"http://{parts.hostname or ''}")]
-    if proxy:
-        hops.append(
-            (urlsplit(proxy if "://" in proxy else "http://" + proxy).hostname or "", "a proxy")
-        )
-    for host, shown in hops:
-        if not is_loopback(host):
-            raise InsecureTransport(
-                f"refusing to send credentials in cleartext to {shown}; use https://, or "
-                "pass --allow-insecure-transport (SPATIAFI_ALLOW_INSECURE_TRANSPORT=1) "
-                "if the network is trusted"
-            )
 
 
 def environ_ca_bundle() -> str | None:
@@ -98,10 +47,16 @@ def environ_ca_bundle() -> str | None:
 
 def environ_proxies(url: str) -> dict[str, str]:
     """
-    Return the proxies requests would use for *url* (``*_PROXY``, ``NO_PROXY``), by scheme.
+    Return the proxies the environment names for *url* (``*_PROXY``, ``NO_PROXY``), by
+    scheme; none for a loopback host.
 
-    A proxy's password is registered for scrubbing: it is a secret of its own.
+    Loopback never goes through a proxy, as in Go's net/http (golang.org/x/net/http/
+    httpproxy, ``useProxy``): a proxy elsewhere cannot reach this machine's 127.0.0.1, and
+    requests alone would send it there unless ``NO_PROXY`` named it. A proxy's password is
+    registered for scrubbing: it is a secret of its own.
     """
+    if is_loopback(urlsplit(url).hostname or ""):
+        return {}
     proxies = dict(requests.utils.get_environ_proxies(url))
     for proxy in proxies.values():
         userinfo = urlsplit(proxy if "://" in proxy else "//" + proxy).netloc.rpartition("@")[0]
@@ -116,173 +71,19 @@ def proxy_for(url: str) -> str | None:
     return requests.utils.select_proxy(url, environ_proxies(url))
 
 
-def _shutdown(sock: Any) -> None:
-    # The plain socket under TLS (and under TLS-in-TLS): SSLSocket.shutdown would unwrap
-    # the TLS object under the feet of the thread reading it.
-    while sock is not None and not isinstance(sock, socket.socket):
-        sock = getattr(sock, "socket", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _Alarms:
-    """
-    One daemon thread that fires every request's watchdog when its budget is spent: a
-    timer thread per request cost a fleet run more than its requests did (make bench).
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, _Watchdog]] = []
-        self._order = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def set(self, seconds: float, watchdog: _Watchdog) -> None:
-        with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._order), watchdog))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="spatiafi-watchdog", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap:
-                    self._cond.wait()
-                when, _, watchdog = self._heap[0]
-                delay = when - time.monotonic()
-                if delay > 0:
-                    self._cond.wait(min(delay, threading.TIMEOUT_MAX))
-                    continue
-                heapq.heappop(self._heap)
-            watchdog.expire()
-
-    def forget_thread(self) -> None:
-        # After fork the child has no such thread: start one on the next request.
-        self._cond = threading.Condition()
-        self._thread = None
-
-
-_ALARMS = _Alarms()
-if sys.platform != "win32":
-    os.register_at_fork(after_in_child=_ALARMS.forget_thread)
-
-
-class _Watchdog:
-    """
-    Shuts down the sockets of one request once its budget is spent.
-    """
-
-    def __init__(self, budget: float) -> None:
-        self._lock = threading.Lock()
-        self._sockets: list[Any] = []
-        self._stopped = False
-        self.expired = False
-        self._budget = budget
-
-    def __enter__(self) -> _Watchdog:
-        _ALARMS.set(self._budget, self)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self._stopped = True
-            self._sockets.clear()
-
-    def watch(self, sock: Any) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:  # connected after the budget ran out
-                _shutdown(sock)
-
-    def expire(self) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            self.expired = True
-            for sock in self._sockets:
-                _shutdown(sock)
-
-
-_CURRENT_WATCHDOG: ContextVar[_Watchdog | None] = ContextVar("spatiafi_watchdog", default=None)
-
-
-def _watched(sock: Any) -> None:
-    # The socket itself, not the connection: http.client detaches it from the connection
-    # (sock = None) once a "Connection: close" answer's headers are read.
-    watchdog = _CURRENT_WATCHDOG.get()
-    if watchdog is not None and sock is not None:
-        watchdog.watch(sock)
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watched(self.sock)
-
-
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watched(self.sock)
-
-
-class _WatchedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
-        _watched(getattr(connection, "sock", None))  # kept alive: no connect() again
-        return connection
-
-
-class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
-        _watched(getattr(connection, "sock", None))
-        return connection
-
-
-_WATCHED_POOLS = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
-
-
-def _decoder(coding: str | None, where: str) -> Any:
-    # We ask for identity (RFC 9110 §12.5.3); a coding sent anyway is decoded under the
-    # same cap, in bounded steps, so that a small bomb never inflates past it.
-    name = (coding or "identity").strip().lower()
-    if name == "identity":
-        return None
-    if name in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    if name == "deflate":
-        return zlib.decompressobj()
-    raise UnexpectedResponse(
-        f"{where} answered in a content coding that was not asked for and is not read "
-        f"({name[:20].encode('ascii', 'replace').decode()!r})"
-    )
+_WATCHED_POOLS = {
+    "http": watched_pool(HTTPConnectionPool),
+    "https": watched_pool(HTTPSConnectionPool),
+}
 
 
 def _read_capped(response: requests.Response, cap: int, where: str) -> bytes:
     """
     Return the body of *response*, decoded, or raise once it passes *cap* bytes.
     """
-    decoder = _decoder(response.headers.get("Content-Encoding"), where)
-    body = bytearray()
+    chunks = response.raw.stream(_CHUNK, decode_content=False)
     try:
-        for chunk in response.raw.stream(_CHUNK, decode_content=False):
-            body += chunk if decoder is None else decoder.decompress(chunk, cap + 1 - len(body))
-            if len(body) > cap:
-                break
-        if decoder is not None and len(body) <= cap:
-            body += decoder.flush()
-    except zlib.error:
-        raise UnexpectedResponse(f"{where} answered with a body that does not decompress") from None
+        body = read_capped(chunks, response.headers.get("Content-Encoding"), cap, where)
     except ReadTimeoutError as exc:
         raise requests.exceptions.ReadTimeout(exc, request=response.request) from None
     except (ProtocolError, Urllib3SSLError, OSError) as exc:
@@ -294,7 +95,7 @@ def _read_capped(response: requests.Response, cap: int, where: str) -> bytes:
             status=response.status_code,
             url=response.url,
         )
-    return bytes(body)
+    return body
 
 
 def _budget(timeout: Any, default: float) -> float:
@@ -374,16 +175,13 @@ class BoundedAdapter(HTTPAdapter):
             return super().send(request, stream, timeout, verify, cert, proxies)
         budget = _budget(timeout, self.default_timeout)
         request.headers["Accept-Encoding"] = "identity"
-        watchdog = _Watchdog(budget)
-        bound = _CURRENT_WATCHDOG.set(watchdog)
+        watchdog = Watchdog(budget)
         try:
             with watchdog:
                 response = self._exchange(request, budget, verify, cert, proxies)
         except Exception:
             if not watchdog.expired:
                 raise
-        finally:
-            _CURRENT_WATCHDOG.reset(bound)
         if watchdog.expired:
             # Even an answer that looks whole: a shut-down socket reads as the end of the
             # headers or of an unframed body.

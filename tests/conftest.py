@@ -78,7 +78,9 @@ def skip_posix_only(item: pytest.Item, platform: str) -> None:
 
 
 @pytest.fixture(autouse=True, name="clean_environment")
-def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Path]:
+def _clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     """
     Scrub SPATIAFI_*, CI and proxy variables; point config and cache at private temp dirs.
     """
@@ -87,11 +89,99 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[
             monkeypatch.delenv(name)
     for name in _PROXY_VARS:
         monkeypatch.delenv(name.lower(), raising=False)
+    _private_home(monkeypatch, tmp_path_factory.mktemp("home"))
     dirs = {"config": tmp_path / "config", "cache": tmp_path / "cache"}
     monkeypatch.setenv("SPATIAFI_CONFIG_DIR", str(dirs["config"]))
     monkeypatch.setenv("SPATIAFI_CACHE_DIR", str(dirs["cache"]))
     monkeypatch.setenv("SPATIAFI_LOG_FORMAT", "json")
     return dirs
+
+
+# Where a home's config, cache, data and state live, per platform: XDG (Linux and the BSDs,
+# platformdirs' rule), ~/Library under HOME (macOS), the profile's AppData (Windows).
+_HOME_VARIABLES = {
+    "XDG_CONFIG_HOME": ".config",
+    "XDG_CACHE_HOME": ".cache",
+    "XDG_DATA_HOME": ".local/share",
+    "XDG_STATE_HOME": ".local/state",
+    "APPDATA": "AppData/Roaming",
+    "LOCALAPPDATA": "AppData/Local",
+}
+
+
+def _private_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """
+    Give the test (and every process it starts) a home of its own: HOME, USERPROFILE and
+    the XDG and AppData dirs, so that a default path never reaches the user's real one.
+    """
+    pip_config = _REAL_PIP_CONFIG
+    home.chmod(0o700)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    for name, relative in _HOME_VARIABLES.items():
+        monkeypatch.setenv(name, str(home / relative))
+    if pip_config is not None and "PIP_CONFIG_FILE" not in os.environ:
+        monkeypatch.setenv("PIP_CONFIG_FILE", str(pip_config))  # read, never written
+
+
+def _real_pip_config() -> Path | None:
+    """
+    Return the user's pip configuration (its index), which a new HOME would hide from the
+    tests that install packages.
+    """
+    import platformdirs
+
+    for path in (
+        Path(platformdirs.user_config_dir("pip", appauthor=False, roaming=True)) / "pip.conf",
+        Path(platformdirs.user_config_dir("pip", appauthor=False, roaming=True)) / "pip.ini",
+        Path.home() / ".pip" / "pip.conf",
+    ):
+        if path.is_file():
+            return path
+    return None
+
+
+_REAL_PIP_CONFIG = _real_pip_config()
+
+
+def _user_state_snapshot() -> dict[str, tuple[int, int]]:
+    """
+    Return (size, mtime) of every file under the user's real spatiafi config and cache dirs.
+    """
+    from spatiafi_ops._config import default_cache_dir, default_config_dir
+
+    found: dict[str, tuple[int, int]] = {}
+    for root in {default_config_dir(), default_cache_dir()}:
+        for path in [root, *root.rglob("*")] if root.exists() else []:
+            info = path.lstat()
+            found[str(path)] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_USER_STATE] = _user_state_snapshot()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_USER_STATE, None)
+    if before is None:
+        return
+    after = _user_state_snapshot()
+    changed = sorted(
+        path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
+    )
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = (
+            "the tests changed the user's own spatiafi config or cache dirs (a test used a "
+            f"default path instead of its temp dirs): {', '.join(changed[:10])}"
+        )
+        if reporter is not None:
+            reporter.write_line(f"ERROR: {message}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_USER_STATE = pytest.StashKey[dict[str, tuple[int, int]]]()
 
 
 @pytest.fixture(name="socket_dir")

@@ -4,7 +4,7 @@ endless or huge bodies and compression bombs, echoes what it was sent in every e
 answers odd expiries and ids, and keeps a clock of its own (its Date header and its
 checks of assertion times), so that each test meets the service it needs.
 
-Shared by the tests and by `make proof` (benchmarks/_proof_hostile_service.py).
+Shared by the tests and by `make proof` (proof/_hostile_service.py).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import click
 
 from .. import _log
 from .._errors import SpatiafiOpsError
-from .._redaction import printable
+from .._redaction import plain_line, printable
 from ._exit import (
     EXIT_BROKEN_PIPE,
     EXIT_BUG,
@@ -242,10 +242,10 @@ def report(failure: Failure, log_format: str, level: str) -> None:
         elif log_format == "github":
             _write_stderr(_logging.error_line(message) + "\n")
         elif failure.usage is not None:  # click's own usage lines, then its Error: line
-            click.UsageError(message, ctx=failure.usage.ctx).show()
+            click.UsageError(plain_line(message), ctx=failure.usage.ctx).show()
         else:
             if failure.exit_code == EXIT_SIGNALLED + signal.SIGINT and sys.stderr.isatty():
                 _write_stderr("\n")  # end the line the terminal echoed ^C on
-            _write_stderr(f"Error: {message}\n")
+            _write_stderr(f"Error: {plain_line(message)}\n")
     except Exception:  # the last resort: no traceback, ever
         _write_stderr(f"Error: {message or 'the command failed'}\n")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from .._redaction import printable, scrub
+from .._redaction import plain_line, scrub
 from ._output import echo_json
 from ._root import CliState
 
@@ -35,8 +35,8 @@ def doctor(state: CliState, output_format: str) -> None:
         echo_json([check._asdict() for check in checks])
     else:
         for check in checks:
-            # Text from the network must not drive the terminal (escape sequences).
-            click.echo(f"{check.verdict.upper():<4}  {check.name:<13} {printable(check.detail)}")
+            # Text from the network must not drive the terminal nor a CI runner.
+            click.echo(f"{check.verdict.upper():<4}  {check.name:<13} {plain_line(check.detail)}")
     failures = [check.exit_code for check in checks if check.verdict == "fail"]
     if failures:
         raise click.exceptions.Exit(failures[0])

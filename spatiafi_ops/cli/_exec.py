@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import click
 
-from .._environ import without_credentials
+from .._environ import child_environment
 from .._models import AccessToken
 from ._params import credentials_from_option, min_ttl_option
 from ._root import CliState, CommandFailed
@@ -72,15 +72,20 @@ def _search_posix(name: str, search_path: str | None) -> str:
 
 
 def command_environment(
-    environ: Mapping[str, str], token: AccessToken, *, prefix: str
+    environ: Mapping[str, str],
+    token: AccessToken,
+    *,
+    prefix: str,
+    credentials_from: str | None = None,
 ) -> dict[str, str]:
     """
-    Return *environ* without the credentials that mint tokens, plus the token's variables:
-    the command gets a token that expires, not what mints one.
+    Return *environ* without the credentials that mint tokens (those *credentials_from*
+    names included), plus the token's variables: the command gets a token that expires,
+    not what mints one.
     """
     from ..emit import build_variables  # lazy: the emitters load when there is something to emit
 
-    env = without_credentials(environ)
+    env = child_environment(environ, credentials_from=credentials_from)
     env.update(
         (variable.name, variable.value) for variable in build_variables(None, token, prefix=prefix)
     )
@@ -120,9 +125,15 @@ def _replace_process(executable: str, argv: Sequence[str], env: Mapping[str, str
         import logging
 
         logging.shutdown()
+    from .._children import restore_caller_limits  # lazy: it loads subprocess and threading
+
+    restore_caller_limits()  # ours were lowered to keep our secrets out of core files
     try:
         os.execve(executable, list(argv), dict(env))  # noqa: S606 - no shell: argv as given
     except OSError as exc:
+        from .._files import harden_process  # lazy: execve failed, a rare path
+
+        harden_process()  # still us, with the secrets: no core file again
         raise _cannot_run(argv[0], executable, exc) from None
 
 
@@ -166,7 +177,8 @@ def exec_command(
     Run CMD with SPATIAFI_ACCESS_TOKEN, SPATIAFI_TOKEN_EXPIRES_AT and SPATIAFI_TOKEN_TYPE
     in its environment (never in its arguments), reusing a cached token when it can.
 
-    CMD does not inherit SPATIAFI_CLIENT_ID, SPATIAFI_CLIENT_SECRET or SPATIAFI_PASSWORD.
+    CMD does not inherit SPATIAFI_CLIENT_ID, SPATIAFI_CLIENT_SECRET, SPATIAFI_PASSWORD, nor
+    the variable an env:NAME source names; it gets the caller's core-file limit back.
     The exit code is CMD's own (a signal N: 128+N, as a shell shows it); CMD never runs
     when no token can be had (exit 3, 4 or 5); 127 when CMD is not found, 126 when it
     cannot be run.
@@ -181,7 +193,9 @@ def exec_command(
     token = current_token(
         state.settings, min_ttl=min_ttl, use_cache=not no_cache, own_process=state.own_process
     )
-    env = command_environment(os.environ, token, prefix=prefix)
+    env = command_environment(
+        os.environ, token, prefix=prefix, credentials_from=state.settings.credentials_from
+    )
     if sys.platform != "win32":
         _replace_process(executable, command, env)
     else:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .._errors import OutputError
 from .._models import Variable
+from .._redaction import plain_json
 
 if TYPE_CHECKING:
     from .._config import Settings
@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
 def echo_json(data: Any) -> None:
     """
-    Print *data* as one line of JSON on stdout.
+    Print *data* as one line of JSON on stdout, with no command a CI runner would obey in
+    it (strings from the service reach it: warnings, a user id).
     """
-    click.echo(json.dumps(data, sort_keys=False))
+    click.echo(plain_json(json.dumps(data, sort_keys=False)))
 
 
 def flush_stdout() -> None:
@@ -56,14 +57,13 @@ _NEW_CLIENT_ACTIONS = ("created", "replaced", "rotated")
 
 def _require_github_output(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     """
-    Refuse ``--format github`` outside a GitHub Actions step before the command changes
-    anything: its outputs would have nowhere to go.
+    Refuse ``--format github`` before the command changes anything unless ``GITHUB_OUTPUT``
+    can be appended to: the outputs (the new secret among them) would have nowhere to go.
     """
-    if value == "github" and not os.environ.get("GITHUB_OUTPUT"):
-        raise OutputError(
-            "GITHUB_OUTPUT is not set, so --format github has nowhere to write the step "
-            "outputs; run this inside a GitHub Actions step or use --format json"
-        )
+    if value == "github":
+        from ..emit._writer import check_runner_file  # lazy: the emitters load for github only
+
+        check_runner_file("GITHUB_OUTPUT", os.environ)
     return value
 
 

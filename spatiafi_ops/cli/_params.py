@@ -126,9 +126,10 @@ def _sinks(ctx: click.Context, _param: click.Parameter, values: tuple[str, ...])
     # lazy: the sinks load for the verbs that publish
     from ..sinks._publish import parse_sink, parse_sinks
 
+    allowed = ctx.obj.settings.allow_insecure_transport
     if values:
-        return tuple(parse_sink(value) for value in values)
-    return parse_sinks(os.environ.get("SPATIAFI_PUBLISH", ""))
+        return tuple(parse_sink(value, allow_insecure_transport=allowed) for value in values)
+    return parse_sinks(os.environ.get("SPATIAFI_PUBLISH", ""), allow_insecure_transport=allowed)
 
 
 # Shared by every command that changes credentials: where new credentials are published.

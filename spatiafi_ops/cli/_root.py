@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +24,11 @@ from ._exit import EXIT_LOCAL_STATE, EXIT_SIGNALLED, exit_codes_help
 from ._params import SettingType
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The root's arguments as given, for the error about a global option after the command.
+_ARGV_KEY = "spatiafi_ops.argv"
+# Root options that are no global settings: a command's own --help or --version is no slip.
+_NOT_GLOBAL = ("help", "version")
 
 # name -> "module:attribute"; a command's module is imported only when it runs, so that
 # `spatiafi-ops token` never pays for the emulator, provisioning or requests.
@@ -90,9 +96,44 @@ class LazyGroup(click.Group):
         with _keep_from_click():
             return super().make_context(*args, **kwargs)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_ARGV_KEY] = list(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         with _keep_from_click():
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except click.NoSuchOption as exc:
+                raise self._misplaced_global(ctx, exc) or exc from None
+
+    def _misplaced_global(
+        self, ctx: click.Context, exc: click.NoSuchOption
+    ) -> click.UsageError | None:
+        """
+        Return the error for a global option given after the command, which names the
+        command line that works: click would suggest a look-alike option of the command
+        instead (``token --profile ci``: "Did you mean '--prefix'?", another meaning).
+        """
+        option = next(
+            (p for p in self.params if exc.option_name in p.opts and p.name not in _NOT_GLOBAL),
+            None,
+        )
+        argv: list[str] = ctx.meta.get(_ARGV_KEY, [])
+        if option is None or exc.ctx is None:
+            return None
+        given = [exc.option_name]
+        for index, arg in reversed(list(enumerate(argv))):  # the last: the one after the command
+            if arg.startswith(f"{exc.option_name}="):
+                given = [arg]
+            elif arg == exc.option_name and not getattr(option, "is_flag", False):
+                given = argv[index : index + 2]
+            else:
+                continue
+            break
+        command = exc.ctx.command_path.partition(" ")[2]
+        fixed = " ".join(["spatiafi-ops", shlex.join(given), command])
+        return click.UsageError(f"global options go before the command: `{fixed}`", ctx=exc.ctx)
 
     def main(
         self,

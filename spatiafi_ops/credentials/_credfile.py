@@ -108,12 +108,35 @@ def check_created_at(epoch: float) -> float:
     return epoch
 
 
+# A stored created_at ahead of our clock was stamped by a clock that ran fast (or ours runs
+# slow). Up to this far ahead it is read as now, which postpones a rotation by at most the
+# skew; beyond it, it is no skew but nonsense, and read as unknown, which rotates at the next
+# run. Either way with a warning, never an error: a profile stays usable (docs/files.md).
+FUTURE_TOLERANCE = 300.0
+MAX_STORED_AHEAD = 30 * 86400.0
+
+
 def _stored_created_at(value: Any, path: Path) -> float | None:
     if value is None:
         return None
     if isinstance(value, str):
         with contextlib.suppress(ValueError, OverflowError):
-            return check_created_at(parse_timestamp(value))
+            epoch = parse_timestamp(value)
+            if epoch < 0:
+                raise ValueError(value)
+            now = time.time()
+            if epoch <= now + FUTURE_TOLERANCE:
+                return epoch
+            believable = epoch <= now + MAX_STORED_AHEAD
+            log.warning(
+                "created_at_in_future",
+                path=str(path),
+                created_at=value,
+                taken_as="now" if believable else "unknown (the next rotate --max-age rotates)",
+                detail="a clock ran fast when it was stamped; set the real time with "
+                "'spatiafi-ops credentials import --created-at WHEN'",
+            )
+            return now if believable else None
     raise CredentialFileError(
         f"{path} has an invalid created_at (an ISO 8601 time between 1970 and now is "
         "expected); fix it, or set it with 'spatiafi-ops credentials import --created-at WHEN'",

@@ -13,9 +13,11 @@ import os
 import re
 import stat
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 from .. import _log
 from .._config import Settings
@@ -32,6 +34,7 @@ log = _log.get_logger(__name__)
 
 # What --created-at takes besides ISO 8601: "now", or a time ago with its unit ("30d").
 _AGO = re.compile(r"\d+(?:\.\d+)?[smhd]")
+_T = TypeVar("_T")
 
 
 def parse_created_at(text: str, *, now: float | None = None) -> float:
@@ -99,7 +102,7 @@ def import_credentials(
         _read_in_place(store, keep_created_at=keep_created_at)
         _tighten_directory(store)
     else:
-        incoming = _read_source(source, keep_created_at=keep_created_at)
+        incoming = _read_source(source, keep_created_at=keep_created_at, deadline=settings.deadline)
     with exclusive_lock(store.paths.lock, wait=settings.deadline) as acquired:
         if not acquired:
             raise LockTimeout(
@@ -242,16 +245,52 @@ def _read_in_place(store: Store, *, keep_created_at: bool) -> _Incoming:
     )
 
 
-def _read_source(source: Path | BinaryIO, *, keep_created_at: bool) -> _Incoming:
+def _within(seconds: float, what: str, read: Callable[[], _T]) -> _T:
+    """
+    Return what *read* returns, unless it takes more than *seconds*: a named pipe with no
+    writer, or a producer that stalls, blocks a read for ever.
+
+    The read runs in a daemon thread, left blocked when time is up; the process is about
+    to exit with the error anyway.
+
+    Raises:
+        CredentialFileError: when *seconds* pass first; what *read* raised, if it did.
+    """
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, read()))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append((False, exc))
+
+    reader = threading.Thread(target=run, name="spatiafi-import-read", daemon=True)
+    reader.start()
+    reader.join(max(0.0, seconds))
+    if not outcome:
+        raise CredentialFileError(
+            f"nothing complete arrived on {what} within {seconds:g}s (--deadline); is a "
+            "program writing the credential JSON to it?",
+            path=what,
+        )
+    done, value = outcome[0]
+    if not done:
+        raise value
+    result: _T = value
+    return result
+
+
+def _read_source(source: Path | BinaryIO, *, keep_created_at: bool, deadline: float) -> _Incoming:
     """
     Read credentials JSON from a file the user named (links followed, like cp) or from a
-    stream, at most ``MAX_STATE_BYTES``.
+    stream, at most ``MAX_STATE_BYTES``, within *deadline* seconds.
 
     Raises:
         UsageError: a missing file, a directory, or nothing on the stream.
     """
     if not isinstance(source, Path):
-        data = source.read(MAX_STATE_BYTES + 1)
+        stream = source
+        data = _within(deadline, "standard input", lambda: stream.read(MAX_STATE_BYTES + 1))
         if len(data) > MAX_STATE_BYTES:
             raise CredentialFileError("standard input holds more than a credential file")
         if not data.strip():
@@ -266,19 +305,7 @@ def _read_source(source: Path | BinaryIO, *, keep_created_at: bool) -> _Incoming
             f"{source} is a directory; give the credential file in it "
             "(app_credentials.json, or the tutorial's app_credentials)"
         )
-    try:
-        fd = os.open(source, os.O_RDONLY | OPEN_FLAGS)
-    except FileNotFoundError:
-        raise UsageError(f"{source} does not exist; give the credential file to import") from None
-    except OSError as exc:
-        raise CredentialFileError(
-            f"cannot read {source}: {exc.strerror}", path=str(source)
-        ) from None
-    try:
-        info = os.fstat(fd)
-        data = read_all(fd, source, limit=MAX_STATE_BYTES)
-    finally:
-        os.close(fd)
+    info, data = _within(deadline, str(source), lambda: _read_file(source))
     if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077 and sys.platform != "win32":
         log.warning(
             "import_source_readable_by_others",
@@ -289,6 +316,23 @@ def _read_source(source: Path | BinaryIO, *, keep_created_at: bool) -> _Incoming
     return _Incoming(_parse(data, source, keep_created_at=keep_created_at), str(source), mtime)
 
 
+def _read_file(path: Path) -> tuple[os.stat_result, bytes]:
+    """
+    Return what *path* is and holds (at most ``MAX_STATE_BYTES``); blocks on a named pipe
+    until a writer comes and goes.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | OPEN_FLAGS)
+    except FileNotFoundError:
+        raise UsageError(f"{path} does not exist; give the credential file to import") from None
+    except OSError as exc:
+        raise CredentialFileError(f"cannot read {path}: {exc.strerror}", path=str(path)) from None
+    try:
+        return os.fstat(fd), read_all(fd, path, limit=MAX_STATE_BYTES)
+    finally:
+        os.close(fd)
+
+
 def _parse(data: bytes, path: Path, *, keep_created_at: bool) -> AppCredentials:
     """
     Parse and check credentials JSON; a ``created_at`` that --created-at replaces is not
@@ -297,4 +341,15 @@ def _parse(data: bytes, path: Path, *, keep_created_at: bool) -> AppCredentials:
     parsed: Any = parse_state_json(data, path, advice="nothing was imported")
     if not keep_created_at and isinstance(parsed, dict):
         parsed.pop("created_at", None)
-    return credentials_from_json(parsed, path)
+    credentials = credentials_from_json(parsed, path)
+    given = parsed.get("created_at") if isinstance(parsed, dict) else None
+    if isinstance(given, str):
+        try:  # what is imported is judged strictly: a stored one is only read leniently
+            check_created_at(parse_timestamp(given))
+        except (ValueError, OverflowError):
+            raise CredentialFileError(
+                f"{path} has a created_at in the future; give the real one with "
+                "--created-at WHEN (nothing was imported)",
+                path=str(path),
+            ) from None
+    return credentials

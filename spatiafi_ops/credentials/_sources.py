@@ -6,7 +6,7 @@ for ``token``, ``exec``, ``emit`` and ``load_credentials``::
 
     env                          SPATIAFI_CLIENT_ID + SPATIAFI_CLIENT_SECRET
     env:NAME                     a JSON object {client_id, client_secret, ...} in variable NAME
-    file:PATH                    a JSON file of that shape (private, like the store's)
+    file:PATH                    a JSON file of that shape (links followed: a mounted Secret)
     profile                      the profile's stored credentials
     aws-secretsmanager:SECRET-ID the AWSCURRENT version (extra spatiafi-ops[aws])
 
@@ -30,7 +30,8 @@ from .._config import Settings, check_source_spec
 from .._environ import credentials_from_env
 from .._errors import CredentialFileError, UsageError
 from .._models import AppCredentials
-from ._credfile import credentials_from_json, parse_state_json, read_private_json
+from .._statefiles import read_provisioned_file
+from ._credfile import credentials_from_json, parse_state_json
 from ._store import Store
 
 if TYPE_CHECKING:
@@ -121,8 +122,8 @@ class FileSource:
             raise CredentialFileError(
                 f"--credentials-from {self.target}: no such file", path=str(self.path)
             )
-        data = read_private_json(self.path, allow_insecure=settings.allow_insecure_permissions)
-        return credentials_from_json(data, self.path)
+        raw = read_provisioned_file(self.path, allow_insecure=settings.allow_insecure_permissions)
+        return credentials_from_json(parse_state_json(raw, self.path), self.path)
 
 
 class ProfileSource:

@@ -208,9 +208,7 @@ class Store:
         Raises:
             CredentialFileError: when the state file is corrupt or not a regular file.
         """
-        stored = read_private_file(
-            self.paths.state, allow_insecure=self.settings.allow_insecure_permissions
-        )
+        stored = read_private_file(self.paths.state)  # the journal: only ever ours, 0600
         if stored is None:
             return False
         data = parse_state_json(stored.data, self.paths.state)

@@ -76,8 +76,9 @@ def write(
 def write_file(path: StrPath, text: str) -> tuple[Notice, ...]:
     """
     Write *text* to *path*: a regular file is replaced atomically with mode 0600 (with a
-    warning when it is in a git work tree); a character device or named pipe
-    (``/dev/stdout``, ``/proc/self/fd/N``, a FIFO) is written through, never replaced.
+    warning when it is in a git work tree); one of our own descriptors (``/dev/stdout``,
+    ``/dev/fd/N``, ``/proc/self/fd/N``) is written to, whatever it is; a character device or
+    named pipe of the user's own is written through, never replaced.
 
     Notices are logged and returned.
 
@@ -106,6 +107,10 @@ def find_git_work_tree(path: Path) -> Path | None:
 
 def _write_path(path: Path, text: str) -> tuple[Notice, ...]:
     data = text.encode("utf-8")
+    descriptor = own_descriptor(path)
+    if descriptor is not None:
+        _write_descriptor(descriptor, path, data)
+        return ()
     if _is_stream(path):
         _write_through(path, data)
         return ()
@@ -120,6 +125,46 @@ def _write_path(path: Path, text: str) -> tuple[Notice, ...]:
             ".gitignore so that the secrets in it are never committed",
         ),
     )
+
+
+# The names of this process's own descriptors (Linux, macOS, the BSDs).
+_OWN_DESCRIPTORS = {"/dev/stdout": 1, "/dev/stderr": 2}
+_FD_DIRECTORIES = ("/dev/fd/", "/proc/self/fd/")
+
+
+def own_descriptor(path: Path) -> int | None:
+    """
+    Return the descriptor that *path* names when it is one of this process's own
+    (``/dev/stdout``, ``/dev/stderr``, ``/dev/fd/N``, ``/proc/self/fd/N``), else None.
+
+    Whatever the descriptor is (a terminal, a pipe, a file the shell redirected to), the
+    caller opened it for us: writing to it is what ``--output /dev/stdout`` asks.
+    """
+    name = os.fspath(path)
+    if sys.platform != "win32":  # Windows names no descriptor by path
+        if name in _OWN_DESCRIPTORS:
+            return _OWN_DESCRIPTORS[name]
+        for directory in _FD_DIRECTORIES:
+            number = name.removeprefix(directory)
+            if number != name and number.isascii() and number.isdigit():
+                return int(number)
+    return None
+
+
+def _write_descriptor(fd: int, path: Path, data: bytes) -> None:
+    """
+    Write *data* to our open descriptor *fd*, after what Python buffered for it.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            if stream.fileno() == fd:
+                stream.flush()
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}", path=str(path)) from None
 
 
 def _is_stream(path: Path) -> bool:
@@ -172,9 +217,17 @@ def _write_through(path: Path, data: bytes) -> None:
         reason = "nothing reads that named pipe" if exc.errno == errno.ENXIO else exc.strerror
         raise OutputError(f"cannot write {path}: {reason}", path=str(path)) from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+        info = os.fstat(fd)
+        if not (stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
             raise OutputError(f"{path} changed while it was being opened", path=str(path))
+        if sys.platform != "win32" and info.st_uid != os.geteuid():
+            # A named pipe another user planted in a shared directory (/tmp) would hand
+            # them the secret; a device not ours is no place for it either.
+            raise OutputError(
+                f"{path} is {_kind(info.st_mode)} owned by another user; --output writes "
+                "secrets only into pipes and devices of your own (or /dev/stdout)",
+                path=str(path),
+            )
         if sys.platform != "win32":
             os.set_blocking(fd, True)  # a reader exists: wait for it rather than drop data
         view = memoryview(data)
@@ -229,6 +282,33 @@ def _opened(
     finally:
         for fd, _, _ in targets:
             os.close(fd)
+
+
+def check_runner_file(env_var: str, environ: Mapping[str, str]) -> None:
+    """
+    Prove that the runner file *env_var* names can be appended to, before a command
+    changes anything whose outcome goes there (``--format github``).
+
+    Raises:
+        OutputError: the variable is unset, or the file cannot be opened for appending.
+    """
+    path = environ.get(env_var, "")
+    if not path:
+        raise OutputError(
+            f"{env_var} is not set, so there is nowhere to write the outputs; run this "
+            "inside a GitHub Actions step or choose another --format"
+        )
+    try:
+        os.close(_open_runner_file(path))
+    except OSError as exc:
+        reason = (
+            "it is a named pipe that nothing reads" if exc.errno == errno.ENXIO else exc.strerror
+        )
+        raise OutputError(
+            f"cannot append to {env_var} ({path}): {reason}; the runner creates this file "
+            "for each step, so check the variable",
+            path=path,
+        ) from None
 
 
 def _open_runner_file(path: str) -> int:

@@ -112,9 +112,7 @@ class Engine:
         self.policy = policy
         self.store = store
         self.service = service
-        self.state = RotationState.load(
-            store.paths, allow_insecure=self.settings.allow_insecure_permissions
-        )
+        self.state = RotationState.load(store.paths)
         self.report = Report()
         # Whether resume() finished DELETEs an earlier run had sent (a result says so).
         self.resumed_revocations = False
@@ -276,7 +274,11 @@ class Engine:
                     f"profile {self.store.profile!r} already knows; nothing was switched or "
                     "revoked: report this to the service's operators"
                 )
-            journal.pending = created._replace(created_at=time.time(), auth_url=self.settings.url)
+            # The service's clock, as its Date headers show it: a local clock that runs fast
+            # would stamp a future created_at (docs/files.md).
+            journal.pending = created._replace(
+                created_at=self.ctx.clock.now(), auth_url=self.settings.url
+            )
             journal.phase = "created"
             journal.create_attempts = []
             journal.clients_before = None  # only a lost answer needs the snapshot

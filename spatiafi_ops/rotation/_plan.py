@@ -35,10 +35,6 @@ def describe_journal(journal: Journal) -> list[str]:
     return steps
 
 
-def _load(store: Store, settings: Settings) -> RotationState:
-    return RotationState.load(store.paths, allow_insecure=settings.allow_insecure_permissions)
-
-
 def publish_steps(policy: Policy, client: str, have: frozenset[str] = frozenset()) -> list[str]:
     """
     Return a step per sink that lacks *client* (the sinks it would write, for --dry-run).
@@ -59,7 +55,7 @@ def plan_ensure(
     """
     Return what ensure would do for missing or rejected credentials: no further request.
     """
-    state = _load(store, settings)
+    state = RotationState.load(store.paths)
     if state.rotation is not None:
         plan = describe_journal(state.rotation)
     else:
@@ -136,7 +132,7 @@ def plan_rotation(store: Store, settings: Settings, policy: Policy) -> Provision
     """
     Return what a rotation would do, from local state only: no request, no write.
     """
-    state = _load(store, settings)
+    state = RotationState.load(store.paths)
     current = store.require() if state.rotation is None else store.read()
     if state.rotation is not None:
         plan = describe_journal(state.rotation)

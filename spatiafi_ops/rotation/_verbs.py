@@ -33,9 +33,7 @@ def _for_profile(ctx: RunContext) -> tuple[RunContext, Store]:
     stored = store.read()
     url = stored.auth_url if stored is not None else None
     if url is None and ctx.settings.auth_url is None:
-        journal = RotationState.load(
-            store.paths, allow_insecure=ctx.settings.allow_insecure_permissions
-        ).rotation
+        journal = RotationState.load(store.paths).rotation
         known = [c for c in (journal.pending, journal.old) if c is not None] if journal else []
         url = next((c.auth_url for c in known if c.auth_url), None)
     settings = ctx.settings.resolve(url)

@@ -19,14 +19,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qsl
 
-from .._environ import without_credentials
+from .._children import run_child
+from .._environ import child_environment
 from .._errors import SecretStoreRefused, SecretStoreUnavailable, UsageError
 from .._models import Payload
 from .._redaction import MAX_DETAIL, printable
@@ -64,57 +65,28 @@ def _tail(stderr: bytes) -> str:
     return printable(lines[-1], limit=MAX_DETAIL) if lines else "no output"
 
 
-def _run(
-    target: str, argv: list[str], data: bytes, *, timeout: float
-) -> subprocess.CompletedProcess[bytes]:
+def _run(target: str, argv: list[str], data: bytes, *, timeout: float) -> tuple[int, bytes]:
     """
-    Run *argv* with *data* on stdin and no credential in its environment; stop it (and
-    what it started) when *timeout* is spent.
+    Run *argv* with *data* on stdin and no credential in its environment, within *timeout*;
+    return its exit status and the end of its stderr.
 
     Raises:
         SecretStoreRefused: when the program cannot be started.
-        SecretStoreUnavailable: when it runs past *timeout*.
+        SecretStoreUnavailable: when it runs past *timeout* (it was stopped).
     """
-    posix = sys.platform != "win32"
     try:
-        process = subprocess.Popen(  # noqa: S603 - argv chosen by the user's sink spec
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=without_credentials(os.environ),
-            start_new_session=posix,
-        )
+        done = run_child(argv, data, timeout=timeout, env=child_environment(os.environ))
     except OSError as exc:
         raise SecretStoreRefused(
             f"cannot run the sink {target}: {exc.strerror or exc}", target=target
         ) from None
-    try:
-        _, stderr = process.communicate(data, timeout=max(0.1, timeout))
-    except subprocess.TimeoutExpired:
-        _stop(process)
+    if done.returncode is None:
         raise SecretStoreUnavailable(
             f"the sink {target} did not finish within {timeout:.0f}s and was stopped; "
             "a later run publishes again",
             target=target,
-        ) from None
-    return subprocess.CompletedProcess(argv, process.returncode, b"", stderr)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """
-    Kill *process* and what it started (its own session on POSIX).
-    """
-    if sys.platform != "win32":
-        import signal
-
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except OSError:
-            process.kill()
-    else:
-        process.kill()
-    process.communicate()
+        )
+    return done.returncode, done.stderr_tail
 
 
 @dataclass(frozen=True)
@@ -136,11 +108,10 @@ class CommandSink:
             argv = [os.environ.get("COMSPEC", "cmd.exe"), "/d", "/s", "/c", self.command]
         else:
             argv = ["/bin/sh", "-c", self.command]
-        done = _run(self.target, argv, payload.encoded(), timeout=timeout)
-        code = done.returncode
+        code, stderr = _run(self.target, argv, payload.encoded(), timeout=timeout)
         if code == 0:
             return
-        detail = _tail(done.stderr)
+        detail = _tail(stderr)
         if code < 0 or code == EX_TEMPFAIL:
             raise SecretStoreUnavailable(
                 f"the sink {self.target} failed (status {code}: {detail}); a later run "
@@ -179,21 +150,23 @@ class GitHubSink:
                 (f"{self.pair_prefix}CLIENT_ID", payload.credentials.client_id),
                 (f"{self.pair_prefix}CLIENT_SECRET", payload.credentials.client_secret),
             ]
+        end = time.monotonic() + timeout  # one budget for every value
         for name, value in values:
             argv = ["gh", "secret", "set", name, *self.scope]
-            done = _run(self.target, argv, value.encode("utf-8"), timeout=timeout)
-            if done.returncode == 0:
+            left = end - time.monotonic()
+            code, stderr = _run(self.target, argv, value.encode("utf-8"), timeout=left)
+            if code == 0:
                 continue
             # gh's exit statuses: 4 = authentication needed, 1 = the call failed.
-            detail = _tail(done.stderr)
-            if done.returncode == 1:
+            detail = _tail(stderr)
+            if code == 1:
                 raise SecretStoreUnavailable(
                     f"gh could not set {name} for {self.target} ({detail}); a later run "
                     "publishes again",
                     target=self.target,
                 )
             raise SecretStoreRefused(
-                f"gh refused to set {name} for {self.target} (status {done.returncode}: "
+                f"gh refused to set {name} for {self.target} (status {code}: "
                 f"{detail}); check GH_TOKEN and its permissions",
                 target=self.target,
             )
@@ -227,9 +200,10 @@ def _github_sink(spec: str, rest: str) -> GitHubSink:
     return GitHubSink(spec, scope, secret, pair)
 
 
-def parse_sink(spec: str) -> Sink:
+def parse_sink(spec: str, *, allow_insecure_transport: bool = False) -> Sink:
     """
-    Return the sink that *spec* names.
+    Return the sink that *spec* names; *allow_insecure_transport* lets a network sink
+    send in cleartext beyond loopback (``--allow-insecure-transport``).
 
     Raises:
         UsageError: for an unknown kind or a malformed spec (exit 2).
@@ -249,14 +223,18 @@ def parse_sink(spec: str) -> Sink:
         # the AWS adapter: only for an aws-secretsmanager: sink
         from .._aws import SecretsManagerSink
 
-        return SecretsManagerSink(rest)
+        return SecretsManagerSink(rest, allow_insecure_transport)
     raise UsageError(
         f"unknown sink kind {kind[:40]!r}; use command:, github: or aws-secretsmanager:"
     )
 
 
-def parse_sinks(text: str) -> tuple[Sink, ...]:
+def parse_sinks(text: str, *, allow_insecure_transport: bool = False) -> tuple[Sink, ...]:
     """
     Return the sinks of ``SPATIAFI_PUBLISH``: one spec per line, blank lines skipped.
     """
-    return tuple(parse_sink(line) for line in text.splitlines() if line.strip())
+    return tuple(
+        parse_sink(line, allow_insecure_transport=allow_insecure_transport)
+        for line in text.splitlines()
+        if line.strip()
+    )

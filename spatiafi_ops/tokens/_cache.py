@@ -20,7 +20,7 @@ from .. import _log
 from .._config import Settings
 from .._errors import LocalStateError
 from .._files import atomic_write, ensure_private_dir, exclusive_lock
-from .._models import AccessToken, AppCredentials
+from .._models import AccessToken, AppCredentials, is_bearer_type
 from .._redaction import register_secret
 from .._statefiles import check_private_dir, read_private_file
 
@@ -97,7 +97,13 @@ class TokenCache:
         except (LocalStateError, ValueError, KeyError, TypeError, RecursionError):
             return None
         ttl = token.ttl(time.time())
-        if not token.value or not math.isfinite(ttl) or ttl > MAX_TOKEN_LIFETIME or ttl < min_ttl:
+        if (
+            not token.value
+            or not is_bearer_type(token.token_type)
+            or not math.isfinite(ttl)
+            or ttl > MAX_TOKEN_LIFETIME
+            or ttl < min_ttl
+        ):
             return None
         register_secret(token.value)
         return token

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -21,38 +19,9 @@ import pytest
 
 from spatiafi_ops._models import AppCredentials, Payload
 from spatiafi_ops.emulator import EmulatorHandle
+from tests.aws import moto_server
 
-MOTO_SERVER = Path(__file__).with_name("moto_server.py")
 REGION = "eu-west-1"
-
-
-def start_moto() -> tuple[subprocess.Popen[str], str]:
-    """
-    Start tests/aws/moto_server.py; return the process and its URL.
-    """
-    process = subprocess.Popen(
-        [sys.executable, str(MOTO_SERVER)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    port = process.stdout.readline().strip()
-    if not port.isdigit():
-        process.kill()
-        process.wait()
-        pytest.fail("moto's server did not start")
-    return process, f"http://127.0.0.1:{port}"
-
-
-def stop_moto(process: subprocess.Popen[str]) -> None:
-    assert process.stdin is not None
-    process.stdin.close()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="session", name="moto_url")
@@ -60,9 +29,9 @@ def _moto_url() -> Iterator[str]:
     """
     The URL of moto's server, one process for the whole session.
     """
-    process, url = start_moto()
+    process, url = moto_server.start()
     yield url
-    stop_moto(process)
+    moto_server.stop(process)
 
 
 def use_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: str) -> None:

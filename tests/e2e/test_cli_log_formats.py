@@ -188,7 +188,7 @@ def test_github_annotations_cannot_be_turned_into_other_commands(
     assert log.masks == set()
     assert "\x1b" not in result.stderr
     annotation = log.annotations[-1]
-    assert "bad %0A::stop-commands::tok ##[add-mask]oops" in annotation.message
+    assert "bad %0A::stop-commands::tok #%23[add-mask]oops" in annotation.message
 
 
 def test_the_emulator_logs_through_the_same_configuration(service: EmulatorHandle) -> None:

@@ -214,6 +214,37 @@ def test_a_token_with_a_nonsense_expiry_is_never_cached(
 
 
 @pytest.mark.parametrize(
+    "token_type",
+    ["bearer\x00", "b" * 200_000, "mac", "Bearer\n"],
+    ids=["nul", "200kb", "mac", "lf"],
+)
+def test_a_token_type_other_than_bearer_is_refused_and_never_cached(
+    serve: Callable[[dict[str, Behaviour]], HostileServer],
+    runner: RecordingRunner,
+    clean_environment: dict[str, Any],
+    token_type: str,
+) -> None:
+    """RFC 6749 §7.1: a NUL or 200 KB token_type is exit 4 and no cache file (it would
+    fail `exec` for the token's whole life, after the service was fixed)."""
+    server = serve({TOKEN_PATH: json_answer(200, token_body(token_type=token_type))})
+    env = {"SPATIAFI_CLIENT_ID": CLIENT.client_id, "SPATIAFI_CLIENT_SECRET": CLIENT.client_secret}
+    result = runner.run(["--auth-url", server.url, "token"], env=env)
+    assert result.exit_code == 4, result.stderr
+    assert "type other than Bearer" in result.stderr
+    cache = clean_environment["cache"]
+    assert not cache.exists() or not list(cache.rglob("token-*.json"))
+
+
+def test_a_token_type_in_any_case_of_bearer_is_accepted(
+    serve: Callable[[dict[str, Behaviour]], HostileServer],
+) -> None:
+    """RFC 6749 §5.1: the type is case-insensitive."""
+    server = serve({TOKEN_PATH: json_answer(200, token_body(token_type="BeArEr"))})
+    token = mint_token(CLIENT, Settings(auth_url=server.url), policy=FAST)
+    assert token.token_type == "BeArEr"
+
+
+@pytest.mark.parametrize(
     "value",
     ["a.b.c\r\nX-Injected: 1", "tok en", "tøken", "a.b.c\x00"],
     ids=["crlf", "space", "non-ascii", "nul"],

@@ -19,9 +19,11 @@ from tests.conftest import record_output, record_secret
 
 # Mint, a mint that is retried (two 503s), get_session, rejected credentials and a service
 # that keeps failing, through the public API against the bundled emulator. The secrets
-# it saw are written to argv[1] for the scan.
+# it saw are written to argv[1] for the scan; its token cache is argv[2] (an application that
+# names no cache dir gets the user's real one).
 APPLICATION = """
 import json, sys
+from pathlib import Path
 import spatiafi_ops
 from spatiafi_ops import AppCredentials, CredentialsRejected, RetryPolicy, ServiceUnavailable
 from spatiafi_ops import Settings
@@ -33,7 +35,8 @@ with running() as emulator:
     made = emulator.create_client()
     if not isinstance(made, AppCredentials):
         made = AppCredentials(client_id=made["client_id"], client_secret=made["client_secret"])
-    settings = Settings(auth_url=emulator.url, deadline=10)
+    cache = Path(sys.argv[2])
+    settings = Settings(auth_url=emulator.url, deadline=10, cache_dir=cache)
     seen += [made.client_secret, spatiafi_ops.mint_token(made, settings, policy=fast).value]
     emulator.set_faults(Fault(route="token", status=503, times=2))
     seen.append(spatiafi_ops.mint_token(made, settings, policy=fast).value)
@@ -50,7 +53,7 @@ with running() as emulator:
         raise SystemExit("wrong credentials minted a token")
     emulator.set_faults(Fault(route="token", status=503))
     try:
-        spatiafi_ops.mint_token(made, Settings(auth_url=emulator.url, deadline=0.5), policy=fast)
+        spatiafi_ops.mint_token(made, settings._replace(deadline=0.5), policy=fast)
     except ServiceUnavailable:
         pass
     else:
@@ -80,7 +83,7 @@ def run_application(tmp_path: Path, setup: str) -> tuple[str, str, list[str]]:
     """
     seen = tmp_path / "seen.json"
     proc = subprocess.run(
-        [sys.executable, "-c", setup + APPLICATION, str(seen)],
+        [sys.executable, "-c", setup + APPLICATION, str(seen), str(tmp_path / "cache")],
         capture_output=True,
         text=True,
         check=False,

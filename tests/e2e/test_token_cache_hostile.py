@@ -171,3 +171,23 @@ def test_a_token_no_service_would_issue_is_not_served(
     )
     token_file.chmod(0o600)
     mints(runner, service)
+
+
+@pytest.mark.parametrize("token_type", ["bearer\x00", "b" * 200_000, "mac"])
+def test_a_cached_token_of_another_type_is_a_miss(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    token_type: str,
+) -> None:
+    """A token an older version cached with a NUL or huge token_type (it would fail `exec`
+    for its whole life) is not served: one mint replaces it."""
+    create_credentials(runner)
+    token_file, _ = cache_paths(service, clean_environment["config"], clean_environment["cache"])
+    token_file.write_text(
+        json.dumps(
+            {"access_token": PLANTED, "token_type": token_type, "expires_at": time.time() + 600}
+        )
+    )
+    token_file.chmod(0o600)
+    mints(runner, service)

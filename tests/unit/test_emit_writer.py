@@ -337,3 +337,31 @@ def test_a_fifo_as_the_step_summary_is_skipped(tmp_path: Path) -> None:
     )
     assert [n.event for n in notices] == ["step_summary_skipped"]
     assert "client-id" in output.read_text()
+
+
+@pytest.mark.posix("FIFO ownership")
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
+def test_a_fifo_another_user_owns_is_never_written(tmp_path: Path) -> None:
+    """A named pipe another user planted (a shared sticky /tmp): refused, though someone
+    reads it; the reader gets nothing."""
+    fifo = tmp_path / "planted.pipe"
+    os.mkfifo(fifo, 0o666)
+    os.chown(fifo, 65534, 65534)  # nobody
+    reader = FifoReader(fifo)
+    assert reader.opened.wait(30)
+    with pytest.raises(OutputError, match="owned by another user"):
+        write_file(fifo, "secret-value\n")
+    assert reader.data == b""
+
+
+@pytest.mark.posix("the process's own descriptors")
+@pytest.mark.parametrize("name", ["/dev/fd/{fd}", "/proc/self/fd/{fd}"])
+def test_an_own_descriptor_is_written_whatever_it_is(tmp_path: Path, name: str) -> None:
+    """--output /dev/fd/N on a regular file the caller opened (a shell's `N>file`): written
+    to that descriptor, not replaced (which fails: /dev/fd is no directory of ours)."""
+    if not Path(name.format(fd=0)).parent.is_dir():
+        pytest.skip(f"no {Path(name).parent} here")
+    target = tmp_path / "redirected"
+    with target.open("wb") as handle:
+        write_file(name.format(fd=handle.fileno()), "token\n")
+    assert target.read_bytes() == b"token\n"

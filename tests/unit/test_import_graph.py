@@ -2,6 +2,8 @@
 The package's import graph, function-level imports included: no circle, no import from a
 floor up to a higher one, every module placed on a floor, every function-level import of
 the package with its reason, and an emulator that uses nothing of the client but its models.
+Around the package: it never imports the tests, benchmarks or proof, and no file of the
+repository edits `sys.path` (each finds the others from the root, docs/contributing.md).
 
 FLOORS is the one list of layers (docs/contributing.md names them); `make lint` runs this file.
 """
@@ -34,15 +36,17 @@ FLOORS: tuple[tuple[str, ...], ...] = (
         "tokens",
         "sinks",
     ),
-    # structured log calls, private-file reads, service answers, the bounded transport
-    ("_log", "_statefiles", "_responses", "_transport"),
-    # settings (the source-spec grammar too), environment hygiene, atomic private files
-    ("_config", "_environ", "_files"),
+    # structured log calls, private-file reads, service answers, the bounded transport and
+    # its watchdog
+    ("_log", "_statefiles", "_responses", "_transport", "_watchdog"),
+    # settings (the source-spec grammar too), environment hygiene, atomic private files,
+    # the programs we start
+    ("_config", "_environ", "_files", "_children"),
     # the credential file format, the token cache, the HTTP client, variable emitters
     ("credentials._credfile", "tokens._cache", "_http", "emit.*"),
     # the service's routes, the AWS adapter (below sinks and sources), the profile store,
     # log set-up
-    ("_api", "_aws", "credentials._store", "_logging"),
+    ("_api", "_aws", "_aws_http", "credentials._store", "_logging"),
     # credentials in use: sources, import (it discards cached tokens); minting; sinks
     ("credentials._sources", "credentials._import", "tokens._mint", "sinks._publish"),
     # the consumer's path (cache, else mint; get_session), doctor, rotation
@@ -227,6 +231,11 @@ def problems(root: Path, package: str, floors: Sequence[Sequence[str]]) -> list[
 
 
 PACKAGE_ROOT = Path(spatiafi_ops.__file__).parent
+REPOSITORY = PACKAGE_ROOT.parent
+# What runs the library from a checkout; the library itself never imports it.
+AROUND_THE_PACKAGE = frozenset({"tests", "benchmarks", "proof"})
+PYTHON_DIRECTORIES = ("spatiafi_ops", "tests", "benchmarks", "proof", "examples", "actions")
+_PATH_EDITS = frozenset({"insert", "append", "extend", "remove", "pop", "clear"})
 
 
 def test_the_package_has_no_circle_and_no_upward_import() -> None:
@@ -243,6 +252,69 @@ def test_the_emulator_uses_only_the_models() -> None:
         and arrow.target.partition(".")[0] != "emulator"
     }
     assert used <= EMULATOR_MAY_IMPORT
+
+
+def sys_path_edits(source: str) -> list[int]:
+    """
+    Return the lines of *source* that change `sys.path` (a call on it, or an assignment).
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            targets = [t.value if isinstance(t, ast.Subscript) else t for t in targets]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _PATH_EDITS
+        ):
+            targets = [node.func.value]
+        if any(ast.unparse(target) == "sys.path" for target in targets):
+            assert isinstance(node, ast.stmt | ast.expr)
+            found.append(node.lineno)
+    return found
+
+
+def _absolute_names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    return [node.module] if node.module and not node.level else []
+
+
+def test_the_package_imports_nothing_that_runs_it() -> None:
+    """The library never reaches into its tests, benchmarks or proof, even in a function."""
+    reached = [
+        f"{path.relative_to(REPOSITORY)}:{node.lineno}"
+        for path in sorted(PACKAGE_ROOT.rglob("*.py"))
+        for node, _ in _walk(ast.parse(path.read_text(encoding="utf-8")), False)
+        if any(name.partition(".")[0] in AROUND_THE_PACKAGE for name in _absolute_names(node))
+    ]
+    assert reached == []
+
+
+def test_no_file_edits_sys_path() -> None:
+    """Test support, benchmarks and proof import each other from the root, never by path edits."""
+    edits = [
+        f"{path.relative_to(REPOSITORY)}:{line}"
+        for directory in PYTHON_DIRECTORIES
+        for path in sorted((REPOSITORY / directory).rglob("*.py"))
+        for line in sys_path_edits(path.read_text(encoding="utf-8"))
+    ]
+    assert edits == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import sys\nsys.path.insert(0, 'benchmarks')\n", [2]),
+        ("import sys\nsys.path[:0] = ['tests']\n", [2]),
+        ("import sys\nsys.path = []\n", [2]),
+        ("import sys\nprint(sys.path)\nitems = []\nitems.append(1)\n", []),
+    ],
+)
+def test_the_sys_path_check_fails_on_a_probe(source: str, expected: list[int]) -> None:
+    assert sys_path_edits(source) == expected
 
 
 def test_the_contributor_page_lists_the_same_floors() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,9 +120,7 @@ VALID = {"user_id": "u", "client_id": "0c1e0001-0000-4000-8000-000000000001"}
         ({"user_id": True}, "user_id"),
         ({"auth_url": "ftp://example.com"}, "auth_url"),
         ({"auth_url": 5}, "auth_url"),
-        ({"created_at": "9999-12-31T23:59:59-01:00"}, "invalid created_at"),  # year 10000 UTC
         ({"created_at": "1969-12-31T23:59:59Z"}, "invalid created_at"),
-        ({"created_at": "2999-01-01T00:00:00Z"}, "invalid created_at"),  # holds off rotation
         ({"created_at": 1700000000}, "invalid created_at"),
     ],
 )
@@ -137,6 +136,34 @@ def test_values_that_cannot_be_stored_credentials_are_refused(
         Store(settings_for(tmp_path)).read()
     assert str(path) in str(caught.value)
     assert "kq3Yx1zUuO1x9CU0hPWt1pWjZJ3Q4bW7W8bDq8cNYtE" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("created_at", "read_as"),
+    [
+        ("2999-01-01T00:00:00Z", None),  # no clock skew: unknown, the next rotation repairs it
+        ("9999-12-31T23:59:59-01:00", None),  # year 10000 UTC
+        (None, "now"),  # three days ahead: a clock that ran fast; a rotation waits that long
+    ],
+)
+def test_a_stored_created_at_in_the_future_never_makes_the_profile_unusable(
+    tmp_path: Path, created_at: str | None, read_as: str | None
+) -> None:
+    """Read as now (a believable skew) or as unknown (nonsense), never an error."""
+    from spatiafi_ops._models import format_timestamp
+
+    stamped = created_at or format_timestamp(time.time() + 3 * 86400)
+    path = tmp_path / "app_credentials.json"
+    path.write_text(json.dumps({**VALID, "client_secret": "s" * 43, "created_at": stamped}))
+    path.chmod(0o600)
+    before = time.time()
+    stored = Store(settings_for(tmp_path)).read()
+    assert stored is not None
+    if read_as is None:
+        assert stored.created_at is None
+    else:
+        assert stored.created_at is not None
+        assert before <= stored.created_at <= time.time()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from spatiafi_ops._errors import InsecureTransport
-from spatiafi_ops._transport import check_cleartext, is_loopback
+from spatiafi_ops._watchdog import check_cleartext, is_loopback
 
 
 @pytest.mark.parametrize(
@@ -37,17 +37,17 @@ def test_loopback_is_localhost_127_8_and_ipv6_one(host: str, loopback: bool) -> 
 @pytest.mark.parametrize(
     ("url", "proxy", "allowed", "refused"),
     [
-        ("https://auth.example.com/x", None, False, False),
-        ("https://auth.example.com/x", "http://proxy.example.com:3128", False, False),
-        ("http://127.0.0.1:8080/x", None, False, False),
-        ("http://localhost/x", "http://127.0.0.1:3128", False, False),
-        ("http://[::1]:9/x", None, False, False),
-        ("http://auth.example.com/x", None, False, True),
-        ("HTTP://auth.example.com/x", None, False, True),
-        ("http://127.0.0.1/x", "http://proxy.example.com:3128", False, True),
-        ("http://127.0.0.1/x", "user:pw@proxy.example.com:3128", False, True),
-        ("http://auth.example.com/x", None, True, False),
-        ("http://127.0.0.1/x", "http://proxy.example.com:3128", True, False),
+        ("https://auth.example.com/x", None, False, None),
+        ("https://auth.example.com/x", "http://proxy.example.com:3128", False, None),
+        ("http://127.0.0.1:8080/x", None, False, None),
+        ("http://localhost/x", "http://127.0.0.1:3128", False, None),
+        ("http://[::1]:9/x", None, False, None),
+        ("http://auth.example.com/x", None, False, "--allow-insecure-transport"),
+        ("HTTP://auth.example.com/x", None, False, "--allow-insecure-transport"),
+        ("http://127.0.0.1/x", "http://proxy.example.com:3128", False, "add 127.0.0.1 to NO_PROXY"),
+        ("http://127.0.0.1/x", "user:pw@proxy.example.com:3128", False, "to NO_PROXY"),
+        ("http://auth.example.com/x", None, True, None),
+        ("http://127.0.0.1/x", "http://proxy.example.com:3128", True, None),
     ],
     ids=[
         "https",
@@ -64,11 +64,13 @@ def test_loopback_is_localhost_127_8_and_ipv6_one(host: str, loopback: bool) -> 
     ],
 )
 def test_cleartext_leaves_this_machine_only_when_allowed(
-    url: str, proxy: str | None, allowed: bool, refused: bool
+    url: str, proxy: str | None, allowed: bool, refused: str | None
 ) -> None:
-    """http:// to a far host, or through a far proxy, is refused naming the option."""
-    if not refused:
+    """http:// to a far host is refused naming the option; through a far proxy (which only
+    a caller's own proxies can make), naming NO_PROXY: the option would send it in the clear."""
+    if refused is None:
         check_cleartext(url, proxy, allowed=allowed)
         return
-    with pytest.raises(InsecureTransport, match="--allow-insecure-transport"):
+    with pytest.raises(InsecureTransport, match=refused) as caught:
         check_cleartext(url, proxy, allowed=allowed)
+    assert ("proxy" in str(caught.value)) != ("--allow-insecure-transport" in str(caught.value))

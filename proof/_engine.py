@@ -11,9 +11,8 @@ import random
 import sys
 from pathlib import Path
 
-from _proof_common import Figure, Recorder, Section, Table, base_env, pct, user_env
-from _proof_servers import emulator
-
+from proof._common import Figure, Recorder, Section, Table, base_env, pct, user_env
+from proof._servers import emulator
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, Fault
 
 LOGIN = user_env(DEFAULT_EMAIL, DEFAULT_PASSWORD)

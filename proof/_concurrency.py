@@ -9,11 +9,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from _proof_census import held_client_ids
-from _proof_common import CLI, Figure, Recorder, Section, Table, base_env, user_env, write_private
-from _proof_crash import RESUME, store_mints
-from _proof_servers import emulator
-
+from proof._census import held_client_ids
+from proof._common import CLI, Figure, Recorder, Section, Table, base_env, user_env, write_private
+from proof._crash import RESUME, store_mints
+from proof._servers import emulator
 from spatiafi_ops import Settings
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 

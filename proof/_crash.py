@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _proof_census import held_client_ids
-from _proof_common import (
+from proof._census import held_client_ids
+from proof._common import (
     Completed,
     Figure,
     Recorder,
@@ -25,8 +25,7 @@ from _proof_common import (
     fresh_registry,
     user_env,
 )
-from _proof_servers import emulator
-
+from proof._servers import emulator
 from spatiafi_ops import Settings, SpatiafiOpsError, load_credentials, mint_token
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, Fault
 
@@ -152,7 +151,7 @@ def crash_lane(
 
 
 def _cli() -> list[str]:
-    from _proof_common import CLI
+    from proof._common import CLI
 
     return list(CLI)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NamedTuple
 
-from _proof_common import (
+from proof._common import (
     CLI,
     Figure,
     Recorder,
@@ -28,9 +28,8 @@ from _proof_common import (
     tree_digest,
     user_env,
 )
-from _proof_hostile_traps import MINTED, Case, cases, stored_credentials
-from _proof_servers import emulator
-
+from proof._hostile_traps import MINTED, Case, cases, stored_credentials
+from proof._servers import emulator
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
 DEADLINE = 5.0

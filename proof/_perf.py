@@ -12,20 +12,18 @@ import sys
 import time
 from pathlib import Path
 
-import bench_fleet
-import bench_token
-from _proof_common import (
+from benchmarks import bench_fleet, bench_token
+from proof._common import (
     Figure,
     Recorder,
     Section,
     base_env,
     user_env,
 )
-from _proof_servers import emulator
-
+from proof._servers import emulator
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 
-BENCHMARKS = Path(__file__).resolve().parent
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("spatiafi-ops"))
 RSS_PROBE = (
     "import resource, subprocess, sys\n"

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from _proof_cases import STEAL, Case, cases
-from _proof_common import (
+from proof._cases import STEAL, Case, cases
+from proof._common import (
     Figure,
     Recorder,
     Section,
@@ -24,8 +24,7 @@ from _proof_common import (
     user_env,
     write_private,
 )
-from _proof_servers import canned, emulator
-
+from proof._servers import canned, emulator
 from spatiafi_ops import AppCredentials
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _proof_secrets import SecretIndex
+from proof._secrets import SecretIndex
 
 CLI = (sys.executable, "-m", "spatiafi_ops")
 PROCESS_TIMEOUT = 90.0

@@ -28,9 +28,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from _proof_common import CLI, Figure, Recorder, Section, Table, base_env
-from bench_emulator import ASSERTION_TYPE, build_assertions
-
+from benchmarks.bench_emulator import ASSERTION_TYPE, build_assertions
+from proof._common import CLI, Figure, Recorder, Section, Table, base_env
 from spatiafi_ops.emulator import EmulatorHandle
 
 SLOW = 2000

@@ -15,8 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from _proof_common import Recorder
-
+from proof._common import Recorder
 from spatiafi_ops.emulator import Emulator, EmulatorHandle
 
 # (status, content type, body, extra headers) per path

@@ -24,7 +24,7 @@ PRELOAD = [
     "spatiafi_ops._logging",
     "spatiafi_ops.rotation",
     "spatiafi_ops.cli._exit",
-    "_proof_worker",
+    "proof._worker",
 ]
 
 

@@ -17,16 +17,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from _proof_census import Census, client_census
-from _proof_common import (
+from proof._census import Census, client_census
+from proof._common import (
     Figure,
     Recorder,
     Section,
     Table,
     pct,
 )
-from _proof_servers import emulator
-from _proof_worker import (
+from proof._servers import emulator
+from proof._worker import (
     OPS,
     POLICY,
     PRELOAD,
@@ -37,7 +37,6 @@ from _proof_worker import (
     converge_cycle,
     run_cycle,
 )
-
 from spatiafi_ops.emulator import EmulatorHandle, Fault
 
 FAILURE_RATE = 0.30

@@ -8,9 +8,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from _proof_common import Figure, Recorder, Table, base_env, user_env
-from _proof_servers import emulator
-
+from proof._common import Figure, Recorder, Table, base_env, user_env
+from proof._servers import emulator
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, Fault
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import sys
 import threading
 import time
 import uuid
@@ -22,13 +21,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from _proof_common import CLI, PROCESS_TIMEOUT, Figure, Recorder, Section, Table, base_env
-
+from proof._common import CLI, PROCESS_TIMEOUT, Figure, Recorder, Section, Table, base_env
 from spatiafi_ops import AppCredentials, Settings
 from spatiafi_ops._api import BASIC_TOKEN_PATH, CLIENTS_PATH, TOKEN_PATH
 from spatiafi_ops.credentials._store import Store
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' hostile server
 from tests.hostile_server import (
     Behaviour,
     HostileServer,

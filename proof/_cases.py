@@ -10,9 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _proof_common import write_private
-from _proof_servers import Canned
-
+from proof._common import write_private
+from proof._servers import Canned
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 
 TOKEN_PATH = "/api/v1/auth/jwt/token"

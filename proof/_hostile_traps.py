@@ -1,6 +1,6 @@
 """
 `make proof`, hostile host: the traps, each laid in a home that holds working credentials
-(run by _proof_hostile_host.py). Another user's files need root (os.chown); the device
+(run by _hostile_host.py). Another user's files need root (os.chown); the device
 node is made in the temp dir, never in the real /dev.
 """
 

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from _proof_common import (
+from proof._common import (
     Figure,
     Recorder,
     Section,
@@ -22,8 +22,7 @@ from _proof_common import (
     base_env,
     user_env,
 )
-from _proof_servers import EMULATOR_LOG, echo_server, emulator
-
+from proof._servers import EMULATOR_LOG, echo_server, emulator
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
 # Files whose purpose is to hold secrets (README: Output formats, Rotation): excluded from
