@@ -37,6 +37,7 @@ from proof._faults import transient_faults
 from proof._hostile_host import hostile_host
 from proof._hostile_service import hostile_service
 from proof._leaks import ProcSampler, scan, scan_files, tour
+from proof._ownership import ownership
 from proof._perf import performance
 from proof._permanent import permanent_failures, shared_account
 from proof._provenance import commit_line
@@ -62,6 +63,7 @@ class Scale:
     lost_creates: int = 12
     sink_rotations: int = 50
     publish_kills: int = 10
+    ownership_sequences: int = 2000
 
 
 QUICK = Scale(
@@ -75,6 +77,7 @@ QUICK = Scale(
     lost_creates=4,
     sink_rotations=6,
     publish_kills=2,
+    ownership_sequences=200,
 )
 
 
@@ -175,6 +178,10 @@ PARTS: tuple[Part, ...] = (
     Part("Crashes", _crashes),
     Part("Concurrency", _concurrency),
     Part("Engine: create, clocks, publishing", _engine),
+    Part(
+        "Ownership: revoke only what is provably ours",
+        lambda run: ownership(run.root / "ownership", sequences=run.scale.ownership_sequences),
+    ),
     Part("Hostile service", lambda run: hostile_service(run.recorder, run.root / "hostile")),
     Part(
         "Channels: AWS, sinks, exec, outputs, runner commands",

@@ -123,7 +123,9 @@ def crash_lane(
         env = base_env(root, handle.url, **user_env(DEFAULT_EMAIL, DEFAULT_PASSWORD))
         config = root / "config"
         settings = Settings(auth_url=handle.url, config_dir=config, cache_dir=root / "cache")
-        recorder.run(["credentials", "ensure"], env, label="crash setup")
+        # One machine per account: a killed create's client is revoked, not only reported.
+        setup = ["credentials", "ensure", "--exclusive-account"]
+        recorder.run(setup, env, label="crash setup")
         slow = Fault(route="*", kind="latency", latency=LATENCY)
         handle.set_faults(slow)
         calibration = recorder.run(ROTATE, env, label="crash calibration")

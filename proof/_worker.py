@@ -139,7 +139,9 @@ def _one_run(
         else:
             context = RunContext(settings, user)
             if op == "ensure":
-                outcome = ensure_credentials(context, Policy(retry=policy))
+                # One machine per account: a lost create's client is provably ours.
+                exclusive = Policy(retry=policy, exclusive_account=True)
+                outcome = ensure_credentials(context, exclusive)
             else:
                 age = LONG_AGO if converge else 0.0
                 outcome = rotate_credentials(context, Policy(max_age=age, grace=0.0, retry=policy))

@@ -12,12 +12,13 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from . import _log
 from ._clock import ServiceClock
-from ._errors import RequestRejected, ServiceUnavailable, UnexpectedResponse
+from ._errors import RequestRejected, ServiceUnavailable, UnexpectedResponse, UnusableClient
 from ._http import HttpClient
-from ._models import AccessToken, AppCredentials, check_client_id, is_bearer_type
+from ._models import AccessToken, AppCredentials, check_client_id, is_bearer_type, is_client_id
 from ._redaction import register_secret
 from ._responses import json_object, parse_json
 
@@ -154,6 +155,18 @@ def _text(value: str, limit: int) -> bool:
     return 0 < len(value) <= limit and value.isprintable()
 
 
+def _path_segment(client_id: str) -> str | None:
+    """
+    Return *client_id* as one path segment: a UUID as it is, other printable ids (a service
+    that answered one) percent-encoded; ``None`` for what cannot be one ("", ".", "..").
+    """
+    if is_client_id(client_id):
+        return client_id
+    if not _text(client_id, 128) or set(client_id) <= {"."}:
+        return None
+    return quote(client_id, safe="")
+
+
 def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCredentials:
     """
     Create app credentials; the secret in the answer is shown once and never again.
@@ -171,20 +184,21 @@ def create_client(http: HttpClient, auth_url: str, token: AccessToken) -> AppCre
         retry_if=not_processed,
     )
     body = json_object(response, ("client_id", "client_secret"))
-    secret = str(body["client_secret"])
-    if not _text(secret, _MAX_SECRET):
-        raise UnexpectedResponse(
-            f"POST {response.url} answered a client secret that is not printable text "
-            "(control characters, lone surrogates or too long)",
-            url=response.url,
+    secret, client_id = body["client_secret"], body["client_id"]
+    # A client was created, but the store holds only a UUID id and printable text as the
+    # secret (docs/files.md): the caller revokes it by the id, if that can be sent back.
+    named = client_id if isinstance(client_id, str) and _path_segment(client_id) else None
+    if not isinstance(secret, str) or not _text(secret, _MAX_SECRET):
+        raise UnusableClient(
+            f"POST {response.url} created a client whose secret the store cannot hold "
+            "(not text, control characters, lone surrogates or too long)",
+            client_id=named,
         )
     register_secret(secret)
-    try:
-        check_client_id(str(body["client_id"]))
-    except ValueError:
-        raise UnexpectedResponse(
-            f"POST {response.url} answered a client id that is not one", url=response.url
-        ) from None
+    if not isinstance(client_id, str) or not is_client_id(client_id):
+        raise UnusableClient(
+            f"POST {response.url} created a client whose id is not a UUID", client_id=named
+        )
     user_id = body.get("user_id")
     return AppCredentials(
         client_id=str(body["client_id"]),
@@ -249,8 +263,11 @@ def delete_client(
     """
     Revoke a client; return False if it was already gone, ``None`` if unsupported.
     """
+    segment = _path_segment(client_id)
+    if segment is None:
+        raise ValueError("a client id that cannot be sent in a path")
     try:
-        url = auth_url + CLIENTS_PATH + check_client_id(client_id)
+        url = auth_url + CLIENTS_PATH + segment
         http.request("DELETE", url, headers=_bearer(token))
     except RequestRejected as exc:
         if _optional_route_missing(exc):

@@ -306,15 +306,44 @@ class SecretsManagerSink:
         with _translated(self.target), _cleartext_refused(self.target):
             try:
                 # Without VersionStages, the new version gets AWSCURRENT.
-                client.put_secret_value(
+                answer = client.put_secret_value(
                     SecretId=self.secret_id, SecretString=value, ClientRequestToken=token
                 )
             except ClientError as exc:
                 if _error_code(exc) != "ResourceNotFoundException":
                     raise
-                self._create(client, value, token)
+                answer = self._create(client, value, token)
+        self._confirm(answer, token)
 
-    def _create(self, client: _SecretsManagerClient, value: str, token: str) -> None:
+    def _confirm(self, answer: dict[str, Any], token: str) -> None:
+        """
+        Accept a write only when AWS's answer names our version of this secret: an HTTP
+        200 from something else (a TLS-intercepting proxy, a captive portal) is no write.
+
+        Raises:
+            SecretStoreUnavailable: for any other answer (exit 4; a later run publishes).
+        """
+        arn = answer.get("ARN")
+        if answer.get("VersionId") == token and isinstance(arn, str) and self._names(arn):
+            return
+        raise SecretStoreUnavailable(
+            f"the answer to the write of {self.target} does not confirm it (no version "
+            f"{token} of that secret in it; a proxy or captive portal may have answered); "
+            "a later run publishes again",
+            target=self.target,
+        )
+
+    def _names(self, arn: str) -> bool:
+        """
+        Return whether *arn* is this sink's secret (AWS appends "-" and 6 characters to
+        the name in an ARN; a partial ARN given as the id lacks them).
+        """
+        if _is_arn(self.secret_id):
+            return arn == self.secret_id or arn.startswith(self.secret_id + "-")
+        _, sep, name = arn.partition(":secret:")
+        return bool(sep) and arn.startswith("arn:") and name[:-7] == self.secret_id
+
+    def _create(self, client: _SecretsManagerClient, value: str, token: str) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         if _is_arn(self.secret_id):
@@ -324,7 +353,7 @@ class SecretsManagerSink:
                 target=self.target,
             )
         try:
-            client.create_secret(
+            return client.create_secret(
                 Name=self.secret_id,
                 SecretString=value,
                 ClientRequestToken=token,
@@ -334,7 +363,7 @@ class SecretsManagerSink:
             if _error_code(exc) != "ResourceExistsException":
                 raise
             # Created meanwhile by another publisher: add our version to it.
-            client.put_secret_value(
+            return client.put_secret_value(
                 SecretId=self.secret_id, SecretString=value, ClientRequestToken=token
             )
 

@@ -21,6 +21,8 @@ The exception tree of spatiafi-ops, in its own module to avoid import loops.
         ├── LockTimeout           another run held the profile lock too long
         ├── LockUnavailable       no kernel lock can be had here (a network share)
         ├── CredentialsExist      the profile already holds credentials (use --force)
+        ├── UnknownClient         a client id neither the service nor this profile knows
+        ├── UnusableClient        a created client the store cannot hold (revoked at once)
         ├── UnsafeValue           a value the chosen output format cannot carry
         ├── OutputError           an output target that is unset or unwritable
         ├── SecretStoreRefused    a sink or source refused, or is misconfigured
@@ -176,6 +178,25 @@ class CredentialsExist(LocalStateError):
     """
     The profile already holds credentials and the caller did not ask to replace them.
     """
+
+
+class UnknownClient(LocalStateError):
+    """
+    A client id that the service does not list and this profile never held (a typo?).
+    """
+
+
+class UnusableClient(LocalStateError):
+    """
+    The service created a client whose answer this tool cannot store (a secret with control
+    characters, an id that is not a UUID); the engine revokes it at once and stops.
+
+    ``client_id`` is the id the answer named, when it is safe to send back (else ``None``).
+    """
+
+    def __init__(self, message: str, *, client_id: str | None = None):
+        super().__init__(message)
+        self.client_id = client_id
 
 
 class UnsafeValue(LocalStateError):

@@ -47,6 +47,13 @@ _CLIENT_ID = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
 _EXAMPLE_ID = "b2628e59-7391-4ad4-b891-32706a5d7fc6"
 
 
+def is_client_id(value: str) -> bool:
+    """
+    Return whether *value* has the shape of a client id (a UUID).
+    """
+    return _CLIENT_ID.fullmatch(value) is not None
+
+
 def is_bearer_type(token_type: object) -> bool:
     """
     Return whether *token_type* names the one token type we send: ``Bearer``.

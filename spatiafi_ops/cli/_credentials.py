@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ._output import echo_json, echo_result, result_format_option
-from ._params import publish_option
+from ._params import exclusive_account_option, forget_sink_option, publish_option
 from ._root import CliState, LazyGroup
 from ._user import lazy_user, user_options
 
@@ -32,6 +32,8 @@ def credentials() -> None:
 @credentials.command()
 @user_options
 @publish_option
+@forget_sink_option
+@exclusive_account_option
 @click.option("--force", is_flag=True, help="Replace stored credentials (kept as a backup).")
 @click.option(
     "--revoke-old/--keep-old",
@@ -46,6 +48,8 @@ def create(
     username: str | None,
     password_stdin: bool,
     publish: tuple[Sink, ...],
+    forget_sinks: tuple[str, ...],
+    exclusive_account: bool,
     force: bool,
     revoke_old: bool,
     result_format: str,
@@ -60,7 +64,14 @@ def create(
     from ..rotation import Policy, RunContext, create_credentials
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))
-    policy = Policy(force=force, revoke_old=revoke_old, grace=0.0, publish=publish)
+    policy = Policy(
+        force=force,
+        revoke_old=revoke_old,
+        grace=0.0,
+        publish=publish,
+        forget_sinks=forget_sinks,
+        exclusive_account=exclusive_account,
+    )
     result = create_credentials(context, policy)
     echo_result(result, result_format, secret_from=state.settings)
 
@@ -87,10 +98,16 @@ def show(state: CliState, show_secret: bool) -> None:
     "modification time, else now]",
 )
 @click.option("--force", is_flag=True, help="Replace other stored credentials (kept as a backup).")
+@exclusive_account_option
 @result_format_option
 @click.pass_obj
 def import_(
-    state: CliState, source: str | None, created_at: str | None, force: bool, result_format: str
+    state: CliState,
+    source: str | None,
+    created_at: str | None,
+    force: bool,
+    exclusive_account: bool,
+    result_format: str,
 ) -> None:
     """
     Store app credentials that py-spatiafi or the tutorial wrote; print the result JSON.
@@ -118,4 +135,8 @@ def import_(
         harden_process(memory=True)  # a secret that is in no file of ours yet
     origin = sys.stdin.buffer if source == "-" else (Path(source) if source else None)
     result = import_credentials(state.settings, origin, created_at=when, force=force)
+    if exclusive_account:
+        from ..rotation import declare_exclusive_account  # lazy: only with the option
+
+        declare_exclusive_account(state.settings)
     echo_result(result, result_format, secret_from=state.settings)

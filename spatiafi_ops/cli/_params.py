@@ -143,3 +143,19 @@ publish_option = click.option(
     "aws-secretsmanager:SECRET-ID); repeatable. The replaced client is revoked only once "
     "every sink has the new one  [env: SPATIAFI_PUBLISH, one sink per line]",
 )
+
+forget_sink_option = click.option(
+    "--forget-sink",
+    "forget_sinks",
+    multiple=True,
+    metavar="SPEC",
+    help="Stop owing the current client to the sink SPEC (as it was given to --publish), so "
+    "that the previous client may be revoked without it; repeatable.",
+)
+
+exclusive_account_option = click.option(
+    "--exclusive-account",
+    is_flag=True,
+    help="Declare that no other machine creates clients on this account (stored in the "
+    "profile): a client left by a lost create answer is then revoked, not only reported.",
+)

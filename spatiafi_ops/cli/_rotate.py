@@ -12,7 +12,7 @@ import click
 from .._models import check_client_id
 from ._exit import exit_code_for
 from ._output import echo_json, echo_result, result_format_option
-from ._params import DURATION, publish_option
+from ._params import DURATION, exclusive_account_option, forget_sink_option, publish_option
 from ._root import CliState
 from ._user import lazy_user, user_options
 
@@ -50,6 +50,8 @@ def _dry_run_option(command: Callable[..., None]) -> Callable[..., None]:
 @click.command()
 @user_options
 @publish_option
+@forget_sink_option
+@exclusive_account_option
 @_dry_run_option
 @click.option(
     "--wait",
@@ -65,6 +67,8 @@ def ensure(
     username: str | None,
     password_stdin: bool,
     publish: tuple[Sink, ...],
+    forget_sinks: tuple[str, ...],
+    exclusive_account: bool,
     dry_run: bool,
     wait: float | None,
     result_format: str,
@@ -79,13 +83,21 @@ def ensure(
     from ..rotation import Policy, RunContext, ensure_credentials
 
     context = RunContext(state.settings, lazy_user(username, password_stdin))
-    result = ensure_credentials(context, Policy(dry_run=dry_run, wait=wait, publish=publish))
+    policy = Policy(
+        dry_run=dry_run,
+        wait=wait,
+        publish=publish,
+        forget_sinks=forget_sinks,
+        exclusive_account=exclusive_account,
+    )
+    result = ensure_credentials(context, policy)
     echo_result(result, result_format, secret_from=state.settings)
 
 
 @click.command()
 @user_options
 @publish_option
+@forget_sink_option
 @click.option(
     "--max-age",
     type=DURATION,
@@ -119,6 +131,7 @@ def rotate(
     username: str | None,
     password_stdin: bool,
     publish: tuple[Sink, ...],
+    forget_sinks: tuple[str, ...],
     max_age: float,
     grace: float,
     revoke_old: bool,
@@ -158,6 +171,7 @@ def rotate(
         dry_run=dry_run,
         wait=wait,
         publish=publish,
+        forget_sinks=forget_sinks,
     )
     if not all_profiles:
         result = rotate_credentials(context, policy)
@@ -178,7 +192,12 @@ def rotate(
 @click.command()
 @user_options
 @click.argument("client_id", callback=_check_client_id)
-@click.option("--force", is_flag=True, help="Also revoke the profile's current credential.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also revoke a client this profile or another one stores, or that an owed sink "
+    "may still serve.",
+)
 @result_format_option
 @click.pass_obj
 def revoke(
@@ -192,7 +211,9 @@ def revoke(
     """
     Revoke CLIENT_ID at the service, where it supports that; print the result JSON.
 
-    Refuses the profile's current credential unless --force.
+    Refuses, unless --force: the profile's current credential, a client another profile
+    stores, and one an owed sink may still serve. An id that the service does not list
+    and this profile never held exits 5 ("no such client").
     """
     # lazy: the rotation engine loads for the verbs that run it
     from ..rotation import Policy, RunContext, revoke_credentials

@@ -21,7 +21,8 @@ A process killed at any instant leaves a store that mints; the next run resumes 
 journal (``rotation-state.json``) without creating a second client. A clock problem
 (``ClockSkew``) or an outage stops a run with its journal intact. The inputs are explicit:
 a frozen ``Policy`` (what the run may do) and a ``RunContext`` (settings, login source,
-create gate, which profile holds which client), made by the caller.
+create gate), made by the caller. The engine keeps a profile through one seam,
+``CredentialStore`` (``FileStore``: the config directory).
 """
 
 from __future__ import annotations
@@ -29,18 +30,28 @@ from __future__ import annotations
 from ._context import DEFAULT_GRACE, DEFAULT_MAX_AGE, LoginSource, Policy, RunContext
 from ._engine import CRASH_ENV, CRASH_POINTS
 from ._fleet import ProfileOutcome, fleet_summary, rotate_all_profiles
-from ._verbs import create_credentials, ensure_credentials, revoke_credentials, rotate_credentials
+from ._store import CredentialStore, FileStore
+from ._verbs import (
+    create_credentials,
+    declare_exclusive_account,
+    ensure_credentials,
+    revoke_credentials,
+    rotate_credentials,
+)
 
 __all__ = [
     "CRASH_ENV",
     "CRASH_POINTS",
     "DEFAULT_GRACE",
     "DEFAULT_MAX_AGE",
+    "CredentialStore",
+    "FileStore",
     "LoginSource",
     "Policy",
     "ProfileOutcome",
     "RunContext",
     "create_credentials",
+    "declare_exclusive_account",
     "ensure_credentials",
     "fleet_summary",
     "revoke_credentials",
@@ -48,6 +59,6 @@ __all__ = [
     "rotate_credentials",
 ]
 
-for _name in ("Policy", "ProfileOutcome", "RunContext"):
+for _name in ("CredentialStore", "FileStore", "Policy", "ProfileOutcome", "RunContext"):
     globals()[_name].__module__ = __name__
 del _name

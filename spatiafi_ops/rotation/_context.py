@@ -21,7 +21,6 @@ from .._durations import MAX_DURATION, format_duration
 from .._errors import CredentialsRejected, SpatiafiOpsError, UsageError
 from .._http import DEFAULT_RETRY_POLICY, Deadline, HttpClient, RetryPolicy
 from .._models import AccessToken, UserLogin
-from ..credentials._store import stored_client_ids
 from ..sinks._publish import Sink
 
 DEFAULT_MAX_AGE = 30 * 86400.0
@@ -51,7 +50,11 @@ class Policy:
       default (``rotate``: 0, another run is doing the work; the others: the deadline).
     - ``retry``: the backoff between attempts of transient failures.
     - ``publish``: sinks that get every new client (``spatiafi_ops.sinks._publish``); the
-      previous client is revoked only once all of them have the current one.
+      previous client is revoked only once every sink owed it has the current one.
+    - ``forget_sinks``: sink specs no longer owed the current client (``--forget-sink``).
+    - ``exclusive_account``: declare that no other machine creates clients on the
+      profile's account (``create``, ``ensure``), so a lost create's client may be
+      revoked.
     """
 
     max_age: float = DEFAULT_MAX_AGE
@@ -62,6 +65,8 @@ class Policy:
     wait: float | None = None
     retry: RetryPolicy = DEFAULT_RETRY_POLICY
     publish: tuple[Sink, ...] = ()
+    forget_sinks: tuple[str, ...] = ()
+    exclusive_account: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_age", "grace", "wait"):
@@ -70,25 +75,6 @@ class Policy:
                 raise UsageError(
                     f"{name} must be between 0 and {format_duration(MAX_DURATION)}, not {value!r}"
                 )
-
-
-class _Holders:
-    """
-    Which profile stores which client, read once per run and shared by its profiles.
-
-    A profile's change never makes another profile hold its old client, so this snapshot
-    errs only towards keeping a client (listed for manual revocation), never cutting one.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_client: dict[str, str] | None = None
-
-    def get(self, settings: Settings) -> dict[str, str]:
-        with self._lock:
-            if self._by_client is None:
-                self._by_client = stored_client_ids(settings.resolved_config_dir())
-            return self._by_client
 
 
 class CreateGate:
@@ -132,8 +118,8 @@ class RunContext:
     What one run shares between the profiles it touches, made once by the caller.
 
     Holds the settings, the service's clock, the login source with the user token it yields
-    (one login for a whole fleet), the create gate, the map of which profile stores which
-    client, and an optional ``requests.Session`` for keep-alive connections.
+    (one login for a whole fleet), the create gate, and an optional ``requests.Session``
+    for keep-alive connections.
     ``for_profile()`` gives a view on another profile that shares all of it.
     """
 
@@ -151,11 +137,10 @@ class RunContext:
         self.tokens = UserTokens(login)
         self.gate = CreateGate()
         self.session = session
-        self._holders = _Holders()
 
     def for_profile(self, profile: str) -> RunContext:
         """
-        Return this context for *profile*, sharing the login, gate and holders.
+        Return this context for *profile*, sharing the login and the gate.
         """
         other = copy.copy(self)
         other.settings = self.settings._replace(profile=profile)
@@ -176,12 +161,6 @@ class RunContext:
         other = copy.copy(self)
         other.session = session
         return other
-
-    def holders(self) -> dict[str, str]:
-        """
-        Return client id → the profile storing it, read once for the whole run.
-        """
-        return self._holders.get(self.settings)
 
     def new_deadline(self) -> Deadline:
         """

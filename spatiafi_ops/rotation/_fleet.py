@@ -16,8 +16,9 @@ from .. import _log
 from .._errors import SpatiafiOpsError
 from .._models import ProvisionResult
 from .._redaction import scrub
-from ..credentials._store import list_profiles
+from ..credentials._store import ProfilePaths, list_profiles, profile_directories
 from ._context import Policy, RunContext
+from ._state import RotationState
 from ._verbs import DEFAULT_POLICY, rotate_credentials
 
 log = _log.get_logger(__name__)
@@ -51,14 +52,21 @@ def rotate_all_profiles(
     ctx: RunContext, policy: Policy = DEFAULT_POLICY, *, concurrency: int = 4
 ) -> list[ProfileOutcome]:
     """
-    Rotate every profile under the config dir, *concurrency* at a time, each under its lock.
+    Rotate every profile under the config dir, *concurrency* at a time, each under its lock
+    (a profile whose first create was interrupted is finished too).
 
     One login serves every profile (the context's); one profile's failure (a package
     error) never stops the others; anything else is a bug and propagates. Each profile
     gets its own ``settings.deadline``.
     """
-    profiles = list_profiles(ctx.settings.resolved_config_dir())
-    ctx.holders()  # read once, before any profile changes
+    config_dir = ctx.settings.resolved_config_dir()
+    profiles = list_profiles(config_dir)
+    # A profile whose first create was interrupted holds a journal and no credentials yet.
+    profiles += [
+        paths.profile
+        for paths in profile_directories(config_dir)
+        if paths.profile not in profiles and _unfinished(paths)
+    ]
     started = time.monotonic()
     # One keep-alive session per worker thread: no new connection (and server thread)
     # per profile. requests.Session is not shared between threads.
@@ -93,6 +101,16 @@ def rotate_all_profiles(
         duration_s=round(time.monotonic() - started, 3),
     )
     return outcomes
+
+
+def _unfinished(paths: ProfilePaths) -> bool:
+    """
+    Return whether *paths* journals a change in progress (best effort: unreadable is no).
+    """
+    try:
+        return RotationState.load(paths).rotation is not None
+    except SpatiafiOpsError:
+        return False
 
 
 def fleet_summary(outcomes: list[ProfileOutcome]) -> dict[str, Any]:

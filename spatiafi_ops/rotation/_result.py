@@ -13,7 +13,7 @@ from .._errors import SpatiafiOpsError
 from .._models import Action, AppCredentials, ProvisionResult
 from .._redaction import scrub
 from ..credentials._store import Store
-from ._engine import Report
+from ._ledger import Report
 from ._state import Journal, Kind, RotationState
 
 log = _log.get_logger(__name__)

@@ -179,7 +179,7 @@ class HttpService:
         self.close()
 
 
-def _epoch(value: object) -> float | None:
+def listed_epoch(value: object) -> float | None:
     """
     Return a listed ``created_at`` (epoch number or ISO text) as epoch seconds, if it is one.
     """
@@ -210,7 +210,7 @@ def orphan_candidates(
     high = max(attempts) + timeout + ORPHAN_CLOCK_SLACK
     candidates = []
     for client in listed:
-        when_created = _epoch(client.created_at)
+        when_created = listed_epoch(client.created_at)
         in_window = when_created is None or low <= when_created <= high
         if client.client_id not in known and in_window:
             candidates.append(client.client_id)

@@ -12,18 +12,26 @@ The file sits beside the profile's credentials (0600, written atomically and fsy
         "started_at": "<ISO>", "host": "...", "pid": 123,
         "revoke_old": true, "grace_s": 3600.0,
         "create_attempts": ["<ISO>", ...],       # create POSTs sent, answer not journaled
-        "clients_before": null | ["<client_id>", ...],  # listed before the first create
         "old": null | {"user_id", "client_id", "client_secret", "created_at", "auth_url"},
         "pending": null | {...the same keys, for the new client}
       },
       "previous": null | {...credentials, "rotation_id", "revoke_after": "<ISO>" | null},
       "revoking": [...],                         # DELETEs sent, outcome not recorded yet
       "rejected_repair": null | {"client_id", "at", "error"},  # a new client the service refused
-      "published": null | {"client_id", "sinks": {"<sink spec>": "<ISO>"}},  # who has it
+      "published": null | {"client_id", "sinks": {"<sink spec>": "<ISO>"},  # who has it
+                           "owed": ["<sink spec>", ...]},  # who must have it first
       "created_client_ids": [...],               # clients this profile created, newest last
-      "orphaned_client_ids": [...],              # lost-create clients found by reconciling
-      "manual_revoke_client_ids": [...]          # clients the user must revoke by hand
+      "held_client_ids": [...],                  # clients this profile stored, newest last
+      "orphaned_client_ids": [...],              # possible lost-create clients, reported
+      "manual_revoke_client_ids": [...],         # clients the user must revoke by hand
+      "lost_creates": ["<ISO>", ...],            # create requests whose client may appear
+      "exclusive_account": false                 # no other machine creates on the account
     }
+
+Every list is capped and no client listing is kept (a lost create is reconciled by the
+clients dated in its window), so the file stays far below the size the tool reads back
+(``MAX_STATE_BYTES``) on an account with any number of clients. A ``clients_before`` list
+that an earlier version wrote is not read.
 
 Version 1 files (the first release) are read too: their ``replace`` journals came from
 ``ensure`` and are read as ``repair``. The engine that drives the file is ``_engine``.
@@ -31,14 +39,13 @@ Version 1 files (the first release) are read too: their ``replace`` journals cam
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .._errors import CredentialFileError, SpatiafiOpsError
+from .._errors import CredentialFileError
 from .._models import AppCredentials, check_client_id, format_timestamp, parse_timestamp
 from .._statefiles import read_private_file
 from ..credentials._credfile import (
@@ -47,7 +54,7 @@ from ..credentials._credfile import (
     parse_state_json,
     write_private_json,
 )
-from ..credentials._store import ProfilePaths, profile_directories, stored_client_ids
+from ..credentials._store import ProfilePaths
 
 # create: a profile without credentials; replace: `create --force`; repair: `ensure` over
 # rejected credentials; rotate: `rotate`, the only kind with a grace period by default.
@@ -58,6 +65,10 @@ PHASES: tuple[Phase, ...] = ("planned", "created")
 
 STATE_VERSION = 2
 HISTORY_LIMIT = 100
+# Lost create requests remembered at once (each is dropped once its window has passed).
+LOST_CREATES_LIMIT = 20
+# Why this profile may revoke a client: it created it, or it stored it (a sink may have it).
+JournalProof = Literal["created", "held"]
 
 
 def _client_ids(value: Any, what: str) -> list[str]:
@@ -82,9 +93,6 @@ class Journal:
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     create_attempts: list[float] = field(default_factory=list)
-    # The clients the service listed right before our first create: a lost create's
-    # client is one that is not among them (None: not listed, or the service cannot).
-    clients_before: list[str] | None = None
     pending: AppCredentials | None = None
 
     @property
@@ -102,7 +110,6 @@ class Journal:
             "revoke_old": self.revoke_old,
             "grace_s": self.grace,
             "create_attempts": [format_timestamp(t) for t in self.create_attempts],
-            "clients_before": self.clients_before,
             "old": credentials_to_json(self.old) if self.old else None,
             "pending": credentials_to_json(self.pending) if self.pending else None,
         }
@@ -116,7 +123,6 @@ class Journal:
         if kind not in KINDS or phase not in PHASES:
             raise ValueError("unknown kind or phase")
         pending, old = data.get("pending"), data.get("old")
-        before = data.get("clients_before")
         journal = cls(
             rotation_id=str(data["rotation_id"]),
             kind=kind,
@@ -128,7 +134,6 @@ class Journal:
             host=str(data.get("host", "")),
             pid=int(data.get("pid", 0)),
             create_attempts=[parse_timestamp(t) for t in data.get("create_attempts", [])],
-            clients_before=None if before is None else _client_ids(before, "clients_before"),
             pending=credentials_from_json(pending, path) if pending else None,
         )
         if journal.phase == "created" and journal.pending is None:
@@ -196,21 +201,32 @@ class Published:
 
     client_id: str
     sinks: dict[str, float] = field(default_factory=dict)
+    # Sinks a change owes the current client: named by the run that made it, or by a
+    # later run, or inherited from the client before it; --forget-sink drops one.
+    owed: list[str] = field(default_factory=list)
+
+    def missing(self) -> list[str]:
+        """
+        Return the owed sinks that have not confirmed the current client.
+        """
+        return [target for target in self.owed if target not in self.sinks]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "client_id": self.client_id,
             "sinks": {target: format_timestamp(at) for target, at in self.sinks.items()},
+            "owed": self.owed,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Published:
-        sinks = data.get("sinks", {})
-        if not isinstance(sinks, dict):
-            raise ValueError("published sinks is not an object")
+        sinks, owed = data.get("sinks", {}), data.get("owed", [])
+        if not isinstance(sinks, dict) or not isinstance(owed, list):
+            raise ValueError("published sinks is not an object, or owed not a list")
         return cls(
             client_id=check_client_id(str(data["client_id"])),
             sinks={str(target): parse_timestamp(at) for target, at in sinks.items()},
+            owed=[str(target) for target in owed],
         )
 
 
@@ -226,8 +242,11 @@ class RotationState:
     rejected_repair: RejectedRepair | None = None
     published: Published | None = None
     created_client_ids: list[str] = field(default_factory=list)
+    held_client_ids: list[str] = field(default_factory=list)
     orphaned_client_ids: list[str] = field(default_factory=list)
     manual_revoke_client_ids: list[str] = field(default_factory=list)
+    lost_creates: list[float] = field(default_factory=list)
+    exclusive_account: bool = False
 
     @classmethod
     def load(cls, paths: ProfilePaths, *, allow_insecure: bool = False) -> RotationState:
@@ -256,10 +275,13 @@ class RotationState:
                 rejected_repair=RejectedRepair.from_json(rejected) if rejected else None,
                 published=Published.from_json(published) if published else None,
                 created_client_ids=_client_ids(data.get("created_client_ids", []), "created"),
+                held_client_ids=_client_ids(data.get("held_client_ids", []), "held"),
                 orphaned_client_ids=_client_ids(data.get("orphaned_client_ids", []), "orphans"),
                 manual_revoke_client_ids=_client_ids(
                     data.get("manual_revoke_client_ids", []), "manual_revoke_client_ids"
                 ),
+                lost_creates=[parse_timestamp(t) for t in data.get("lost_creates", [])],
+                exclusive_account=data.get("exclusive_account", False) is True,
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise CredentialFileError(
@@ -283,15 +305,38 @@ class RotationState:
             "rejected_repair": self.rejected_repair.to_json() if self.rejected_repair else None,
             "published": self.published.to_json() if self.published else None,
             "created_client_ids": self.created_client_ids[-HISTORY_LIMIT:],
+            "held_client_ids": self.held_client_ids[-HISTORY_LIMIT:],
             "orphaned_client_ids": self.orphaned_client_ids[-HISTORY_LIMIT:],
             "manual_revoke_client_ids": self.manual_revoke_client_ids[-HISTORY_LIMIT:],
+            "lost_creates": [format_timestamp(t) for t in self.lost_creates[-LOST_CREATES_LIMIT:]],
+            "exclusive_account": self.exclusive_account,
         }
+
+    def proof(self, client_id: str) -> JournalProof | None:
+        """
+        Return what this journal proves about *client_id*: this profile stored it (so a
+        sink may serve it), or created it without storing it, or nothing.
+        """
+        held = set(self.held_client_ids)
+        if self.previous is not None:
+            held.add(self.previous.credentials.client_id)
+        if self.rotation is not None and self.rotation.old_client_id is not None:
+            held.add(self.rotation.old_client_id)
+        if client_id in held:
+            return "held"
+        created = set(self.created_client_ids)
+        if self.rotation is not None and self.rotation.pending is not None:
+            created.add(self.rotation.pending.client_id)
+        if self.exclusive_account:
+            created |= set(self.orphaned_client_ids)  # only a lost create of ours made them
+        return "created" if client_id in created else None
 
     def known_client_ids(self) -> set[str]:
         """
         Return every client id this state knows of (ours, whatever their status).
         """
         ids = set(self.created_client_ids) | set(self.manual_revoke_client_ids)
+        ids |= set(self.held_client_ids)
         ids |= set(self.orphaned_client_ids) | set(self.revoking)
         if self.previous is not None:
             ids.add(self.previous.credentials.client_id)
@@ -301,17 +346,3 @@ class RotationState:
             if self.rotation.pending is not None:
                 ids.add(self.rotation.pending.client_id)
         return ids
-
-
-def profile_client_ids(config_dir: Path) -> set[str]:
-    """
-    Return the client ids that any profile under *config_dir* stores or journals.
-
-    Best effort: an unreadable profile is skipped (reconciling must never revoke a client
-    that a profile holds, so it also keeps unattributable clients, see ``_engine``).
-    """
-    ids = set(stored_client_ids(config_dir))
-    for paths in profile_directories(config_dir):
-        with contextlib.suppress(SpatiafiOpsError, OSError):
-            ids |= RotationState.load(paths, allow_insecure=True).known_client_ids()
-    return ids

@@ -9,17 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from .._config import Settings
 from .._errors import CredentialFileError, CredentialsExist, CredentialsRejected, RequestRejected
 from .._files import exclusive_lock
 from .._models import Action, AppCredentials, ProvisionResult, format_timestamp
 from ..credentials._store import Store
-from ..tokens._cache import TokenCache
 from ._context import Policy, RunContext
 from ._engine import Engine
 from ._plan import plan_ensure, plan_rotation, rotation_due
 from ._result import build_result, changed_result, lock_held_result, logged_run
 from ._service import HttpService, mints
 from ._state import RotationState
+from ._store import FileStore
 
 DEFAULT_POLICY = Policy()
 
@@ -75,23 +76,20 @@ def _engine(ctx: RunContext, policy: Policy, store: Store) -> Iterator[Engine]:
     """
     deadline = ctx.new_deadline()
     with HttpService(ctx, policy.retry, deadline) as service:
-        yield Engine(ctx, policy, store, service, deadline)
+        yield Engine(ctx, policy, FileStore(store), service, deadline)
 
 
-def _resume(engine: Engine, policy: Policy) -> ProvisionResult | None:
+def _resume(engine: Engine, policy: Policy, store: Store) -> ProvisionResult | None:
     """
     Finish what an earlier run left; return its result, or ``None`` if nothing was left.
 
     Each step checks its post-condition first: resuming never creates again. A result
     whose action is "revoked" finished only the DELETEs of an earlier, closed change.
     """
-    store = engine.store
-    journal = engine.resume()
+    journal = engine.finish()
     if journal is None and not engine.resumed_revocations:
         return None
-    engine.publish()
-    if policy.revoke_old:
-        engine.revoke_previous_if_due()
+    engine.settle()
     if journal is None:
         return build_result(
             store,
@@ -125,7 +123,9 @@ def _create(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
             return lock_held_result(store)
-        resumed = _resume(engine, policy)
+        if policy.exclusive_account:
+            engine.declare_exclusive_account()
+        resumed = _resume(engine, policy, store)
         if resumed is not None:
             return resumed  # the interrupted create (or replace) is this one: never a second
         current = store.read()
@@ -160,6 +160,8 @@ def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     deadline = ctx.new_deadline()
     current = store.read()
     wait = ctx.settings.deadline if policy.wait is None else policy.wait
+    if policy.exclusive_account and not policy.dry_run:
+        declare_exclusive_account(ctx.settings)
     if current is not None and mints(current, ctx, policy.retry, deadline):
         return _keep(ctx, policy, store, current, wait)
     if policy.dry_run:
@@ -167,7 +169,7 @@ def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
             return lock_held_result(store)
-        resumed = _resume(engine, policy)
+        resumed = _resume(engine, policy, store)
         if resumed is not None and resumed.action != "revoked":
             return resumed
         latest = store.read()
@@ -195,7 +197,7 @@ def _keep(
         return build_result(store, action, current, reason=reason)
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if acquired:
-            engine.publish()  # a sink that lacks them gets them; none is written twice
+            engine.settle()  # a sink that lacks them gets them; none is written twice
         return build_result(store, "unchanged", current, report=engine.report, reason=reason)
 
 
@@ -246,7 +248,7 @@ def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
             return lock_held_result(store)
-        resumed = _resume(engine, policy)
+        resumed = _resume(engine, policy, store)
         if resumed is not None and resumed.action != "revoked":
             return resumed
         current = store.read()
@@ -260,12 +262,10 @@ def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
         if state.previous is not None:
             # The previous client waits for the sinks to have the current one: publish what
             # is missing first (with no previous, a rotation due now publishes its own).
-            engine.publish()
-            if policy.revoke_old:
-                engine.revoke_previous_if_due()
+            engine.settle()
         due, reason = rotation_due(current, policy.max_age, state.previous)
         if not due:
-            engine.publish()
+            engine.settle()
             action: Action = "revoked" if engine.report.revoked else "unchanged"
             return build_result(
                 store,
@@ -310,45 +310,36 @@ def revoke_credentials(
     def revoke(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
         wait = ctx.settings.deadline if policy.wait is None else policy.wait
         with _locked(store, wait), _engine(ctx, policy, store) as engine:
-            return _revoke(engine, client_id, force=policy.force)
+            return _revoke(engine, store, client_id, force=policy.force)
 
     return _logged("revocation", ctx, policy, revoke)
 
 
-def _revoke(engine: Engine, client_id: str, *, force: bool) -> ProvisionResult:
-    store, state, settings = engine.store, engine.state, engine.settings
+def _revoke(engine: Engine, store: Store, client_id: str, *, force: bool) -> ProvisionResult:
+    settings = engine.settings
     current = store.read()
-    pending = state.rotation.pending if state.rotation is not None else None
-    if not force and current is not None and current.client_id == client_id:
-        raise CredentialsExist(
-            f"client {client_id} is the current credential of profile {store.profile!r}; "
-            "rotate first, or pass --force to revoke it anyway",
-            path=str(store.paths.credentials),
-        )
-    if not force and pending is not None and pending.client_id == client_id:
-        raise CredentialsExist(
-            f"client {client_id} is the new client of an unfinished change of profile "
-            f"{store.profile!r}; run 'credentials rotate' to finish it, or pass --force",
-            path=str(store.paths.state),
-        )
-    existed = engine.revoke(client_id, allow_current=force)
+    existed = engine.revoke_by_hand(client_id, force=force)
     if existed is None:
         raise RequestRejected(
             f"the service at {settings.url} cannot delete clients; revoke client "
             f"{client_id} by hand",
             url=settings.url,
         )
-    cache = TokenCache.for_settings(settings)
-    for held in (current, pending):
-        if held is not None and held.client_id == client_id:
-            cache.discard(settings.url, held)
-    if pending is not None and pending.client_id == client_id:
-        state.rotation = None
-        engine.save()
-    if current is not None and current.client_id == client_id:
-        engine.report.warnings.append(
-            f"profile {store.profile!r} now holds a revoked credential; "
-            "run 'credentials ensure' to replace it"
-        )
     reason = None if existed else f"client {client_id} was already gone"
-    return build_result(store, "revoked", current, state=state, report=engine.report, reason=reason)
+    return build_result(
+        store, "revoked", current, state=engine.state, report=engine.report, reason=reason
+    )
+
+
+def declare_exclusive_account(settings: Settings) -> None:
+    """
+    Record in the profile that no other machine creates clients on its account (so a lost
+    create's client may be revoked; ``credentials import --exclusive-account``).
+    """
+    store = Store(settings)
+    with _locked(store, settings.deadline):
+        files = FileStore(store)
+        state = files.load_journal()
+        if not state.exclusive_account:
+            state.exclusive_account = True
+            files.save_journal(state)

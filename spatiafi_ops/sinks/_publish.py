@@ -36,6 +36,9 @@ from .._redaction import MAX_DETAIL, printable
 # it could not reach its store; any other failure means it refused.
 EX_TEMPFAIL = 75
 DEFAULT_SECRET_NAME = "SPATIAFI_APP_CREDENTIALS"
+# The undo of a pair's id may run past the sink's budget by this much: a failed undo leaves
+# a new id with the old secret until the next run.
+UNDO_TIME = 10.0
 _GITHUB_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 
@@ -130,7 +133,8 @@ class GitHubSink:
     ``github:OWNER/REPO[/environments/ENV]`` or ``github:org/ORG``, through ``gh secret set``
     with the value on stdin: one JSON secret (``?secret=NAME``, default
     ``SPATIAFI_APP_CREDENTIALS``), one write, so readers never see a mismatched pair; with
-    ``?pair=PREFIX`` also py-spatiafi's ``PREFIXCLIENT_ID`` and ``PREFIXCLIENT_SECRET``.
+    ``?pair=PREFIX`` also py-spatiafi's ``PREFIXCLIENT_ID`` then ``PREFIXCLIENT_SECRET``
+    (the id put back to the previous client's if the secret's write fails).
     """
 
     spec: str
@@ -144,32 +148,45 @@ class GitHubSink:
 
     def publish(self, payload: Payload, *, timeout: float) -> None:
         data = payload.to_json()
-        values = [(self.secret, json.dumps({k: v for k, v in data.items() if k != "profile"}))]
-        if self.pair_prefix is not None:
-            values += [
-                (f"{self.pair_prefix}CLIENT_ID", payload.credentials.client_id),
-                (f"{self.pair_prefix}CLIENT_SECRET", payload.credentials.client_secret),
-            ]
         end = time.monotonic() + timeout  # one budget for every value
-        for name, value in values:
-            argv = ["gh", "secret", "set", name, *self.scope]
-            left = end - time.monotonic()
-            code, stderr = _run(self.target, argv, value.encode("utf-8"), timeout=left)
-            if code == 0:
-                continue
-            # gh's exit statuses: 4 = authentication needed, 1 = the call failed.
-            detail = _tail(stderr)
-            if code == 1:
-                raise SecretStoreUnavailable(
-                    f"gh could not set {name} for {self.target} ({detail}); a later run "
-                    "publishes again",
-                    target=self.target,
-                )
-            raise SecretStoreRefused(
-                f"gh refused to set {name} for {self.target} (status {code}: "
-                f"{detail}); check GH_TOKEN and its permissions",
+        json_secret = json.dumps({k: v for k, v in data.items() if k != "profile"})
+        self._set(self.secret, json_secret, end)
+        if self.pair_prefix is None:
+            return
+        # The id first, then the secret: if the secret's write fails, the id is put back,
+        # so readers of the pair never keep a new id with the old secret (which cannot mint).
+        id_name = f"{self.pair_prefix}CLIENT_ID"
+        self._set(id_name, payload.credentials.client_id, end)
+        try:
+            self._set(f"{self.pair_prefix}CLIENT_SECRET", payload.credentials.client_secret, end)
+        except (SecretStoreUnavailable, SecretStoreRefused):
+            if payload.previous_client_id is not None:
+                self._set(id_name, payload.previous_client_id, end + UNDO_TIME)  # the undo
+            raise
+
+    def _set(self, name: str, value: str, end: float) -> None:
+        """
+        Set one GitHub secret with ``gh secret set`` (the value on stdin), by *end*.
+        """
+        argv = ["gh", "secret", "set", name, *self.scope]
+        code, stderr = _run(
+            self.target, argv, value.encode("utf-8"), timeout=end - time.monotonic()
+        )
+        if code == 0:
+            return
+        # gh's exit statuses: 4 = authentication needed, 1 = the call failed.
+        detail = _tail(stderr)
+        if code == 1:
+            raise SecretStoreUnavailable(
+                f"gh could not set {name} for {self.target} ({detail}); a later run "
+                "publishes again",
                 target=self.target,
             )
+        raise SecretStoreRefused(
+            f"gh refused to set {name} for {self.target} (status {code}: "
+            f"{detail}); check GH_TOKEN and its permissions",
+            target=self.target,
+        )
 
 
 def _github_sink(spec: str, rest: str) -> GitHubSink:

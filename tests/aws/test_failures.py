@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from spatiafi_ops._aws import ATTEMPTS, SecretsManagerSink, SecretsManagerSource
+from spatiafi_ops._aws import ATTEMPTS, SecretsManagerSink, SecretsManagerSource, version_id
 from spatiafi_ops._config import Settings
 from spatiafi_ops._errors import SecretStoreRefused, SecretStoreUnavailable
 from spatiafi_ops.cli._exit import exit_code_for
@@ -19,7 +19,9 @@ from tests.aws.conftest import REGION, ScriptedAws, error, new_client, payload_f
 NAME = "spatiafi/failures"
 TARGET = f"aws-secretsmanager:{NAME}"
 SECRET = new_client(1)["client_secret"]
-WRITTEN = (200, {"ARN": "arn", "Name": NAME, "VersionId": "v"})
+ARN = f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{NAME}-AbCdEf"
+# What AWS answers a write: the secret's ARN and the version id (ClientRequestToken) sent.
+WRITTEN = (200, {"ARN": ARN, "Name": NAME, "VersionId": version_id(payload_for(new_client(1)))})
 
 
 def publish() -> None:
@@ -91,6 +93,26 @@ def test_the_sink_writes_with_one_call(scripted_aws: ScriptedAws) -> None:
     scripted_aws.answer((200, {"Name": NAME, "SecretString": value, "VersionId": "v"}))
     read()
     assert scripted_aws.targets == ["secretsmanager.GetSecretValue"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},  # botocore's reading of an HTML page, a captive portal's "200 OK"
+        {"message": "<html><body>Sign in to the network</body></html>"},
+        {"ARN": ARN, "Name": NAME, "VersionId": "another-version"},
+        {"ARN": ARN.replace(NAME, "spatiafi/other"), "VersionId": WRITTEN[1]["VersionId"]},
+    ],
+    ids=["empty", "html", "other-version", "other-secret"],
+)
+def test_a_200_that_does_not_name_our_version_of_the_secret_is_no_write(
+    scripted_aws: ScriptedAws, body: dict[str, str]
+) -> None:
+    """Issue 17 case 5: only AWS's answer naming the version we sent confirms a write."""
+    scripted_aws.answer((200, body))
+    with pytest.raises(SecretStoreUnavailable, match="does not confirm") as caught:
+        publish()
+    assert exit_code_for(caught.value) == 4
 
 
 def test_the_sink_creates_the_secret_if_absent(scripted_aws: ScriptedAws) -> None:

@@ -182,8 +182,8 @@ def test_revoke_hands_on_no_secret(
     revoke changes no stored credentials: its outputs hold no secret and mask nothing.
     """
     create_credentials(runner)
-    other = service.create_client()
-    outputs = run_github(runner, github, "revoke", other.client_id)
+    other = service.create_client()  # not this profile's: revoking it takes --force
+    outputs = run_github(runner, github, "revoke", "--force", other.client_id)
 
     assert set(outputs) == RESULT_OUTPUTS
     assert outputs["action"] == "revoked"

@@ -48,37 +48,53 @@ def test_a_lost_create_answer_on_a_service_that_cannot_list_is_journaled_and_fin
     unmanaged_service: EmulatorHandle,
     clean_environment: dict[str, Path],
 ) -> None:
-    """exit 4 saying a client may exist, the attempt journaled; the rerun finishes the create
-    (warning of the possible orphan) instead of failing or starting over silently."""
+    """exit 4 saying a client may exist and that it cannot be listed, the change journaled;
+    the rerun finishes the create instead of failing or starting over silently."""
     config = clean_environment["config"]
     unmanaged_service.set_faults(Fault(route="clients", status=502, after=True, times=1))
     failed = runner.run(CREATE)
     assert failed.exit_code == 4
     assert "may have created a client" in failed.stderr
+    assert "cannot list" in failed.stderr
     journal = rotation_state(config)["rotation"]
     assert journal["kind"] == "create"
-    assert len(journal["create_attempts"]) == 1
+    assert journal["phase"] == "planned"
     assert not (config / "app_credentials.json").exists()
     out = run_json(runner, CREATE)
     record_stored_secrets(config)
     assert out["action"] == "created"
     assert out["resumed"] is True
-    assert any("cannot list" in warning for warning in out["warnings"])
     assert stored(config)["client_id"] == out["client_id"]
     assert mints(unmanaged_service, stored(config))
     assert rotation_state(config)["rotation"] is None
 
 
-def test_a_lost_create_answer_is_reconciled_in_the_same_run(
-    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+@pytest.mark.parametrize("exclusive", [False, True], ids=["shared", "exclusive"])
+def test_a_lost_create_answer_is_reconciled_and_never_leaves_an_unknown_client(
+    runner: RecordingRunner,
+    service: EmulatorHandle,
+    clean_environment: dict[str, Path],
+    exclusive: bool,
 ) -> None:
-    """A 502 after the server made the client: listed, revoked as an orphan, created again."""
+    """A 502 after the server made the client. On an exclusive account: revoked as an
+    orphan, and created again in the same run. Otherwise: reported and left live, the run
+    stops (exit 4, one create per run), and the rerun creates once."""
+    config = clean_environment["config"]
+    flag = ["--exclusive-account"] if exclusive else []
     service.set_faults(Fault(route="clients", status=502, after=True, times=1))
-    out = run_json(runner, CREATE)
-    record_stored_secrets(clean_environment["config"])
-    (orphan,) = out["orphaned_client_ids"]
-    assert orphan in out["revoked_client_ids"]
-    assert live_ids(service) == {out["client_id"]}
+    first = runner.run([*CREATE, *flag])
+    record_stored_secrets(config)
+    (orphan,) = rotation_state(config)["orphaned_client_ids"]
+    if exclusive:
+        assert first.exit_code == 0, first.stderr
+        out = json.loads(first.stdout)
+        assert orphan in out["revoked_client_ids"]
+    else:
+        assert first.exit_code == 4, first.stderr
+        out = run_json(runner, CREATE)
+        record_stored_secrets(config)
+    assert service.count(CREATE_ROUTE) == 2
+    assert live_ids(service) == {out["client_id"]} | (set() if exclusive else {orphan})
 
 
 @pytest.mark.parametrize("step", CREATE_STEPS)
@@ -88,9 +104,10 @@ def test_a_create_killed_at_any_step_is_finished_by_the_next_create(
     clean_environment: dict[str, Path],
     step: str,
 ) -> None:
-    """SIGKILL anywhere in a create: the rerun ends with one stored, working client."""
+    """SIGKILL anywhere in a create of a profile on an exclusive account: the rerun ends
+    with one stored, working client (a lost answer's client revoked)."""
     config = clean_environment["config"]
-    crash(*CREATE, step=step)
+    crash(*CREATE, "--exclusive-account", step=step)
     record_stored_secrets(config)
     out = run_json(runner, CREATE)
     record_stored_secrets(config)

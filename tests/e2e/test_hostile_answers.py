@@ -21,6 +21,7 @@ from spatiafi_ops import (
     RetryPolicy,
     Settings,
     UnexpectedResponse,
+    UnusableClient,
     mint_token,
 )
 from spatiafi_ops._api import (
@@ -304,11 +305,16 @@ def test_listed_entries_that_are_not_clients_are_skipped(
     ],
     ids=["invalid-utf8", "escape", "lone-surrogate", "newline", "too-long", "bad-id"],
 )
-def test_a_created_client_that_cannot_be_stored_is_an_unexpected_answer(
+def test_a_created_client_that_cannot_be_stored_is_unusable(
     serve: Callable[[dict[str, Behaviour]], HostileServer], body: bytes
 ) -> None:
-    """A secret that is not printable text, or an id that is not one: exit 4 at once."""
+    """A secret that is not printable text, or an id that is not a UUID: a client was made
+    that the store cannot hold (exit 5, the engine revokes it); a body that is not JSON
+    text is a lost answer (exit 4, reconciled)."""
     server = serve({CLIENTS_PATH: answer(201, body, [("Content-Type", "application/json")])})
-    with pytest.raises(UnexpectedResponse):
+    expected = UnexpectedResponse if b"\xff" in body else UnusableClient
+    with pytest.raises(expected) as caught:
         create_client(http(), server.url, user_access())
+    if isinstance(caught.value, UnusableClient):
+        assert caught.value.client_id == json.loads(body)["client_id"]
     assert server.count(CLIENTS_PATH) == 1

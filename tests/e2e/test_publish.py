@@ -124,6 +124,8 @@ def test_a_failing_sink_keeps_the_old_client_and_the_next_run_resumes(
             file_sink(good),
             "--publish",
             "command:cat >/dev/null",
+            "--forget-sink",
+            f"command:cat > /dev/null; {script}",
         ],
     )
     assert resumed["published"] == ["command:cat >/dev/null"]

@@ -176,9 +176,10 @@ def test_a_lost_create_response_is_reconciled_not_blindly_reposted(
     runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
 ) -> None:
     """A create whose answer is lost after the client was made is reconciled by listing:
-    the orphan is revoked, one new client is stored, and the result says so."""
+    on an exclusive account the orphan is revoked, one new client is stored, and the result
+    says so."""
     service.set_faults(Fault(route="clients", kind="drop", after=True, times=1))
-    result = runner.run(["credentials", "create"])
+    result = runner.run(["credentials", "create", "--exclusive-account"])
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
     (orphan,) = out["orphaned_client_ids"]

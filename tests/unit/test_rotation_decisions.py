@@ -95,7 +95,7 @@ def test_journals_of_both_versions_are_read(
         {"version": 2, "rotation": journal_json(kind="explode"), "previous": None},
         {"version": 2, "rotation": journal_json(phase="created"), "previous": None},
         {"version": 2, "rotation": journal_json(started_at="yesterday"), "previous": None},
-        {"version": 2, "rotation": journal_json(clients_before=["../x"]), "previous": None},
+        {"version": 2, "rotation": journal_json(create_attempts="x"), "previous": None},
         {"version": 2, "rotation": None, "previous": None, "revoking": ["not-an-id"]},
         {"version": 2, "rotation": None, "previous": None, "created_client_ids": "x"},
         [],
