@@ -256,17 +256,20 @@ class HttpClient:
             return self.deadline.remaining() <= retry_state.upcoming_sleep
 
         failures: list[ServiceUnavailable] = []
+        attempts = [0]
 
         def gave_up() -> DeadlineExceeded:
             last = failures[-1]
             return DeadlineExceeded(
-                f"{last} (gave up after {len(failures)} attempts within the "
+                f"{last} (gave up after {attempts[0]} attempts within the "
                 f"{self.deadline.seconds:g}s deadline)",
                 status=last.status,
                 url=last.url,
             )
 
         def attempt() -> T:
+            cut_short = self.deadline.remaining() < self.timeout
+            attempts[0] += 1
             try:
                 return call()
             except DeadlineExceeded:
@@ -275,7 +278,10 @@ class HttpClient:
                     raise gave_up() from None
                 raise
             except ServiceUnavailable as exc:
-                failures.append(exc)
+                # An attempt the deadline cut short and that got no answer says less about
+                # the service than the answers before it: those are what the report names.
+                if not (cut_short and exc.status is None and failures):
+                    failures.append(exc)
                 raise
 
         try:
