@@ -40,8 +40,10 @@ $(STAMP): pyproject.toml $(TEST_STAMP)
 demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py
 
+# Four pytest-xdist workers: the suite mostly waits on processes and sockets, so four beat
+# two on two CPUs (docs/contributing.md: Tests).
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 4
 
 # mypy also checks the package as Windows and macOS see it: POSIX-only calls must sit
 # behind sys.platform checks; every POSIX-only test must say so (tests/posix_uses.py). The

@@ -2,14 +2,17 @@
 `make bench`: wall time of `spatiafi-ops token`, side by side with its baselines, same run.
 
 - cached: `spatiafi-ops token` answered from the cache, against the bare import of
-  requests + authlib + structlog + click + tenacity (goal: median ratio <= 0.30);
-- miss: `spatiafi-ops token --no-cache`, against that import plus one raw `requests.post`
-  of a prebuilt assertion to the same emulator (goal: ratio <= 1.2);
+  requests + authlib + structlog + click + tenacity (goal: median ratio <= 0.25);
+- miss: `spatiafi-ops token --no-cache`, against a mint written by hand with authlib: a
+  whole process that reads the same credentials file, mints with `OAuth2Session` and
+  `ClientSecretJWT` from the same emulator, checks and prints the token (goal: ratio <= 1.0);
 - requests per mint, counted by the emulator (goal: exactly 1);
 - exec: `spatiafi-ops exec -- sh -c true` on a cached token, against the cached `token` and
   a bare `sh -c true` (goal: exec costs no more than cached `token` + starting the command).
 
 Runs interleave (baseline, subject, baseline, ...) so that machine noise hits both alike.
+The goals are on wall time; the miss's CPU time (user + system) is printed beside it, the
+steadier figure on a loaded machine.
 Only 127.0.0.1 is contacted. Prints a table and exits non-zero if a goal is missed.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,50 +30,59 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from spatiafi_ops import AppCredentials
-from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle, running
+from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, running
 
 BARE_IMPORT = "import requests, authlib.integrations.requests_client, structlog, click, tenacity"
-RAW_POST = (
-    BARE_IMPORT + "\nimport sys\n"
-    "r = requests.post(sys.argv[1], data={'grant_type': 'client_credentials',"
-    " 'client_assertion_type': 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',"
-    " 'client_assertion': sys.stdin.read()}, timeout=10)\n"
-    "assert r.status_code == 200, r.status_code\n"
-)
+# The mint as authlib's documentation writes it (client_secret_jwt, RFC 7523 §2.2), a
+# timeout as every call of ours has, the token checked and printed as `token` prints it.
+AUTHLIB_BY_HAND = """\
+import json, sys
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import ClientSecretJWT
+
+token_url, credentials_file = sys.argv[1:]
+with open(credentials_file) as f:
+    credentials = json.load(f)
+with OAuth2Session(
+    credentials["client_id"],
+    credentials["client_secret"],
+    token_endpoint_auth_method=ClientSecretJWT(token_url),
+) as session:
+    token = session.fetch_token(token_url, grant_type="client_credentials", timeout=10)
+assert token["token_type"].lower() == "bearer" and token["access_token"], token
+print(token["access_token"])
+"""
 CLI = Path(sys.executable).with_name("spatiafi-ops")
 
 
-def run_once(argv: Sequence[str], env: dict[str, str], stdin: str | None = None) -> float:
+def run_once(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    """Return the wall time of one run of *argv* and its CPU time (user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"benchmark command failed: {argv[:3]}: {proc.stderr[-500:]}")
-    return elapsed
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, cpu
 
 
 def interleaved(
     commands: dict[str, Sequence[str]], env: dict[str, str], runs: int
-) -> dict[str, float]:
-    """Return the median wall time of each command, the commands run in turn *runs* times."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
+) -> dict[str, tuple[float, float]]:
+    """
+    Return the median wall and CPU time of each command, the commands run in turn *runs*
+    times.
+    """
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, argv in commands.items():
             times[name].append(run_once(argv, env))
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
-def fresh_assertion(emulator: EmulatorHandle, client: AppCredentials) -> str:
-    from authlib.oauth2.rfc7523 import client_secret_jwt_sign
-    from joserfc.jwk import OctKey
-
-    token: bytes | str = client_secret_jwt_sign(
-        OctKey.import_key(client.client_secret),
-        client_id=client.client_id,
-        token_endpoint=emulator.token_url,
-    )
-    return token.decode() if isinstance(token, bytes) else token
+    return {
+        name: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+        for name, values in times.items()
+    }
 
 
 def main() -> int:
@@ -94,7 +107,7 @@ def main() -> int:
         bare = [sys.executable, "-c", BARE_IMPORT]
 
         command = ["sh", "-c", "true"]
-        medians = interleaved(
+        startup = interleaved(
             {
                 "bare": bare,
                 "cached": [str(CLI), "token"],
@@ -104,37 +117,40 @@ def main() -> int:
             env,
             args.runs,
         )
+        medians = {name: wall for name, (wall, _cpu) in startup.items()}
         base_cached, cached = medians["bare"], medians["cached"]
 
-        client = emulator.create_client()
+        # The profile `credentials create` wrote: both sides mint with the same client.
+        credentials_file = Path(home, ".config", "spatiafi", "app_credentials.json")
+        by_hand = [sys.executable, "-c", AUTHLIB_BY_HAND, emulator.token_url, str(credentials_file)]
         emulator.reset()
-        miss_times, raw_times = [], []
-        for _ in range(args.runs):
-            # The assertion goes on stdin: argv is visible to every process on the host.
-            raw = [sys.executable, "-c", RAW_POST, emulator.token_url]
-            raw_times.append(run_once(raw, env, stdin=fresh_assertion(emulator, client)))
-            miss_times.append(run_once([str(CLI), "token", "--no-cache"], env))
+        paired = interleaved(
+            {"by_hand": by_hand, "miss": [str(CLI), "token", "--no-cache"]}, env, args.runs
+        )
         counters = emulator.counters()
         token_requests = counters.get("POST /api/v1/auth/jwt/token", 0)
         requests_per_mint = (token_requests - args.runs) / args.runs
-        base_miss, miss = statistics.median(raw_times), statistics.median(miss_times)
+        (base_miss, base_miss_cpu), (miss, miss_cpu) = paired["by_hand"], paired["miss"]
 
     figures = {
         "runs": args.runs,
         "bare_import_s": round(base_cached, 4),
         "cached_token_s": round(cached, 4),
         "cached_ratio": round(cached / base_cached, 3),
-        "import_plus_raw_post_s": round(base_miss, 4),
+        "authlib_by_hand_s": round(base_miss, 4),
         "miss_token_s": round(miss, 4),
         "miss_ratio": round(miss / base_miss, 3),
+        "authlib_by_hand_cpu_s": round(base_miss_cpu, 4),
+        "miss_token_cpu_s": round(miss_cpu, 4),
+        "miss_cpu_ratio": round(miss_cpu / base_miss_cpu, 3),
         "requests_per_mint": round(requests_per_mint, 3),
         "sh_true_s": round(medians["command"], 4),
         "exec_s": round(medians["exec"], 4),
         "exec_over_cached_token_s": round(medians["exec"] - cached, 4),
     }
     goals = {
-        "cached_ratio": figures["cached_ratio"] <= 0.30,
-        "miss_ratio": figures["miss_ratio"] <= 1.2,
+        "cached_ratio": figures["cached_ratio"] <= 0.25,
+        "miss_ratio": figures["miss_ratio"] <= 1.0,
         "requests_per_mint": figures["requests_per_mint"] == 1,
         "exec_overhead": medians["exec"] <= cached + medians["command"],
     }
@@ -143,12 +159,16 @@ def main() -> int:
     print(f"  bare import baseline       {base_cached * 1000:7.1f} ms")
     print(
         f"  token (cached)             {cached * 1000:7.1f} ms   "
-        f"ratio {figures['cached_ratio']:.3f}  goal <= 0.30  {verdict['cached_ratio']}"
+        f"ratio {figures['cached_ratio']:.3f}  goal <= 0.25  {verdict['cached_ratio']}"
     )
-    print(f"  import + one raw POST      {base_miss * 1000:7.1f} ms")
+    print(f"  authlib mint by hand       {base_miss * 1000:7.1f} ms")
     print(
         f"  token --no-cache (miss)    {miss * 1000:7.1f} ms   "
-        f"ratio {figures['miss_ratio']:.3f}  goal <= 1.20  {verdict['miss_ratio']}"
+        f"ratio {figures['miss_ratio']:.3f}  goal <= 1.00  {verdict['miss_ratio']}"
+    )
+    print(
+        f"    CPU (user + system)      {miss_cpu * 1000:7.1f} ms   "
+        f"ratio {figures['miss_cpu_ratio']:.3f}  against {base_miss_cpu * 1000:.1f} ms by hand"
     )
     print(
         f"  requests per mint          {requests_per_mint:7.2f}      "

@@ -13,10 +13,9 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
-import tenacity
 
 from . import _log
 from ._clock import ServiceClock
@@ -24,6 +23,9 @@ from ._config import Settings
 from ._errors import DeadlineExceeded, ServiceError, ServiceUnavailable
 from ._responses import raise_for_status
 from ._transport import prepare_session
+
+if TYPE_CHECKING:
+    import tenacity
 
 T = TypeVar("T")
 log = _log.get_logger(__name__)
@@ -120,16 +122,13 @@ def translate_errors(url: str) -> Iterator[None]:
         raise ServiceError(f"request to {url} failed: {type(exc).__name__}", url=url) from None
 
 
-class _RetryAfterOrBackoff(tenacity.wait.wait_base):
+class _RetryAfterOrBackoff:
     """
-    Wait what the server asked for in ``Retry-After``, else exponential backoff.
+    Wait what the server asked for in ``Retry-After``, else *backoff* (exponential).
     """
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-        self._backoff = tenacity.wait_exponential_jitter(
-            multiplier=policy.initial, max=policy.maximum, jitter=policy.jitter
-        )
+    def __init__(self, backoff: Callable[[tenacity.RetryCallState], float]) -> None:
+        self._backoff = backoff
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         outcome = retry_state.outcome
@@ -257,17 +256,20 @@ class HttpClient:
             return self.deadline.remaining() <= retry_state.upcoming_sleep
 
         failures: list[ServiceUnavailable] = []
+        attempts = [0]
 
         def gave_up() -> DeadlineExceeded:
             last = failures[-1]
             return DeadlineExceeded(
-                f"{last} (gave up after {len(failures)} attempts within the "
+                f"{last} (gave up after {attempts[0]} attempts within the "
                 f"{self.deadline.seconds:g}s deadline)",
                 status=last.status,
                 url=last.url,
             )
 
         def attempt() -> T:
+            cut_short = self.deadline.remaining() < self.timeout
+            attempts[0] += 1
             try:
                 return call()
             except DeadlineExceeded:
@@ -276,19 +278,39 @@ class HttpClient:
                     raise gave_up() from None
                 raise
             except ServiceUnavailable as exc:
-                failures.append(exc)
+                # An attempt the deadline cut short and that got no answer says less about
+                # the service than the answers before it: those are what the report names.
+                if not (cut_short and exc.status is None and failures):
+                    failures.append(exc)
                 raise
 
+        try:
+            return attempt()
+        except ServiceUnavailable as exc:
+            if not should_retry(exc):
+                raise
+            first_failure = [exc]
+
+        def again() -> T:
+            if first_failure:
+                raise first_failure.pop()  # attempt 1, already made: tenacity waits on it
+            return attempt()
+
+        import tenacity  # only once an attempt failed: most succeed first time (make bench)
+
+        backoff = tenacity.wait_exponential_jitter(
+            multiplier=self.policy.initial, max=self.policy.maximum, jitter=self.policy.jitter
+        )
         retryer = tenacity.Retrying(
             retry=tenacity.retry_if_exception(should_retry),
-            wait=_RetryAfterOrBackoff(self.policy),
+            wait=_RetryAfterOrBackoff(backoff),
             stop=out_of_time,
             before_sleep=_log_retry,
             sleep=self._sleep,
             reraise=False,
         )
         try:
-            return retryer(attempt)
+            return retryer(again)
         except tenacity.RetryError:
             raise gave_up() from None
 

@@ -11,9 +11,10 @@ A library must not print (structlog issue #815), so an event goes, redacted:
 Nothing is imported for an event that no one can see: structlog and logging are looked up
 in ``sys.modules`` (an application that configured them has imported them), so the
 cached-token path imports neither. An application (our CLI) may install a configurator that
-runs once: before the first event at or above the lowest level it will show, or as soon as
-stdlib logging is in the process (requests, urllib3 and authlib log through it, and may do
-so before our first event).
+runs once: before the first event at or above the lowest level it will show, or before the
+first such stdlib record (requests, urllib3 and authlib log through stdlib logging, and may
+do so before our first event). A run that shows nothing never runs it (make bench: the
+cache miss).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _configuring = threading.RLock()
 _null_handler_lock = threading.Lock()
 _min_level = 0
 _null_handler_added = False
+_stdlib_watch: Any = None  # the handler that runs the configurator on a stdlib record
 
 
 def resolve(
@@ -62,8 +64,8 @@ def resolve(
 
 def set_configurator(configure: Callable[[], None] | None, *, level: str = "debug") -> None:
     """
-    Have *configure* run once: before the first event at *level* or above, or as soon as
-    stdlib logging is loaded (now, if it is already).
+    Have *configure* run once: before the first event at *level* or above, ours or a
+    stdlib record's.
     """
     global _configurator, _min_level, _pending  # noqa: PLW0603 - process-wide, like structlog
     with _configuring:
@@ -71,7 +73,39 @@ def set_configurator(configure: Callable[[], None] | None, *, level: str = "debu
         _pending = configure is not None
         _min_level = LEVELS[level]
     if "logging" in sys.modules:
+        _watch_stdlib()
+
+
+def _watch_stdlib() -> None:
+    """
+    Stdlib logging is loaded: have the configurator run before its first record at our
+    level reaches the root logger's handlers. At debug it runs now: it opens the root
+    logger to the libraries' debug records, which would stop short of a watch.
+    """
+    global _stdlib_watch  # noqa: PLW0603
+    if _min_level <= LEVELS["debug"]:
         _configure_once()
+        return
+    import logging  # loaded already (by requests, urllib3 or authlib): costs nothing
+
+    root = logging.getLogger()
+    with _configuring:
+        if _stdlib_watch is None:
+
+            class FirstRecordWatch(logging.Handler):
+                def emit(self, record: logging.LogRecord) -> None:
+                    # The configurator appends its handler to the root logger's, which
+                    # stdlib is iterating: that handler shows this record next. The
+                    # watch stays, inert.
+                    if _pending:
+                        _configure_once()
+
+            _stdlib_watch = FirstRecordWatch()
+        _stdlib_watch.setLevel(_min_level)
+        # Until the configurator runs, the root logger keeps stdlib's default level
+        # (WARNING), which is the one the configurator sets when not debugging.
+        if _pending and _stdlib_watch not in root.handlers:
+            root.addHandler(_stdlib_watch)
 
 
 def _configure_once() -> None:
@@ -156,8 +190,8 @@ def get_logger(name: str) -> LazyLogger:
     Return a logger for module *name*; free until something is logged.
 
     Modules ask for their logger after their imports: when those brought stdlib logging
-    in, a pending configurator runs now, before any library can log through it.
+    in, a pending configurator watches it from now, before any library can log through it.
     """
     if _pending and "logging" in sys.modules:
-        _configure_once()
+        _watch_stdlib()
     return LazyLogger(name)

@@ -190,7 +190,9 @@ def exec_command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--prefix") from None
     executable = find_command(command[0], os.environ.get("PATH"))
-    token = current_token(state.settings, min_ttl=min_ttl, use_cache=not no_cache)
+    token = current_token(
+        state.settings, min_ttl=min_ttl, use_cache=not no_cache, own_process=state.own_process
+    )
     env = command_environment(
         os.environ, token, prefix=prefix, credentials_from=state.settings.credentials_from
     )

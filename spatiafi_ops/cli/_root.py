@@ -44,6 +44,9 @@ LAZY_COMMANDS = {
 }
 
 
+_OWN_PROCESS = object()  # main()'s ctx.obj until the root group replaces it by a CliState
+
+
 class CliState(NamedTuple):
     """
     What the root group parsed, handed to every subcommand through ``ctx.obj``.
@@ -52,6 +55,9 @@ class CliState(NamedTuple):
     settings: Settings
     log_format: str
     log_level: str
+    # Run as its own process (the console script), not inside a host such as a test's
+    # CliRunner: it may set process-wide state (the cyclic collector, cli/_token.py).
+    own_process: bool = False
 
 
 class CommandFailed(click.ClickException):
@@ -289,7 +295,8 @@ def cli(ctx: click.Context, /, log_format: str, log_level: str, **given: Any) ->
     _log.set_configurator(lambda: _configure_logging(log_format, level), level=level)
     overrides = {field: value for field, value in given.items() if value is not None}
     settings = Settings.from_env()._replace(**overrides)
-    ctx.obj = CliState(settings=settings, log_format=log_format, log_level=level)
+    own_process = ctx.obj is _OWN_PROCESS
+    ctx.obj = CliState(settings, log_format, log_level=level, own_process=own_process)
 
 
 def main() -> None:
@@ -299,7 +306,7 @@ def main() -> None:
     harden_process()  # before any secret is read: no core file will hold one
     with _boundary.signals_as_exceptions():
         try:
-            cli.main(prog_name="spatiafi-ops")
+            cli.main(prog_name="spatiafi-ops", obj=_OWN_PROCESS)
         except _boundary.Interrupted as exc:  # arrived while the run was already ending
             code = EXIT_SIGNALLED + exc.signum
         except SystemExit as exc:

@@ -233,6 +233,7 @@ def test_the_rotate_step_is_one_command() -> None:
     assert step["run"].strip() == '"$SPATIAFI_OPS" github-action rotate'
 
 
+@pytest.mark.slow
 @pytest.mark.posix("actions/lint.sh is a bash script")
 def test_schemas_and_zizmor_pass_offline() -> None:
     """

@@ -187,6 +187,7 @@ def test_old_credentials_rotate_are_written_back_then_revoked(
     assert_hidden(minted, minted.outputs["access-token"])
 
 
+@pytest.mark.slow
 def test_the_json_secret_feeds_the_next_run(
     job: Job, gh: FakeGh, spatiafi_emulator: EmulatorHandle, app_credentials: dict[str, str]
 ) -> None:

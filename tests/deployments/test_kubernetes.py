@@ -225,6 +225,7 @@ def test_the_cronjob_runs_as_written(
     pod = Pod.random(fs_group=fs_group)
     aws = _aws_env(node_dir, moto_endpoint)
     results = []
+    created: dict[int, str] = {}
     for day in (0, 1, 31, 32):
         spatiafi_emulator.set_clock_offset(day * 86400)
         mount_with_fs_group(volume, fs_group)
@@ -239,10 +240,14 @@ def test_the_cronjob_runs_as_written(
             }
             code, out, events = _run(pod, args, env)
             assert code == 0, (day, container["name"], events)
-            results.append((day, container["name"], json.loads(out)["action"]))
+            result = json.loads(out)
+            results.append((day, container["name"], result["action"], result["revoked_client_ids"]))
+            created.setdefault(day, result["client_id"])
         consumer = _consumer_token(aws, spatiafi_emulator)
         record_secret(consumer)
-    assert results == [
+    # The grace is over on day 32: whichever verb runs first (the initContainer's ensure)
+    # finishes the due revocation, of the day-0 client and nothing else.
+    assert [(day, name, action) for day, name, action, _ in results] == [
         (0, "ensure", "created"),
         (0, "rotate", "unchanged"),
         (1, "ensure", "unchanged"),
@@ -250,8 +255,11 @@ def test_the_cronjob_runs_as_written(
         (31, "ensure", "unchanged"),
         (31, "rotate", "rotated"),
         (32, "ensure", "unchanged"),
-        (32, "rotate", "revoked"),
+        (32, "rotate", "unchanged"),
     ]
+    revoked = [(day, name, ids) for day, name, _, ids in results if ids]
+    assert len(revoked) == 1
+    assert revoked[0] == (32, "ensure", [created[0]])
     assert len(spatiafi_emulator.clients()) == 1  # the old client revoked after the grace
 
 

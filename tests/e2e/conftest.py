@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 from tests.conftest import RecordingRunner
+from tests.e2e.rotation_support import DAY, ENSURE, age_credentials, run_json, stored
 from tests.hostile_server import Behaviour, HostileServer
 
 
@@ -39,6 +41,32 @@ def _unmanaged_service(
     monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
     monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
     return handle
+
+
+@pytest.fixture(name="aged")
+def _aged(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> dict[str, Any]:
+    """
+    A profile whose credential is 40 days old, and the emulator's counters at zero.
+    """
+    run_json(runner, ENSURE)
+    age_credentials(clean_environment["config"], 40 * DAY)
+    service.reset()
+    return stored(clean_environment["config"])
+
+
+@pytest.fixture(name="aged_unmanaged")
+def _aged_unmanaged(
+    runner: RecordingRunner, unmanaged_service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> dict[str, Any]:
+    """
+    A profile whose credential is 40 days old, at a service that cannot list or delete
+    clients (``unmanaged_service``); the counters keep the ensure's requests.
+    """
+    old = run_json(runner, ENSURE)
+    age_credentials(clean_environment["config"], 40 * DAY)
+    return old
 
 
 def create_credentials(runner: RecordingRunner, *args: str) -> dict[str, Any]:

@@ -86,15 +86,31 @@ def test_a_file_size_limit_on_stdout_exits_5(
     assert target.read_bytes() == b""
 
 
+# `python -m spatiafi_ops` with SIGINT and SIGTERM as a shell gives a foreground command.
+# Ignored dispositions are inherited: a suite started in the background of a shell without
+# job control, or under nohup, ignores SIGINT, and so would the CLI (cli/_boundary.py keeps
+# an ignored signal ignored), which then ran on to its deadline and exited 4, not 130.
+# (Reset in the child itself, not in a preexec_fn: this process runs threads.)
+IN_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import runpy, signal; "
+    "signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL); "
+    "runpy.run_module('spatiafi_ops', run_name='__main__', alter_sys=True)",
+]
+
+
 def start_and_wait(
     args: list[str], service: EmulatorHandle, route: str, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[str]:
     """
-    Start the CLI and return once the emulator holds its *route* request (latency fault).
+    Start the CLI and return once the emulator holds its *route* request (latency fault),
+    that is, once the CLI has installed its signal handlers and is waiting on the service.
     """
     before = service.count(route)
     process = subprocess.Popen(
-        [*CLI, *args],
+        [*IN_A_TERMINAL, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -109,20 +125,32 @@ def start_and_wait(
     return process
 
 
+def interrupt_while_waiting(
+    args: list[str], service: EmulatorHandle, route: str, signum: signal.Signals
+) -> str:
+    """
+    Run the CLI until its *route* request hangs, send *signum*, and return its stderr after
+    checking what every signalled run shows: 128 + the signal, nothing on stdout, and the
+    signal named in the final error.
+    """
+    service.set_faults(Fault(route=route, kind="latency", latency=30))
+    process = start_and_wait(args, service, route)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=WAIT)
+    record_output(stderr)
+    assert process.returncode == 128 + signum
+    assert stdout == ""
+    assert f"stopped by {signum.name}" in final_error(stderr)["message"]
+    return stderr
+
+
 @pytest.mark.posix("sends SIGINT; Windows has only console control events")
 def test_sigint_exits_130_with_one_sentence(
     runner: RecordingRunner, service: EmulatorHandle
 ) -> None:
     """Ctrl-C while the token request hangs: 130, "stopped by SIGINT", not "Aborted!"."""
     create_credentials(runner)
-    service.set_faults(Fault(route="token", kind="latency", latency=30))
-    process = start_and_wait(["token", "--no-cache"], service, "token")
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=WAIT)
-    record_output(stderr)
-    assert process.returncode == 130
-    assert stdout == ""
-    assert "stopped by SIGINT" in final_error(stderr)["message"]
+    stderr = interrupt_while_waiting(["token", "--no-cache"], service, "token", signal.SIGINT)
     assert "Aborted" not in stderr
 
 
@@ -131,14 +159,7 @@ def test_sigterm_exits_143_and_leaves_the_profile_usable(
     runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
 ) -> None:
     """SIGTERM during a create: 143, nothing written; the lock is free for the next run."""
-    service.set_faults(Fault(route="basic", kind="latency", latency=30))
-    process = start_and_wait(["credentials", "create"], service, "basic")
-    process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=WAIT)
-    record_output(stderr)
-    assert process.returncode == 143
-    assert stdout == ""
-    assert "stopped by SIGTERM" in final_error(stderr)["message"]
+    interrupt_while_waiting(["credentials", "create"], service, "basic", signal.SIGTERM)
     config = clean_environment["config"]
     left = [p.name for p in config.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
     assert left == []

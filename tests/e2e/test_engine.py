@@ -19,13 +19,14 @@ import pytest
 from spatiafi_ops.emulator import EmulatorHandle, Fault
 from spatiafi_ops.rotation import CRASH_POINTS
 from tests.conftest import RecordingRunner
-from tests.e2e.test_rotation import (
+from tests.e2e.rotation_support import (
     CREATE_ROUTE,
     DAY,
     ENSURE,
     ROTATE,
     TOKEN_ROUTE,
     age_credentials,
+    crash,
     live_ids,
     mints,
     record_stored_secrets,
@@ -33,7 +34,6 @@ from tests.e2e.test_rotation import (
     run_json,
     stored,
 )
-from tests.e2e.test_rotation_crash import crash
 
 CREATE = ["credentials", "create"]
 # A create of an empty profile never reaches the steps after the switch.
@@ -306,9 +306,9 @@ def test_a_profile_mints_where_it_was_created(
     monkeypatch.delenv("SPATIAFI_AUTH_URL")
     result = runner.run(["--profile", "staging", "token"])
     assert result.exit_code == 0, result.stderr
-    overridden = runner.run(
-        ["--profile", "staging", "--auth-url", "http://127.0.0.1:9", "token", "--no-cache"]
-    )
+    # Nothing listens on port 9: a short deadline ends the retries (the default is 60 s).
+    elsewhere = ["--auth-url", "http://127.0.0.1:9", "--deadline", "2"]
+    overridden = runner.run(["--profile", "staging", *elsewhere, "token", "--no-cache"])
     assert overridden.exit_code == 4
     assert "auth_url_overridden" in overridden.stderr
 

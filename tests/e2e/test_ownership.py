@@ -20,7 +20,7 @@ from spatiafi_ops._api import BASIC_TOKEN_PATH, CLIENTS_PATH
 from spatiafi_ops.emulator import Emulator, EmulatorHandle, Fault
 from spatiafi_ops.emulator._config import DEFAULT_EMAIL, DEFAULT_PASSWORD
 from tests.conftest import RecordingRunner
-from tests.e2e.test_rotation import (
+from tests.e2e.rotation_support import (
     CREATE_ROUTE,
     DAY,
     DELETE_ROUTE,

@@ -228,6 +228,7 @@ def check_sequence(world: World, steps: list[tuple[Any, ...]]) -> None:
 
 
 @pytest.mark.posix("the fake crash point stops a run that holds flock locks")
+@pytest.mark.slow
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -14,7 +14,7 @@ import pytest
 from spatiafi_ops._files import exclusive_lock
 from spatiafi_ops.emulator import EmulatorHandle, Fault
 from tests.conftest import RecordingRunner, record_secret
-from tests.e2e.test_rotation import (
+from tests.e2e.rotation_support import (
     BASIC_ROUTE,
     CREATE_ROUTE,
     DAY,
@@ -22,6 +22,7 @@ from tests.e2e.test_rotation import (
     ROTATE,
     TOKEN_ROUTE,
     age_credentials,
+    crash,
     file_tree,
     live_ids,
     mints,
@@ -30,7 +31,6 @@ from tests.e2e.test_rotation import (
     run_json,
     stored,
 )
-from tests.e2e.test_rotation_crash import crash
 
 REVOKE = ["credentials", "revoke"]
 

@@ -20,20 +20,20 @@ import pytest
 
 from spatiafi_ops.emulator import EmulatorHandle, Fault
 from tests.conftest import RecordingRunner, record_output, record_secret
-from tests.e2e.test_rotation import (
+from tests.e2e.rotation_support import (
     CREATE_ROUTE,
     DAY,
     ENSURE,
     ROTATE,
     TOKEN_ROUTE,
     age_credentials,
+    crash,
     live_ids,
     record_stored_secrets,
     rotation_state,
     run_json,
     stored,
 )
-from tests.e2e.test_rotation_crash import crash
 
 pytestmark = pytest.mark.posix("the sinks here are /bin/sh commands")
 
@@ -43,21 +43,11 @@ def file_sink(path: Path) -> str:
     return f"command:umask 077 && cat > '{path}.tmp' && mv '{path}.tmp' '{path}'"
 
 
-@pytest.fixture(name="aged_profile")
-def _aged_profile(
-    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
-) -> dict[str, Any]:
-    old = run_json(runner, ENSURE)
-    age_credentials(clean_environment["config"], 40 * DAY)
-    service.reset()
-    return old
-
-
 def test_a_rotation_publishes_then_revokes(
     runner: RecordingRunner,
     service: EmulatorHandle,
     clean_environment: dict[str, Path],
-    aged_profile: dict[str, Any],
+    aged: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     """The sink gets the new credentials as one JSON object on stdin, the journal records
@@ -70,10 +60,10 @@ def test_a_rotation_publishes_then_revokes(
     published = json.loads(shared.read_text())
     assert published["client_id"] == new["client_id"] == out["client_id"]
     assert published["client_secret"] == new["client_secret"]
-    assert published["previous_client_id"] == aged_profile["client_id"]
+    assert published["previous_client_id"] == aged["client_id"]
     assert published["profile"] == "default"
     assert out["published"] == [file_sink(shared)]
-    assert out["revoked_client_ids"] == [aged_profile["client_id"]]
+    assert out["revoked_client_ids"] == [aged["client_id"]]
     assert rotation_state(config)["published"]["client_id"] == new["client_id"]
     assert stat.S_IMODE(shared.stat().st_mode) == 0o600
 
@@ -91,7 +81,7 @@ def test_a_failing_sink_keeps_the_old_client_and_the_next_run_resumes(
     runner: RecordingRunner,
     service: EmulatorHandle,
     clean_environment: dict[str, Path],
-    aged_profile: dict[str, Any],
+    aged: dict[str, Any],
     tmp_path: Path,
     script: str,
     code: int,
@@ -119,9 +109,9 @@ def test_a_failing_sink_keeps_the_old_client_and_the_next_run_resumes(
     assert result.exit_code == code, result.stderr
     record_stored_secrets(config)
     new = stored(config)
-    assert new["client_id"] != aged_profile["client_id"]
+    assert new["client_id"] != aged["client_id"]
     assert json.loads(good.read_text())["client_id"] == new["client_id"]
-    assert live_ids(service) == {aged_profile["client_id"], new["client_id"]}
+    assert live_ids(service) == {aged["client_id"], new["client_id"]}
     assert list(rotation_state(config)["published"]["sinks"]) == [file_sink(good)]
     service.reset()
     resumed = run_json(
@@ -139,7 +129,7 @@ def test_a_failing_sink_keeps_the_old_client_and_the_next_run_resumes(
         ],
     )
     assert resumed["published"] == ["command:cat >/dev/null"]
-    assert resumed["revoked_client_ids"] == [aged_profile["client_id"]]
+    assert resumed["revoked_client_ids"] == [aged["client_id"]]
     assert live_ids(service) == {new["client_id"]}
     assert service.count(CREATE_ROUTE) == 0
 
@@ -176,7 +166,7 @@ def test_a_kill_while_publishing_converges_without_another_client(
     runner: RecordingRunner,
     service: EmulatorHandle,
     clean_environment: dict[str, Path],
-    aged_profile: dict[str, Any],
+    aged: dict[str, Any],
     tmp_path: Path,
     step: str,
 ) -> None:
@@ -187,10 +177,10 @@ def test_a_kill_while_publishing_converges_without_another_client(
     crash(*ROTATE, "--grace", "0", "--publish", file_sink(shared), step=step)
     record_stored_secrets(config)
     new = stored(config)
-    assert live_ids(service) == {aged_profile["client_id"], new["client_id"]}
+    assert live_ids(service) == {aged["client_id"], new["client_id"]}
     out = run_json(runner, [*ROTATE, "--grace", "0", "--publish", file_sink(shared)])
     assert out["published"] == [file_sink(shared)]
-    assert out["revoked_client_ids"] == [aged_profile["client_id"]]
+    assert out["revoked_client_ids"] == [aged["client_id"]]
     assert json.loads(shared.read_text())["client_id"] == new["client_id"]
     assert live_ids(service) == {new["client_id"]}
     assert service.count(CREATE_ROUTE) == 1
@@ -200,7 +190,7 @@ def test_a_consumer_follows_the_shared_store_on_its_next_call(
     runner: RecordingRunner,
     service: EmulatorHandle,
     clean_environment: dict[str, Path],
-    aged_profile: dict[str, Any],
+    aged: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     """A consumer reading `file:` mints with the new client on its first call after the
@@ -307,7 +297,7 @@ def test_a_malformed_sink_is_a_usage_error_before_anything_is_sent(
 
 
 def test_dry_run_lists_the_sinks_it_would_write(
-    runner: RecordingRunner, service: EmulatorHandle, aged_profile: dict[str, Any], tmp_path: Path
+    runner: RecordingRunner, service: EmulatorHandle, aged: dict[str, Any], tmp_path: Path
 ) -> None:
     """--dry-run names each sink, and the revocation waits for them."""
     sink = file_sink(tmp_path / "shared.json")

@@ -15,124 +15,31 @@ from typing import Any
 
 import pytest
 
-from spatiafi_ops._config import Settings
-from spatiafi_ops._errors import CredentialsRejected
 from spatiafi_ops._files import exclusive_lock
-from spatiafi_ops._models import AppCredentials, format_timestamp
+from spatiafi_ops._models import format_timestamp
 from spatiafi_ops.emulator import EmulatorHandle, Fault
 from spatiafi_ops.rotation import _service
-from spatiafi_ops.tokens._mint import mint_token
 from tests.conftest import RecordingRunner, json_lines, record_output, record_secret
-
-ROTATE = ["credentials", "rotate"]
-ENSURE = ["credentials", "ensure"]
-CREATE_ROUTE = "clients"
-DELETE_ROUTE = "delete-client"
-LIST_ROUTE = "list-clients"
-TOKEN_ROUTE = "token"
-BASIC_ROUTE = "basic"
-DAY = 86400
-
-
-# helpers shared by the provisioning and crash tests
-
-
-def profile_dir(config: Path, profile: str = "default") -> Path:
-    return config if profile == "default" else config / "profiles" / profile
-
-
-def stored(config: Path, profile: str = "default") -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        (profile_dir(config, profile) / "app_credentials.json").read_text()
-    )
-    return data
-
-
-def rotation_state(config: Path, profile: str = "default") -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        (profile_dir(config, profile) / "rotation-state.json").read_text()
-    )
-    return data
-
-
-def age_credentials(config: Path, seconds: float, profile: str = "default") -> None:
-    """Make the stored credential *seconds* old (or drop created_at with a negative value)."""
-    path = profile_dir(config, profile) / "app_credentials.json"
-    data = json.loads(path.read_text())
-    if seconds < 0:
-        data.pop("created_at", None)
-    else:
-        data["created_at"] = format_timestamp(time.time() - seconds)
-    path.write_text(json.dumps(data))
-
-
-def record_stored_secrets(config: Path) -> None:
-    """Feed every secret that files under *config* hold to the suite-wide leak scan."""
-    for path in config.rglob("*.json"):
-        text = path.read_text()
-        record_secret(*(part.split('"')[0] for part in text.split('"client_secret": "')[1:]))
-
-
-def file_tree(root: Path) -> dict[str, tuple[int, bytes, int]]:
-    """Return every file and directory under *root* with its mode, content and mtime."""
-    tree: dict[str, tuple[int, bytes, int]] = {}
-    for path in sorted(root.rglob("*")) if root.exists() else []:
-        info = path.stat()
-        content = path.read_bytes() if path.is_file() else b""
-        tree[str(path.relative_to(root))] = (info.st_mode, content, info.st_mtime_ns)
-    return tree
-
-
-def run_json(runner: RecordingRunner, args: list[str], code: int = 0) -> dict[str, Any]:
-    result = runner.run(args)
-    assert result.exit_code == code, result.stderr
-    out: dict[str, Any] = json.loads(result.stdout)
-    return out
-
-
-def mints(service: EmulatorHandle, data: dict[str, Any]) -> bool:
-    """Return whether these stored credentials mint a token at the emulator."""
-    credentials = AppCredentials(client_id=data["client_id"], client_secret=data["client_secret"])
-    try:
-        mint_token(credentials, Settings(auth_url=service.url, deadline=5))
-    except CredentialsRejected:
-        return False
-    return True
-
-
-def live_ids(service: EmulatorHandle) -> set[str]:
-    return {client["client_id"] for client in service.clients()}
-
-
-def cli_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start ``python -m spatiafi_ops ARGS`` with the test's environment (plus *env*)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "spatiafi_ops", *args],
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    stdout, stderr = process.communicate(timeout=60)
-    record_output(stdout, stderr)
-    return process.returncode, stdout, stderr
-
-
-@pytest.fixture(name="aged")
-def _aged(
-    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
-) -> dict[str, Any]:
-    """A profile whose credential is 40 days old, and the emulator's counters at zero."""
-    run_json(runner, ENSURE)
-    age_credentials(clean_environment["config"], 40 * DAY)
-    service.reset()
-    return stored(clean_environment["config"])
-
-
-# tests
+from tests.e2e.rotation_support import (
+    BASIC_ROUTE,
+    CREATE_ROUTE,
+    DAY,
+    DELETE_ROUTE,
+    ENSURE,
+    ROTATE,
+    TOKEN_ROUTE,
+    age_credentials,
+    cli_process,
+    file_tree,
+    finish,
+    live_ids,
+    mints,
+    profile_dir,
+    record_stored_secrets,
+    rotation_state,
+    run_json,
+    stored,
+)
 
 
 def test_young_credentials_are_not_rotated_and_nothing_is_sent(
@@ -276,12 +183,12 @@ def test_a_service_without_deletion_reports_the_client_to_revoke_by_hand(
     runner: RecordingRunner,
     unmanaged_service: EmulatorHandle,
     clean_environment: dict[str, Path],
+    aged_unmanaged: dict[str, Any],
 ) -> None:
     """No DELETE route: the run still succeeds and names the old client; nothing is lost."""
     handle = unmanaged_service
     config = clean_environment["config"]
-    old = run_json(runner, ENSURE)
-    age_credentials(config, 40 * DAY)
+    old = aged_unmanaged
     result = runner.run([*ROTATE, "--grace", "0"])
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
@@ -343,13 +250,13 @@ def test_a_lost_create_on_a_service_that_cannot_list_is_never_reposted_in_the_sa
     runner: RecordingRunner,
     unmanaged_service: EmulatorHandle,
     clean_environment: dict[str, Path],
+    aged_unmanaged: dict[str, Any],
 ) -> None:
     """Exit 4 and keep the old credential, warning about the possible orphan; the next run
     creates once."""
     handle = unmanaged_service
     config = clean_environment["config"]
-    old = run_json(runner, ENSURE)
-    age_credentials(config, 40 * DAY)
+    old = aged_unmanaged
     handle.set_faults(Fault(route=CREATE_ROUTE, kind="drop", after=True, times=1))
     failed = runner.run(ROTATE)
     assert failed.exit_code == 4

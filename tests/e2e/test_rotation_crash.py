@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from spatiafi_ops.emulator import EmulatorHandle
-from spatiafi_ops.rotation import CRASH_ENV, CRASH_POINTS
+from spatiafi_ops.rotation import CRASH_POINTS
 from tests.conftest import RecordingRunner
-from tests.e2e.test_rotation import (
+from tests.e2e.rotation_support import (
     CREATE_ROUTE,
     DAY,
     ENSURE,
     ROTATE,
     age_credentials,
-    cli_process,
-    finish,
+    crash,
     live_ids,
     mints,
     record_stored_secrets,
@@ -31,7 +31,6 @@ from tests.e2e.test_rotation import (
     run_json,
     stored,
 )
-from tests.platforms import CRASH_EXIT
 
 PLANNED = ("planned", "created")
 LIST_KEY = "GET /api/v1/clients/"
@@ -41,13 +40,6 @@ REVOKING = ("revoking", "revoked")
 # Reached only with --publish: tests/e2e/test_publish.py kills there.
 PUBLISHING = ("publishing", "published")
 AFTER_SWITCH = ("switched", *REVOKING)
-
-
-def crash(*args: str, step: str) -> None:
-    """Run the CLI with the crash hook armed at *step* and check that the hook killed it."""
-    code, stdout, stderr = finish(cli_process(*args, env={CRASH_ENV: step}))
-    assert code == CRASH_EXIT, stderr
-    assert stdout == ""
 
 
 def test_the_crash_points_cover_every_step_in_order() -> None:
@@ -146,12 +138,12 @@ def test_a_kill_after_an_unlistable_create_is_reported_as_a_possible_orphan(
     runner: RecordingRunner,
     unmanaged_service: EmulatorHandle,
     clean_environment: dict[str, Path],
+    aged_unmanaged: dict[str, Any],
 ) -> None:
     """Without client listing the lost client cannot be found: the resumed run says so."""
     handle = unmanaged_service
     config = clean_environment["config"]
-    old = run_json(runner, ENSURE)
-    age_credentials(config, 40 * DAY)
+    old = aged_unmanaged
     crash(*ROTATE, step="created")
     assert stored(config)["client_id"] == old["client_id"]
     result = runner.run(ROTATE)

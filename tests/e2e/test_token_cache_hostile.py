@@ -11,6 +11,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -35,6 +36,27 @@ def cache_paths(service: EmulatorHandle, config: Path, cache: Path) -> tuple[Pat
     credentials = AppCredentials(stored["client_id"], stored["client_secret"])
     token_file = TokenCache(cache).path_for(service.url, credentials)
     return token_file, token_file.with_suffix(".lock")
+
+
+class FreshCache(NamedTuple):
+    directory: Path
+    token_file: Path
+    lock: Path
+
+
+@pytest.fixture(name="fresh_cache")
+def _fresh_cache(
+    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+) -> FreshCache:
+    """
+    Stored credentials and an empty 0700 cache dir (``credentials create`` cached its
+    verification token there: removed), with the paths their token would use.
+    """
+    create_credentials(runner)
+    cache = clean_environment["cache"]
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(mode=0o700)
+    return FreshCache(cache, *cache_paths(service, clean_environment["config"], cache))
 
 
 def plant(token_file: Path, *, expires_at: float) -> None:
@@ -63,16 +85,12 @@ def mints(runner: RecordingRunner, service: EmulatorHandle) -> str:
 def test_a_cache_dir_others_can_write_is_not_used(
     runner: RecordingRunner,
     service: EmulatorHandle,
-    clean_environment: dict[str, Path],
+    fresh_cache: FreshCache,
     mode: int,
 ) -> None:
     """A shared cache dir costs a mint each time, and nothing is written into it."""
-    create_credentials(runner)
-    cache = clean_environment["cache"]
-    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
-    cache.mkdir()
+    cache, token_file, _ = fresh_cache
     cache.chmod(mode)
-    token_file, _ = cache_paths(service, clean_environment["config"], cache)
     plant(token_file, expires_at=time.time() + 600)
     assert "token_cache_unusable" in mints(runner, service)
     mints(runner, service)
@@ -82,14 +100,10 @@ def test_a_cache_dir_others_can_write_is_not_used(
 
 @AS_ROOT
 def test_a_cache_dir_another_user_owns_is_not_used(
-    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+    runner: RecordingRunner, service: EmulatorHandle, fresh_cache: FreshCache
 ) -> None:
     """Their 0700 directory could hold a token they planted: never read, never written."""
-    create_credentials(runner)
-    cache = clean_environment["cache"]
-    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
-    cache.mkdir(mode=0o700)
-    token_file, _ = cache_paths(service, clean_environment["config"], cache)
+    cache, token_file, _ = fresh_cache
     plant(token_file, expires_at=time.time() + 600)
     os.chown(token_file, 12345, 12345)
     os.chown(cache, 12345, 12345)
@@ -99,14 +113,10 @@ def test_a_cache_dir_another_user_owns_is_not_used(
 
 @AS_ROOT
 def test_a_token_file_another_user_owns_is_not_served(
-    runner: RecordingRunner, service: EmulatorHandle, clean_environment: dict[str, Path]
+    runner: RecordingRunner, service: EmulatorHandle, fresh_cache: FreshCache
 ) -> None:
     """In our own cache dir, a 0600 token file of another uid is a miss, then replaced."""
-    create_credentials(runner)
-    cache = clean_environment["cache"]
-    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
-    cache.mkdir(mode=0o700)
-    token_file, _ = cache_paths(service, clean_environment["config"], cache)
+    token_file = fresh_cache.token_file
     plant(token_file, expires_at=time.time() + 600)
     os.chown(token_file, 12345, 12345)
     mints(runner, service)
@@ -116,15 +126,11 @@ def test_a_token_file_another_user_owns_is_not_served(
 def test_a_symlinked_lock_creates_nothing_through_the_link(
     runner: RecordingRunner,
     service: EmulatorHandle,
-    clean_environment: dict[str, Path],
+    fresh_cache: FreshCache,
     tmp_path: Path,
 ) -> None:
     """token-*.lock pointing elsewhere: a mint without the cache; the target never appears."""
-    create_credentials(runner)
-    cache = clean_environment["cache"]
-    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
-    cache.mkdir(mode=0o700)
-    _, lock = cache_paths(service, clean_environment["config"], cache)
+    lock = fresh_cache.lock
     victim = tmp_path / "victim-dir" / "created-by-root"
     victim.parent.mkdir()
     lock.symlink_to(victim)
@@ -138,34 +144,29 @@ def test_a_symlinked_lock_creates_nothing_through_the_link(
 def test_a_planted_fifo_never_hangs_the_command(
     runner: RecordingRunner,
     service: EmulatorHandle,
-    clean_environment: dict[str, Path],
+    fresh_cache: FreshCache,
     which: str,
 ) -> None:
     """A FIFO at the token file or the lock file: a mint, at once."""
-    create_credentials(runner)
-    cache = clean_environment["cache"]
-    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
-    cache.mkdir(mode=0o700)
-    token_file, lock = cache_paths(service, clean_environment["config"], cache)
+    _, token_file, lock = fresh_cache
     os.mkfifo(token_file if which == "token" else lock, 0o600)
     mints(runner, service)
 
 
 @pytest.mark.parametrize(
-    "expires_at", [float("nan"), float("inf"), 1e18, time.time() + 2 * 86400, -1.0]
+    "expires_at",
+    [float("nan"), float("inf"), 1e18, time.time() + 2 * 86400, -1.0],
+    # Ids that every pytest-xdist worker collects alike (not the time of collection).
+    ids=["nan", "inf", "milliseconds", "two-days-away", "negative"],
 )
 def test_a_token_no_service_would_issue_is_not_served(
     runner: RecordingRunner,
     service: EmulatorHandle,
-    clean_environment: dict[str, Path],
+    fresh_cache: FreshCache,
     expires_at: float,
 ) -> None:
     """An expiry that is not a number, in milliseconds or days away: a miss, not for ever."""
-    create_credentials(runner)
-    cache = clean_environment["cache"]
-    shutil.rmtree(cache, ignore_errors=True)  # create cached its verification token
-    cache.mkdir(mode=0o700)
-    token_file, _ = cache_paths(service, clean_environment["config"], cache)
+    token_file = fresh_cache.token_file
     token_file.write_text(
         json.dumps({"access_token": PLANTED, "token_type": "bearer", "expires_at": expires_at})
     )

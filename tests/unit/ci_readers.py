@@ -119,9 +119,10 @@ def registered_masks(stdout: str) -> list[str]:
     return masks
 
 
-def mask(text: str, secrets: list[str]) -> str:
+def hidden_characters(text: str, secrets: list[str]) -> list[bool]:
     """
-    Return *text* with every occurrence of every secret replaced by ``***`` (ValueSecret).
+    Return, for each character of *text*, whether the runner's masker hides it: it lies
+    within an occurrence of a registered secret (ValueSecret).
     """
     hidden = [False] * len(text)
     for secret in secrets:
@@ -130,6 +131,14 @@ def mask(text: str, secrets: list[str]) -> str:
             for index in range(start, start + len(secret)):
                 hidden[index] = True
             start = text.find(secret, start + 1)
+    return hidden
+
+
+def mask(text: str, secrets: list[str]) -> str:
+    """
+    Return *text* with every occurrence of every secret replaced by ``***`` (ValueSecret).
+    """
+    hidden = hidden_characters(text, secrets)
     out, index = [], 0
     while index < len(text):
         if hidden[index]:

@@ -20,15 +20,17 @@ from urllib3.exceptions import (
 
 from spatiafi_ops._errors import (
     CredentialsRejected,
+    DeadlineExceeded,
     RequestRejected,
     ServiceError,
     ServiceUnavailable,
     UnexpectedResponse,
 )
-from spatiafi_ops._http import connect_failed
+from spatiafi_ops._http import Deadline, HttpClient, RetryPolicy, connect_failed
 from spatiafi_ops._responses import json_object, raise_for_status
 
 URL = "http://127.0.0.1:9/api/v1/auth/jwt/token"
+FAST_RETRIES = RetryPolicy(initial=0.1, maximum=0.2, jitter=0.0)
 
 
 def response(
@@ -259,3 +261,32 @@ def test_connect_failures_are_told_apart_by_type(exc: BaseException, not_sent: b
     """A request that never left is safe to repeat: decided down the cause chain by type,
     never by the words of a message."""
     assert connect_failed(exc) is not_sent
+
+
+def test_an_attempt_the_deadline_cut_short_does_not_hide_the_answers_before_it() -> None:
+    """Two 502s, then an attempt with less than a timeout left that gets no answer: the
+    error names the 502 the service kept sending, not the timeout our deadline caused.
+    (A fake clock and sleep: the test is about which failure is reported, not time.)"""
+    now = [0.0]
+    attempts: list[ServiceUnavailable] = [
+        ServiceUnavailable("the service answered HTTP 502", status=502, url=URL),
+        ServiceUnavailable("the service answered HTTP 502", status=502, url=URL),
+        ServiceUnavailable("no answer within 0.4s", url=URL),
+    ]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    def call() -> None:
+        if len(attempts) == 1:
+            now[0] = 4.9  # the last attempt starts with less than a timeout left
+        raise attempts.pop(0)
+
+    client = HttpClient(
+        timeout=10, deadline=Deadline(5, clock=lambda: now[0]), sleep=sleep, policy=FAST_RETRIES
+    )
+    with pytest.raises(DeadlineExceeded) as caught:
+        client.retrying(call)
+    assert caught.value.status == 502
+    assert "HTTP 502" in str(caught.value)
+    assert "after 3 attempts" in str(caught.value)
