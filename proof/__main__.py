@@ -41,6 +41,7 @@ from proof._ownership import ownership
 from proof._perf import performance
 from proof._permanent import permanent_failures, shared_account
 from proof._provenance import commit_line
+from proof._secretstore import secret_store
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_AT_START = os.getloadavg()[0]
@@ -64,6 +65,8 @@ class Scale:
     sink_rotations: int = 50
     publish_kills: int = 10
     ownership_sequences: int = 2000
+    store_rounds: int = 50
+    store_fault_runs: int = 10
 
 
 QUICK = Scale(
@@ -78,6 +81,8 @@ QUICK = Scale(
     sink_rotations=6,
     publish_kills=2,
     ownership_sequences=200,
+    store_rounds=3,
+    store_fault_runs=3,
 )
 
 
@@ -181,6 +186,16 @@ PARTS: tuple[Part, ...] = (
     Part(
         "Ownership: revoke only what is provably ours",
         lambda run: ownership(run.root / "ownership", sequences=run.scale.ownership_sequences),
+    ),
+    Part(
+        "AWS Secrets Manager as the store",
+        lambda run: secret_store(
+            run.recorder,
+            run.root / "secretstore",
+            rounds=run.scale.store_rounds,
+            fault_runs=run.scale.store_fault_runs,
+            seed=run.seed,
+        ),
     ),
     Part("Hostile service", lambda run: hostile_service(run.recorder, run.root / "hostile")),
     Part(

@@ -202,6 +202,16 @@ def check_source_spec(spec: str) -> str:
     )
 
 
+def _store(text: str) -> str:
+    spec = text.strip()
+    prefix = "aws-secretsmanager:"
+    if not spec.startswith(prefix) or len(spec) == len(prefix):
+        raise ValueError(
+            f"{text[:80]!r} is not a store; use aws-secretsmanager:SECRET-ID (docs/aws-rotation.md)"
+        )
+    return spec
+
+
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("auth_url", "--auth-url", "SPATIAFI_AUTH_URL", normalize_auth_url),
     SettingSpec("profile", "--profile", "SPATIAFI_PROFILE", validate_profile_name),
@@ -224,6 +234,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "credentials_from", "--credentials-from", "SPATIAFI_CREDENTIALS_FROM", check_source_spec
     ),
+    SettingSpec("store", "--store", "SPATIAFI_STORE", _store),
 )
 SETTING_BY_FIELD = {spec.field: spec for spec in SETTINGS}
 
@@ -248,6 +259,9 @@ class Settings(NamedTuple):
     # Where consumers read app credentials (a source spec, see credentials/_sources); None:
     # env, else the profile.
     credentials_from: str | None = None
+    # Where the profile's credentials and rotation journal live when not in config_dir:
+    # aws-secretsmanager:SECRET-ID (docs/aws-rotation.md).
+    store: str | None = None
 
     @property
     def url(self) -> str:

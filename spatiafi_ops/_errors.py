@@ -26,6 +26,7 @@ The exception tree of spatiafi-ops, in its own module to avoid import loops.
         ├── UnsafeValue           a value the chosen output format cannot carry
         ├── OutputError           an output target that is unset or unwritable
         ├── SecretStoreRefused    a sink or source refused, or is misconfigured
+        ├── SwitchLost            another replica switched the shared store first
         └── ClockSkew             our clock and the service's disagree too much to mint
 
 The library knows nothing of processes: ``spatiafi_ops.cli`` maps these classes to
@@ -225,6 +226,19 @@ class ClockSkew(LocalStateError):
     def __init__(self, message: str, *, offset: float | None = None, path: str | None = None):
         super().__init__(message, path=path)
         self.offset = offset
+
+
+class SwitchLost(LocalStateError):
+    """
+    A store that compares and swaps found another run's switch first: the credentials
+    this run made were never current. ``current_client_id`` is what the store holds now.
+    """
+
+    def __init__(self, message: str, *, current_client_id: str | None) -> None:
+        super().__init__(message)
+        self.current_client_id = current_client_id
+        # The clients the losing change revoked (its own), set as the engine closes it.
+        self.revoked: tuple[str, ...] = ()
 
 
 class SecretStoreUnavailable(ServiceError):

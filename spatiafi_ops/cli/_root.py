@@ -249,6 +249,12 @@ def _setting_option(field: str, help_text: str, **extra: Any) -> Callable[[F], F
     metavar="DIR",
 )
 @_setting_option("cache_dir", "Token cache directory [default: the user cache dir].", metavar="DIR")
+@_setting_option(
+    "store",
+    "Keep the profile's credentials and rotation journal in this AWS Secrets Manager "
+    "secret instead of the config dir; token, exec and emit read its AWSCURRENT.",
+    metavar="aws-secretsmanager:SECRET-ID",
+)
 @_setting_option("timeout", "Timeout of each HTTP request.")
 @_setting_option("deadline", "Time budget of the whole command, retries included.")
 @click.option(

@@ -32,7 +32,7 @@ from .._errors import CredentialFileError, UsageError
 from .._models import AppCredentials
 from .._statefiles import read_provisioned_file
 from ._credfile import credentials_from_json, parse_state_json
-from ._store import Store
+from ._store import Store, profile_store
 
 if TYPE_CHECKING:
 
@@ -190,10 +190,14 @@ def parse_source(spec: str, environ: Mapping[str, str] | None = None) -> Source:
 
 def source_for(settings: Settings, environ: Mapping[str, str] | None = None) -> Source:
     """
-    Return the source the settings name, or py-spatiafi's default order.
+    Return the source the settings name, else the profile's store when it is a secret
+    (its AWSCURRENT), else py-spatiafi's default order.
     """
     if settings.credentials_from:
         return parse_source(settings.credentials_from, environ)
+    store = profile_store(settings)
+    if store is not None:
+        return parse_source(store, environ)
     return DefaultSource(environ)
 
 

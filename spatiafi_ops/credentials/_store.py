@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import _log
-from .._config import DEFAULT_PROFILE, Settings, validate_profile_name
+from .._config import DEFAULT_PROFILE, SETTING_BY_FIELD, Settings, validate_profile_name
 from .._errors import CredentialFileError, OutputError, SpatiafiOpsError
-from .._files import FILE_MODE, ensure_private_dir
+from .._files import FILE_MODE, atomic_write, ensure_private_dir
 from .._models import AppCredentials
 from .._redaction import REDACTED
 from .._statefiles import NOFOLLOW, NONBLOCK, OPEN_FLAGS, check_private_dir, read_private_file
@@ -36,6 +36,8 @@ CREDENTIALS_FILE = "app_credentials.json"
 LEGACY_FILE = "app_credentials"  # what the first tutorial wrote (README: Files)
 STATE_FILE = "rotation-state.json"
 LOCK_FILE = ".lock"
+# The profile's own store setting: one line, aws-secretsmanager:SECRET-ID (docs/aws-rotation.md).
+STORE_FILE = "store"
 BACKUP_DIR = "backups"
 
 
@@ -67,6 +69,10 @@ class ProfilePaths(NamedTuple):
         return self.directory / STATE_FILE
 
     @property
+    def store(self) -> Path:
+        return self.directory / STORE_FILE
+
+    @property
     def lock(self) -> Path:
         return self.directory / LOCK_FILE
 
@@ -92,6 +98,39 @@ class ProfilePaths(NamedTuple):
         """
         for directory in self.directories:
             check_private_dir(directory)
+
+
+def profile_store(settings: Settings) -> str | None:
+    """
+    Return where the profile's credentials and journal live when not in the config dir:
+    ``settings.store`` (``--store``, ``SPATIAFI_STORE``), else the profile's own setting (the
+    ``store`` file that ``credentials create --store`` writes), else ``None``.
+
+    Raises:
+        InvalidSetting: for a setting file that names no store.
+    """
+    if settings.store is not None:
+        return settings.store
+    path = ProfilePaths.of(settings.resolved_config_dir(), settings.profile).store
+    try:
+        stored = read_private_file(path, allow_insecure=settings.allow_insecure_permissions)
+    except CredentialFileError:
+        return None  # a directory or a FIFO there: no setting of ours
+    if stored is None:
+        return None
+    text = stored.data.decode("utf-8", "replace").strip()
+    return str(SETTING_BY_FIELD["store"].convert(text, source=str(path)))
+
+
+def record_profile_store(settings: Settings) -> None:
+    """
+    Write ``settings.store`` as the profile's own setting, so that commands naming the
+    profile alone use the secret.
+    """
+    if settings.store is not None:
+        paths = ProfilePaths.of(settings.resolved_config_dir(), settings.profile)
+        ensure_private_dir(paths.directory)
+        atomic_write(paths.store, f"{settings.store}\n".encode())
 
 
 def list_profiles(config_dir: Path) -> list[str]:

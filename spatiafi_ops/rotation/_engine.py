@@ -28,6 +28,7 @@ from .._errors import (
     ServiceError,
     ServiceUnavailable,
     SpatiafiOpsError,
+    SwitchLost,
     UnexpectedResponse,
     UnusableClient,
 )
@@ -188,7 +189,11 @@ class Engine:
             self.ledger.checkpoint("verified")
             if current is not None and current.client_id != journal.old_client_id:
                 self.store.keep(current)  # not the one we journaled: keep it too
-            self.store.switch(pending, replacing=current)  # the atomic switch
+            try:
+                self.store.switch(pending, replacing=current)  # the atomic switch
+            except SwitchLost as exc:
+                exc.revoked = self._lost(journal)
+                raise
             self.ledger.checkpoint("switched")
             self._cache(pending, token)
         self.ledger.held(pending.client_id)
@@ -199,6 +204,37 @@ class Engine:
         self.ledger.save()  # closes the journal
         log.debug("rotation_switched", rotation_id=journal.rotation_id, client_id=pending.client_id)
         return pending
+
+    def create_pending(self, journal: Journal) -> AppCredentials:
+        """
+        Create *journal*'s client and journal it, and stop there: a rotation function's
+        createSecret, whose switch is a later step (``finish`` on the resumed journal).
+        """
+        self.state.rotation = journal
+        if journal.phase == "planned":
+            self._create(journal)
+        assert journal.pending is not None
+        return journal.pending
+
+    def _lost(self, journal: Journal) -> tuple[str, ...]:
+        """
+        Close a change whose switch another replica won: its new client was never current
+        and never can be (the store moved on from the version it replaces). It is revoked
+        when the journal proves it this run's own; another run's pending client that this
+        run only finished is left to that run, or to a later one once its writer is gone.
+        Returns the ids revoked.
+        """
+        assert journal.pending is not None
+        new_id = journal.pending.client_id
+        self.state.rotation = None
+        self.ledger.save()
+        try:
+            outcome = self.revoker.revoke(new_id)
+        except ServiceError as exc:
+            self.ledger.manual(new_id)
+            self.ledger.warn("lost_client_not_revoked", f"revoking client {new_id} failed: {exc}")
+            return ()
+        return (new_id,) if outcome.refused is None else ()
 
     def _create(self, journal: Journal) -> None:
         state = self.state
@@ -322,7 +358,7 @@ class Engine:
             self.state.rejected_repair = RejectedRepair(new_id, time.time(), exc.error)
             self.ledger.save()
             try:
-                self.revoker.revoke(new_id, proof="created")
+                self.revoker.revoke(new_id)  # proof: the journal (this run made it)
             except ServiceError:
                 self.ledger.manual(new_id)
                 self.ledger.warn("orphan_not_revoked", f"revoke client {new_id} by hand")

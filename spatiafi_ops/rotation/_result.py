@@ -12,8 +12,8 @@ from .. import _log
 from .._errors import SpatiafiOpsError
 from .._models import Action, AppCredentials, ProvisionResult
 from .._redaction import scrub
-from ..credentials._store import Store
 from ._ledger import Report
+from ._secrets_manager import ProfileStore, SecretsManagerStore
 from ._state import Journal, Kind, RotationState
 
 log = _log.get_logger(__name__)
@@ -27,7 +27,7 @@ ACTIONS: dict[Kind, Action] = {
 
 
 def build_result(
-    store: Store,
+    store: ProfileStore,
     action: Action,
     current: AppCredentials | None,
     *,
@@ -69,7 +69,7 @@ def build_result(
 
 
 def changed_result(
-    store: Store,
+    store: ProfileStore,
     journal: Journal,
     current: AppCredentials,
     state: RotationState,
@@ -95,17 +95,15 @@ def changed_result(
     )
 
 
-def lock_held_result(store: Store) -> ProvisionResult:
+def lock_held_result(store: ProfileStore) -> ProvisionResult:
     """
     Return the result of a run that found the profile's lock held by another run.
     """
     # Another run holds the lock and is doing the work; that is success.
-    return build_result(
-        store,
-        "unchanged",
-        store.read(),
-        reason=f"another run holds the lock of profile {store.profile!r}; it does the work",
-    )
+    reason = f"another run holds the lock of profile {store.profile!r}; it does the work"
+    if isinstance(store, SecretsManagerStore):
+        reason = f"another replica is creating a client for {store.target}; it does the work"
+    return build_result(store, "unchanged", store.read(), reason=reason)
 
 
 @contextmanager

@@ -10,14 +10,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from .._config import Settings
-from .._errors import CredentialFileError, CredentialsExist, CredentialsRejected, RequestRejected
+from .._errors import (
+    CredentialFileError,
+    CredentialsExist,
+    CredentialsRejected,
+    LocalStateError,
+    RequestRejected,
+    SwitchLost,
+    UsageError,
+)
 from .._files import exclusive_lock
 from .._models import Action, AppCredentials, ProvisionResult, format_timestamp
-from ..credentials._store import Store
+from ..credentials._store import Store, profile_store, record_profile_store
 from ._context import Policy, RunContext
-from ._engine import Engine
+from ._engine import Engine, Report
 from ._plan import plan_ensure, plan_rotation, rotation_due
 from ._result import build_result, changed_result, lock_held_result, logged_run
+from ._secrets_manager import ProfileStore, SecretsManagerStore, store_secret_id
 from ._service import HttpService, mints
 from ._state import RotationState
 from ._store import FileStore
@@ -25,11 +34,18 @@ from ._store import FileStore
 DEFAULT_POLICY = Policy()
 
 
-def _for_profile(ctx: RunContext) -> tuple[RunContext, Store]:
+def _for_profile(ctx: RunContext) -> tuple[RunContext, ProfileStore]:
     """
     Return *ctx* with the auth URL of its profile (the URL its credentials, or those of an
-    interrupted change, were created at), and the profile's store.
+    interrupted change, were created at), and the profile's store: the config directory,
+    or the secret ``settings.store`` names.
     """
+    spec = profile_store(ctx.settings)
+    if spec is not None:
+        secret = SecretsManagerStore(store_secret_id(spec), ctx.settings._replace(store=spec))
+        stored = secret.read()  # the store itself needs no auth URL: it stays as it is
+        settings = ctx.settings.resolve(stored.auth_url if stored is not None else None)
+        return ctx.with_settings(settings), secret
     store = Store(ctx.settings)
     stored = store.read()
     url = stored.auth_url if stored is not None else None
@@ -45,41 +61,62 @@ def _logged(
     command: str,
     ctx: RunContext,
     policy: Policy,
-    verb: Callable[[RunContext, Policy, Store], ProvisionResult],
+    verb: Callable[[RunContext, Policy, ProfileStore], ProvisionResult],
 ) -> ProvisionResult:
     """
     Run *verb* on the context's profile (its auth URL resolved), with its one log line.
+
+    A change whose switch another replica won (a shared store) ends well: the store holds
+    a working client, and the change revoked its own.
     """
     with logged_run(command, ctx.settings.profile) as finished:
         ctx, store = _for_profile(ctx)
-        result = verb(ctx, policy, store)
+        if policy.dry_run and not isinstance(store, Store):
+            raise UsageError("--dry-run reads the local journal; it cannot be used with --store")
+        try:
+            result = verb(ctx, policy, store)
+        except SwitchLost as exc:
+            result = build_result(
+                store,
+                "unchanged",
+                store.read(),
+                reason="rotated by another replica first; a client this run made is revoked",
+                report=Report(revoked=list(exc.revoked)),
+            )
         finished(result)
     return result
 
 
 @contextmanager
-def _locked(store: Store, wait: float) -> Iterator[bool]:
+def _locked(store: ProfileStore, wait: float) -> Iterator[bool]:
     """
     Hold the profile's lock, waiting up to *wait* seconds; yield False if another holds it.
+
+    A secret has no lock: its compare-and-swap makes concurrent changes safe, and a create
+    another replica has in flight only says that this run would waste one.
 
     Raises:
         LockTimeout: when *wait* > 0 and the lock stayed held that long.
     """
+    if not isinstance(store, Store):
+        yield store.busy() is None
+        return
     with exclusive_lock(store.paths.lock, wait=wait) as acquired:
         yield acquired
 
 
 @contextmanager
-def _engine(ctx: RunContext, policy: Policy, store: Store) -> Iterator[Engine]:
+def _engine(ctx: RunContext, policy: Policy, store: ProfileStore) -> Iterator[Engine]:
     """
     Open the service of one profile run (one deadline) and the engine over its journal.
     """
     deadline = ctx.new_deadline()
     with HttpService(ctx, policy.retry, deadline) as service:
-        yield Engine(ctx, policy, FileStore(store), service, deadline)
+        kept = FileStore(store) if isinstance(store, Store) else store
+        yield Engine(ctx, policy, kept, service, deadline)
 
 
-def _resume(engine: Engine, policy: Policy, store: Store) -> ProvisionResult | None:
+def _resume(engine: Engine, policy: Policy, store: ProfileStore) -> ProvisionResult | None:
     """
     Finish what an earlier run left; return its result, or ``None`` if nothing was left.
 
@@ -118,7 +155,7 @@ def create_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
     return _logged("create", ctx, policy, _create)
 
 
-def _create(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
+def _create(ctx: RunContext, policy: Policy, store: ProfileStore) -> ProvisionResult:
     wait = ctx.settings.deadline if policy.wait is None else policy.wait
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
@@ -137,8 +174,23 @@ def _create(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
                 path=str(store.paths.credentials),
             )
         journal, new = engine.change("replace" if current is not None else "create", current)
+        if isinstance(store, SecretsManagerStore):
+            _remember_store(store, engine)
         reason = "replaced on request (--force)" if current else "the profile held no credentials"
         return changed_result(store, journal, new, engine.state, engine.report, reason=reason)
+
+
+def _remember_store(store: SecretsManagerStore, engine: Engine) -> None:
+    """
+    Make the secret the profile's own setting (best effort: a read-only config dir, as in
+    a container, keeps working with --store or SPATIAFI_STORE).
+    """
+    try:
+        record_profile_store(store.settings)
+    except (LocalStateError, OSError) as exc:
+        engine.report.warnings.append(
+            f"the profile's store setting was not written ({exc}); keep passing --store"
+        )
 
 
 def ensure_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> ProvisionResult:
@@ -156,7 +208,7 @@ def ensure_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
     return _logged("ensure", ctx, policy, _ensure)
 
 
-def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
+def _ensure(ctx: RunContext, policy: Policy, store: ProfileStore) -> ProvisionResult:
     deadline = ctx.new_deadline()
     current = store.read()
     wait = ctx.settings.deadline if policy.wait is None else policy.wait
@@ -165,6 +217,7 @@ def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
     if current is not None and mints(current, ctx, policy.retry, deadline):
         return _keep(ctx, policy, store, current, wait)
     if policy.dry_run:
+        assert isinstance(store, Store)  # _logged refuses --dry-run with --store
         return plan_ensure(store, ctx.settings, current, policy)
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
         if not acquired:
@@ -186,7 +239,7 @@ def _ensure(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
 
 
 def _keep(
-    ctx: RunContext, policy: Policy, store: Store, current: AppCredentials, wait: float
+    ctx: RunContext, policy: Policy, store: ProfileStore, current: AppCredentials, wait: float
 ) -> ProvisionResult:
     """
     Return ensure's result for working credentials: unchanged, once every sink has them.
@@ -241,8 +294,9 @@ def rotate_credentials(ctx: RunContext, policy: Policy = DEFAULT_POLICY) -> Prov
     return _logged("rotation", ctx, policy, _rotate)
 
 
-def _rotate(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
+def _rotate(ctx: RunContext, policy: Policy, store: ProfileStore) -> ProvisionResult:
     if policy.dry_run:
+        assert isinstance(store, Store)  # _logged refuses --dry-run with --store
         return plan_rotation(store, ctx.settings, policy)
     wait = 0.0 if policy.wait is None else policy.wait
     with _locked(store, wait) as acquired, _engine(ctx, policy, store) as engine:
@@ -307,7 +361,7 @@ def revoke_credentials(
         RequestRejected: when the service cannot delete clients.
     """
 
-    def revoke(ctx: RunContext, policy: Policy, store: Store) -> ProvisionResult:
+    def revoke(ctx: RunContext, policy: Policy, store: ProfileStore) -> ProvisionResult:
         wait = ctx.settings.deadline if policy.wait is None else policy.wait
         with _locked(store, wait), _engine(ctx, policy, store) as engine:
             return _revoke(engine, store, client_id, force=policy.force)
@@ -315,7 +369,7 @@ def revoke_credentials(
     return _logged("revocation", ctx, policy, revoke)
 
 
-def _revoke(engine: Engine, store: Store, client_id: str, *, force: bool) -> ProvisionResult:
+def _revoke(engine: Engine, store: ProfileStore, client_id: str, *, force: bool) -> ProvisionResult:
     settings = engine.settings
     current = store.read()
     existed = engine.revoke_by_hand(client_id, force=force)

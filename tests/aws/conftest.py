@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from spatiafi_ops._models import AppCredentials, Payload
-from spatiafi_ops.emulator import EmulatorHandle
+from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, EmulatorHandle
 from tests.aws import moto_server
 
 REGION = "eu-west-1"
@@ -187,3 +187,22 @@ def _closed_port_url() -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(name="store_service")
+def _store_service(
+    spatiafi_emulator_factory: Callable[..., EmulatorHandle],
+    aws: str,
+    secret_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> EmulatorHandle:
+    """
+    A dedicated emulator, the login, AWS at moto's server and SPATIAFI_STORE naming a
+    new secret.
+    """
+    handle = spatiafi_emulator_factory()
+    monkeypatch.setenv("SPATIAFI_AUTH_URL", handle.url)
+    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
+    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    monkeypatch.setenv("SPATIAFI_STORE", f"aws-secretsmanager:{secret_name}")
+    return handle

@@ -69,10 +69,36 @@ NOT_EXECUTABLE: dict[str, str] = {
         "the aws CLI (not a test dependency); tests/aws create the same secret with boto3 "
         "against moto"
     ),
+    "docs/aws-rotation.md::export SPATIAFI_STORE=*": (
+        "names a real secret in a real account; tests/aws/test_secret_store.py runs the same "
+        "create, rotate and token with SPATIAFI_STORE against moto's server and the emulator"
+    ),
+    "docs/aws-rotation.md::spatiafi-ops --store*": (
+        "names a real secret; tests/aws/test_secret_store.py runs token with --store and "
+        "SPATIAFI_STORE against moto's server"
+    ),
+    "docs/aws-rotation.md::pip install --target*": (
+        "builds and deploys a Lambda function with the aws CLI (not a test dependency); "
+        "tests/aws/test_aws_rotation.py drives the handler as Secrets Manager does"
+    ),
+    "docs/aws-rotation.md::aws secretsmanager rotate-secret*": (
+        "the aws CLI (not a test dependency); tests/aws/test_aws_rotation.py calls "
+        "RotateSecret with boto3 against moto, then the handler's steps"
+    ),
+    "docs/aws-rotation.md::{*": "an IAM policy document, not a recipe",
     "docs/releasing.md::git tag -s*": GITHUB,
     "docs/releasing.md::gh attestation verify*": GITHUB,
     "docs/releasing.md::git ls-remote*": GITHUB,
     "docs/releasing.md::- uses: OWNER*": "a line to paste into a workflow (a pinned action)",
+    "examples/kubernetes/rotator-cronjob-secretsmanager.yaml": (
+        "needs EKS with pod identity and a real secret; its commands (ensure, then rotate "
+        "with SPATIAFI_STORE and no volume) run in tests/aws/test_secret_store.py and "
+        "tests/aws/test_secret_store_crash.py against moto's server"
+    ),
+    "examples/workflows/secretsmanager-rotation.yml": (
+        "needs GitHub's OIDC and an AWS role; its commands (ensure, rotate with "
+        "SPATIAFI_STORE) run in tests/aws/test_secret_store.py against moto's server"
+    ),
     "examples/workflows/deploy.yml": (
         "a workflow for the reader's repository (OWNER/<full-commit-sha>, secrets, "
         "./scripts/deploy.sh); its action runs from selftest.yml in tests/docs/test_workflows.py"
