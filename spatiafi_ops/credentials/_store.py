@@ -152,10 +152,14 @@ def profile_directories(config_dir: Path) -> list[ProfilePaths]:
     found = [ProfilePaths(DEFAULT_PROFILE, config_dir)]
     profiles_dir = config_dir / "profiles"
     if profiles_dir.is_dir():
+        # scandir: the directory's own listing says which entries are directories, with no
+        # stat of each (the ownership rule lists them at every revocation of a fleet run).
+        with os.scandir(profiles_dir) as entries:
+            names = [entry.name for entry in entries if entry.is_dir()]
         found += [
-            ProfilePaths(entry.name, entry)
-            for entry in sorted(profiles_dir.iterdir())
-            if entry.is_dir() and _is_profile_name(entry.name)
+            ProfilePaths(name, profiles_dir / name)
+            for name in sorted(names)
+            if _is_profile_name(name)
         ]
     return found
 
