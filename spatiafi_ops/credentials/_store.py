@@ -65,6 +65,16 @@ class ProfilePaths(NamedTuple):
         return self.directory / LEGACY_FILE
 
     @property
+    def candidates(self) -> tuple[Path, ...]:
+        """
+        The files the profile's credentials may be read from, in order: only the default
+        profile reads the tutorial's legacy file.
+        """
+        if self.profile == DEFAULT_PROFILE:
+            return (self.credentials, self.legacy)
+        return (self.credentials,)
+
+    @property
     def state(self) -> Path:
         return self.directory / STATE_FILE
 
@@ -233,9 +243,7 @@ class Store:
         """
         The files the profile's credentials may be read from, in order.
         """
-        if self.profile == DEFAULT_PROFILE:
-            return (self.paths.credentials, self.paths.legacy)
-        return (self.paths.credentials,)
+        return self.paths.candidates
 
     def _insecure_fix(self, path: Path) -> str:
         option = "" if self.profile == DEFAULT_PROFILE else f" --profile {self.profile}"

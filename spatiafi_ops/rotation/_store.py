@@ -106,7 +106,7 @@ class FileStore:
     def holders(self, client_id: str) -> frozenset[str]:
         found = set()
         for paths in profile_directories(self._config_dir()):
-            for path in (paths.credentials, paths.legacy):
+            for path in paths.candidates:  # the files a consumer of the profile reads
                 stored = _STORED_IDS.of(path)
                 if stored is UNREADABLE or stored == client_id:
                     found.add(paths.profile)  # a file we cannot read may hold it
@@ -115,7 +115,7 @@ class FileStore:
     def claimed_client_ids(self) -> frozenset[str]:
         ids: set[str] = set()
         for paths in profile_directories(self._config_dir()):
-            for path in (paths.credentials, paths.legacy):
+            for path in (paths.credentials, paths.legacy):  # a stray file counts too
                 stored = _STORED_IDS.of(path)
                 if stored is not None and stored is not UNREADABLE:
                     ids.add(stored)
