@@ -18,7 +18,7 @@ from typing import Protocol
 from .._errors import CredentialFileError, SpatiafiOpsError
 from .._models import AppCredentials
 from ..credentials._credfile import read_private_json
-from ..credentials._store import Store, profile_directories
+from ..credentials._store import ProfilePaths, Store, profile_directories
 from ._state import RotationState
 
 
@@ -105,7 +105,7 @@ class FileStore:
 
     def holders(self, client_id: str) -> frozenset[str]:
         found = set()
-        for paths in profile_directories(self._config_dir()):
+        for paths in _STORED_IDS.profiles(self._config_dir()):
             for path in paths.candidates:  # the files a consumer of the profile reads
                 stored = _STORED_IDS.of(path)
                 if stored is UNREADABLE or stored == client_id:
@@ -147,6 +147,26 @@ class _StoredIds:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._read: dict[Path, tuple[tuple[int, ...], str | None]] = {}
+        self._listed: dict[Path, tuple[tuple[int, ...], list[ProfilePaths]]] = {}
+
+    def profiles(self, config_dir: Path) -> list[ProfilePaths]:
+        """
+        Return ``profile_directories(config_dir)``, listed again only when the profiles
+        directory changed (adding, removing or renaming a profile's directory changes it).
+        """
+        try:
+            info = os.stat(config_dir / "profiles")
+        except OSError:
+            return profile_directories(config_dir)
+        identity = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+        with self._lock:
+            seen = self._listed.get(config_dir)
+        if seen is not None and seen[0] == identity:
+            return seen[1]
+        listed = profile_directories(config_dir)
+        with self._lock:
+            self._listed[config_dir] = (identity, listed)
+        return listed
 
     def of(self, path: Path) -> str | None:
         try:
