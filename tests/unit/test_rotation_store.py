@@ -95,5 +95,6 @@ def test_holders_see_a_file_rewritten_in_place(tmp_path: Path) -> None:
         edited.write(text)
     # An editor's write a tick later (a coarse file system clock may not move in a test).
     os.utime(held, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
-    assert held.stat().st_ino == before.st_ino and held.stat().st_size == before.st_size
+    assert held.stat().st_ino == before.st_ino
+    assert held.stat().st_size == before.st_size
     assert a.holders(ONE) == {"a", "b"}
