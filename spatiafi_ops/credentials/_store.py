@@ -65,6 +65,16 @@ class ProfilePaths(NamedTuple):
         return self.directory / LEGACY_FILE
 
     @property
+    def candidates(self) -> tuple[Path, ...]:
+        """
+        The files the profile's credentials may be read from, in order: only the default
+        profile reads the tutorial's legacy file.
+        """
+        if self.profile == DEFAULT_PROFILE:
+            return (self.credentials, self.legacy)
+        return (self.credentials,)
+
+    @property
     def state(self) -> Path:
         return self.directory / STATE_FILE
 
@@ -152,10 +162,14 @@ def profile_directories(config_dir: Path) -> list[ProfilePaths]:
     found = [ProfilePaths(DEFAULT_PROFILE, config_dir)]
     profiles_dir = config_dir / "profiles"
     if profiles_dir.is_dir():
+        # scandir: the directory's own listing says which entries are directories, with no
+        # stat of each (the ownership rule lists them at every revocation of a fleet run).
+        with os.scandir(profiles_dir) as entries:
+            names = [entry.name for entry in entries if entry.is_dir()]
         found += [
-            ProfilePaths(entry.name, entry)
-            for entry in sorted(profiles_dir.iterdir())
-            if entry.is_dir() and _is_profile_name(entry.name)
+            ProfilePaths(name, profiles_dir / name)
+            for name in sorted(names)
+            if _is_profile_name(name)
         ]
     return found
 
@@ -229,9 +243,7 @@ class Store:
         """
         The files the profile's credentials may be read from, in order.
         """
-        if self.profile == DEFAULT_PROFILE:
-            return (self.paths.credentials, self.paths.legacy)
-        return (self.paths.credentials,)
+        return self.paths.candidates
 
     def _insecure_fix(self, path: Path) -> str:
         option = "" if self.profile == DEFAULT_PROFILE else f" --profile {self.profile}"

@@ -5,6 +5,7 @@ credentials, journal, switch, keep, and who holds a client, read at each call.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,25 @@ def test_a_credentials_file_we_may_not_read_may_hold_any_client(tmp_path: Path) 
     held.symlink_to(tmp_path / "elsewhere.json")
     assert a.holders(ONE) == {"a", "b"}
     assert TWO not in a.claimed_client_ids()
+
+
+def test_holders_see_a_file_rewritten_in_place(tmp_path: Path) -> None:
+    """
+    The holder reads are memoised by each file's identity (inode, size, mtime, ctime): an
+    in-place edit of the same size, same inode, is still read at the next decision.
+    """
+    a, b = file_store(tmp_path, "a"), file_store(tmp_path, "b")
+    a.switch(creds(ONE), replacing=None)
+    b.switch(creds(TWO), replacing=None)
+    assert a.holders(ONE) == {"a"}
+    held = tmp_path / "profiles/b/app_credentials.json"
+    before = held.stat()
+    with held.open("r+b") as edited:  # no new inode, no new size
+        text = edited.read().replace(TWO.encode(), ONE.encode())
+        edited.seek(0)
+        edited.write(text)
+    # An editor's write a tick later (a coarse file system clock may not move in a test).
+    os.utime(held, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
+    assert held.stat().st_ino == before.st_ino
+    assert held.stat().st_size == before.st_size
+    assert a.holders(ONE) == {"a", "b"}
