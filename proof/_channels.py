@@ -281,6 +281,9 @@ def output_rows(lab: Lab) -> list[tuple[str, str, int, Callable[[], Outcome]]]:
                 argv, env=env, stdout=handle, stderr=subprocess.PIPE, timeout=60, check=False
             )
         token = target.read_text().strip()
+        # The file is the proof's own capture of `token`'s stdout, an intended secret output
+        # (excluded from the scan as stdout); it goes, so the file scan does not read it.
+        target.unlink()
         lab.recorder.add_secrets([token], "access token")
         lab.recorder.output("stdout to file stderr", done.stderr)
         problem = "" if token.count(".") == 2 else "no token in the file"

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -70,19 +70,49 @@ class Measured(NamedTuple):
     leaks: int
 
 
+# A fresh, small Python parent runs each case and reports its wait4 figures on a pipe. Linux
+# carries the hiwater RSS of the memory a child execs from into its ru_maxrss (exec_mmap in
+# fs/exec.c; fork, vfork and posix_spawn alike), so a CLI started straight from the proof
+# process (over 100 MiB once every part is imported) would report the proof's size, not its own.
+LAUNCHER = (
+    "import os, subprocess, sys, time\n"
+    "report, limit = int(sys.argv[1]), float(sys.argv[2])\n"
+    "started = time.perf_counter()\n"
+    "child = subprocess.Popen(sys.argv[3:])\n"
+    "pid, status, usage = 0, 0, None\n"
+    "while not pid and time.perf_counter() - started < limit:\n"
+    "    pid, status, usage = os.wait4(child.pid, os.WNOHANG)\n"
+    "    time.sleep(0 if pid else 0.005)\n"
+    "if not pid:\n"
+    "    child.kill()\n"
+    "    _pid, status, usage = os.wait4(child.pid, 0)\n"
+    "seconds = time.perf_counter() - started\n"
+    "code = os.waitstatus_to_exitcode(status)\n"
+    "os.write(report, f'{code} {seconds} {usage.ru_maxrss}'.encode())\n"
+)
+
+
 def run_measured(
     recorder: Recorder, argv: list[str], env: dict[str, str], *, label: str, intended: bool
 ) -> Measured:
     """
-    Run *argv* to its end (killed after DEADLINE + 10 s); its peak RSS comes from wait4.
-    Streams go to the run's leak scan (stdout unless it is the intended secret output)
-    and are scanned here too.
+    Run *argv* to its end (killed after DEADLINE + 10 s) under LAUNCHER; its exit code, wall
+    time and peak RSS come from the launcher's wait4. Streams go to the run's leak scan
+    (stdout unless it is the intended secret output) and are scanned here too.
     """
     recorder.check_argv(argv)
-    started = time.perf_counter()
+    report_read, report_write = os.pipe()
+    limit = str(DEADLINE + 10)
+    launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(report_write), limit, *argv]
     process = subprocess.Popen(
-        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        launcher,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=(report_write,),
     )
+    os.close(report_write)
     streams: dict[str, bytes] = {}
 
     def drain(name: str, stream: IO[bytes] | None) -> None:
@@ -94,17 +124,14 @@ def run_measured(
     ]
     for reader in readers:
         reader.start()
-    pid, status, usage = 0, 0, None
-    while not pid and time.perf_counter() - started < DEADLINE + 10:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        time.sleep(0 if pid else 0.005)
-    if not pid:
-        process.kill()
-        _pid, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with os.fdopen(report_read, "rb") as report:
+        figures = report.read().split()
+    process.wait(20)
     for reader in readers:
         reader.join(10)
+    if len(figures) != 3:
+        raise RuntimeError(f"{label}: the launcher reported {figures!r}")
+    code, seconds, rss = int(figures[0]), float(figures[1]), int(figures[2])
     stdout = streams.get("out", b"").decode(errors="replace")
     stderr = streams.get("err", b"").decode(errors="replace")
     recorder.output(f"{label} stderr", stderr)
@@ -115,8 +142,7 @@ def run_measured(
     else:
         recorder.output(f"{label} stdout", stdout)
         leaks += len(recorder.index.find(stdout))
-    rss = usage.ru_maxrss if usage is not None else 0
-    return Measured(process.returncode, seconds, rss, leaks)
+    return Measured(code, seconds, rss, leaks)
 
 
 def run_case(recorder: Recorder, url: str, root: Path, index: int, case: Case) -> Row:
@@ -223,7 +249,9 @@ def hostile_host(recorder: Recorder, root: Path) -> Section:
     section.notes.append(
         f"Each case: its own home with credentials made by `credentials create` against the "
         f"emulator, then the trap, then one CLI process with `--deadline {DEADLINE:g}`. Peak "
-        "RSS is the process's own maximum resident set (wait4's ru_maxrss). Files compared: "
+        "RSS is the process's own maximum resident set: wait4's ru_maxrss, taken by a fresh "
+        "`python -I -S` parent that only starts the CLI (a child of the proof process would "
+        "inherit the proof's own size). Files compared: "
         "mode and SHA-256 of everything under the case's home before and after (empty lock "
         "files left out); the product is the cache file and the --output file where the "
         "command succeeds. Another user's files are made with os.chown (root only); the "

@@ -93,6 +93,22 @@ def _no_file(name: str) -> Callable[[HostileServer, Path], str]:
     return check
 
 
+def _deletes(server: HostileServer) -> list[str]:
+    return [r.path for r in server.requests if r.method == "DELETE"]
+
+
+def _refused_create_check(client_id: str) -> Callable[[HostileServer, Path], str]:
+    """A refused create stores nothing and sends the client it named one DELETE."""
+
+    def check(server: HostileServer, home: Path) -> str:
+        sent = _deletes(server).count(CLIENTS_PATH + client_id)
+        return _no_file("app_credentials.json")(server, home) or (
+            "" if sent == 1 else f"{sent} DELETE(s) of the refused client"
+        )
+
+    return check
+
+
 def _same_id_check(old: AppCredentials) -> Callable[[HostileServer, Path], str]:
     def check(server: HostileServer, home: Path) -> str:
         deletes = [r for r in server.requests if r.method == "DELETE"]
@@ -212,18 +228,19 @@ def rows(password: str, current: AppCredentials) -> list[Row]:
         Row(
             "listing with ids that are not client ids (revoke falls back to it)",
             ["credentials", "revoke", revoked_id],
-            0,
+            5,  # issue 17: an id the service does not list and this machine never held
             lambda: {
                 BASIC_TOKEN_PATH: _user_token(),
                 CLIENTS_PATH + revoked_id: json_answer(404, {"detail": "Not Found"}),
                 CLIENTS_PATH: json_answer(200, odd_listing),
             },
             user=True,
+            check=lambda server, _home: "a DELETE was sent" if _deletes(server) else "",
         ),
         Row(
             "create answers an id that is not a client id",
             ["credentials", "create"],
-            4,
+            5,  # a client the store cannot hold: revoked at once, exit 5 (README: Exit codes)
             lambda: {
                 BASIC_TOKEN_PATH: _user_token(),
                 CLIENTS_PATH: json_answer(201, {"client_id": "../x", "client_secret": "s" * 43}),
@@ -234,7 +251,7 @@ def rows(password: str, current: AppCredentials) -> list[Row]:
         Row(
             "create answers a secret with a lone surrogate",
             ["credentials", "create"],
-            4,
+            5,
             lambda: {
                 BASIC_TOKEN_PATH: _user_token(),
                 CLIENTS_PATH: answer(
@@ -245,7 +262,7 @@ def rows(password: str, current: AppCredentials) -> list[Row]:
                 ),
             },
             user=True,
-            check=_no_file("app_credentials.json"),
+            check=_refused_create_check(new_id),
         ),
     ]
     now = time.time()
@@ -507,7 +524,8 @@ def hostile_service(recorder: Recorder, root: Path) -> Section:
         "Unicode, base64, URL-safe base64, URL-encoded, repr) and every 12-character piece "
         "of the raw value, looked for in stderr (and stdout of failed runs); the whole-run "
         "leak scan also reads them.",
-        "Checks beyond the exit code: no credential file after a refused create, no cached "
+        "Checks beyond the exit code: no credential file after a refused create and one "
+        "DELETE of the client it named, no DELETE for a revoke of an unknown id, no cached "
         "token after a nonsense expiry, no revocation and an unchanged store after a "
         "same-id create, no request carrying the netrc password.",
     ]

@@ -23,6 +23,8 @@ from proof._common import (
     user_env,
 )
 from proof._servers import EMULATOR_LOG, echo_server, emulator
+from spatiafi_ops import Settings
+from spatiafi_ops.credentials._store import Store
 from spatiafi_ops.emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD
 
 # Files whose purpose is to hold secrets (README: Output formats, Rotation): excluded from
@@ -82,24 +84,35 @@ def tour(recorder: Recorder, root: Path) -> tuple[int, list[str]]:
             (["credentials", "show"], False),
             (["credentials", "show", "--show-secret"], True),
             (["credentials", "rotate", "--max-age", "0s", "--grace", "1h"], False),
+        ]
+        # Then `credentials revoke` of the client that rotate kept for its grace: one this
+        # profile provably held (issue 17: an id this machine never held is exit 5).
+        later: list[tuple[list[str], bool]] = [
             (["credentials", "rotate", "--max-age", "0s", "--grace", "0", "--dry-run"], False),
             (["credentials", "rotate", "--max-age", "0s", "--grace", "0"], False),
             (["credentials", "create", "--force"], False),
             (["doctor"], False),
         ]
-        for args, intended in commands:
+
+        def step(args: list[str], intended: bool = False) -> None:
+            nonlocal runs
             done = recorder.run(
                 args, env, label=f"tour {' '.join(args[:3])}", intended_stdout=intended
             )
             runs += 1
             if done.code != 0:
                 failed.append(f"`{' '.join(args)}` exit {done.code}")
-        extra = handle.create_client()
-        recorder.add_secrets([extra.client_secret], "client secret")
-        done = recorder.run(["credentials", "revoke", extra.client_id], env, label="tour revoke")
-        runs += 1
-        if done.code != 0:
-            failed.append(f"`credentials revoke` exit {done.code}")
+
+        store = Store(Settings(auth_url=handle.url, config_dir=root / "config"))
+        for args, intended in commands:
+            held = store.read()  # the client this step may turn into the previous one
+            step(args, intended)
+        if held is not None:
+            step(["credentials", "revoke", held.client_id])
+        else:
+            failed.append("`credentials revoke`: no client held before the grace rotate")
+        for args, intended in later:
+            step(args, intended)
         for fmt in ("console", "json"):
             console = {**env, "SPATIAFI_LOG_FORMAT": fmt}
             recorder.run(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -131,6 +130,8 @@ class LazyGroup(click.Group):
             else:
                 continue
             break
+        import shlex  # lazy: only this misplaced option's message needs it
+
         command = exc.ctx.command_path.partition(" ")[2]
         fixed = " ".join(["spatiafi-ops", shlex.join(given), command])
         return click.UsageError(f"global options go before the command: `{fixed}`", ctx=exc.ctx)

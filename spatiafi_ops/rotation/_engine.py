@@ -318,13 +318,26 @@ class Engine:
             try:
                 if journaled:
                     proof = state.proof(client_id) or "created"
-                    revoked = self.revoker.revoke(client_id, proof=proof).refused is None
+                    sent = self.revoker.revoke(client_id, proof=proof)
+                    # existed None: the service cannot delete; the revoker listed it by hand
+                    revoked = sent.refused is None and sent.existed is not None
                 else:  # not an id a journal holds: revoked at once, unjournaled
                     revoked = self.service.delete(client_id) is not None
             except ServiceError as err:
-                self.ledger.warn("refused_client_kept", f"revoking it failed: {err}")
+                command = (
+                    f"run 'spatiafi-ops credentials revoke {client_id}'"
+                    if journaled
+                    else "revoke it by hand"
+                )
+                self.ledger.warn(
+                    "refused_client_kept",
+                    f"revoking client {client_id} failed: {err}; {command} once the service "
+                    "answers",
+                )
         if revoked:
             outcome = "it was revoked at once and nothing was stored"
+        elif journaled:
+            outcome = f"it was not revoked: run 'spatiafi-ops credentials revoke {client_id}'"
         elif client_id is not None:
             outcome = f"it was not revoked: revoke client {client_id!r} by hand"
         else:

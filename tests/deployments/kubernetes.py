@@ -69,6 +69,11 @@ def interpreter() -> Path:
     The test venv's interpreter may live under a home only root can enter; the system's
     of the same version then runs the same site-packages (same ABI).
     """
+    # The image's files: a checkout or venv under a directory only root can enter (a
+    # mkdtemp clone) cannot be the image another uid runs.
+    for image in (REPO, Path(sysconfig.get_paths()["purelib"])):
+        if not _executable_by_anyone(image):
+            pytest.skip(f"{image} is not reachable by other users, as an image's files must be")
     candidates = [Path(sys.executable).resolve(), Path(f"/usr/bin/python3.{sys.version_info[1]}")]
     for candidate in candidates:
         if candidate.exists() and _executable_by_anyone(candidate):

@@ -408,3 +408,46 @@ def test_11_a_failed_pair_write_puts_the_id_back(
     }
     assert pair["client_id"] == first["client_id"]
     assert mints(service, pair)
+
+
+@pytest.mark.parametrize(
+    ("delete", "why"),
+    [
+        (json_answer(405, {"detail": "Method Not Allowed"}), "the service cannot delete"),
+        (json_answer(503, {"detail": "down"}), "failed"),
+    ],
+    ids=["cannot-delete", "delete-fails"],
+)
+def test_8_a_refused_client_whose_revoke_fails_is_named_and_still_exit_5(
+    runner: RecordingRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    clean_environment: dict[str, Path],
+    delete: Any,
+    why: str,
+) -> None:
+    """The cleanup of an unusable client can fail too: the refusal (exit 5) still wins, and
+    the run names the client and the command that revokes it, never "revoked at once"."""
+    server = HostileServer(
+        {
+            BASIC_TOKEN_PATH: json_answer(200, token_body()),
+            CLIENTS_PATH: json_answer(
+                201, {"client_id": GOOD_ID, "client_secret": "ab\ud800cd" + "s" * 40}
+            ),
+            CLIENTS_PATH + GOOD_ID: delete,
+        }
+    )
+    monkeypatch.setenv("SPATIAFI_AUTH_URL", server.url)
+    monkeypatch.setenv("SPATIAFI_USERNAME", DEFAULT_EMAIL)
+    monkeypatch.setenv("SPATIAFI_PASSWORD", DEFAULT_PASSWORD)
+    monkeypatch.setenv("SPATIAFI_DEADLINE", "2")
+    try:
+        result = runner.run(CREATE)
+    finally:
+        server.close()
+    assert result.exit_code == 5, result.stderr
+    assert "cannot hold" in result.stderr
+    assert "revoked at once" not in result.stderr
+    assert why in result.stderr
+    assert f"credentials revoke {GOOD_ID}" in result.stderr
+    assert [r.method for r in server.requests if r.path == CLIENTS_PATH].count("POST") == 1
+    assert not (clean_environment["config"] / "app_credentials.json").exists()
